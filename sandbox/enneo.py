@@ -1,0 +1,263 @@
+"""Enneo export API: GET /api/mind/export/{ticket,reporting_tickets} (provider-docs/enneo).
+
+Quirks kept: a bare JSON array with no paging metadata; `limit` must be 1..1000 (400
+otherwise); naive `YYYY-MM-DD HH:MM:SS` times in the instance zone (Europe/Berlin here);
+`rawData` is a JSON string, sometimes not valid JSON (the docs' own sample is "{...}");
+/export/ticket filters on prefixed keys (`t.modifiedAt`), reporting_tickets on bare ones;
+without format=json the backend default (xlsx) is returned.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sandbox import data
+from sandbox.server import ProviderAPI, Request, Response, json_response
+
+ZONE = ZoneInfo("Europe/Berlin")
+TOKEN = "sandbox-enneo-token"
+MAX_LIMIT = 1000
+STATUSES = ["open", "closed", "pending", "resolved", "waitingOnCustomer", "waitingOnThirdParty"]
+PRIORITIES = ["low", "medium", "high", "urgent"]
+CHANNELS = ["email", "portal", "phone", "system", "chat", "walkIn", "letter"]
+TIME_FIELDS = (
+    "createdAt",
+    "closedAt",
+    "modifiedAt",
+    "dueBy",
+    "lastMessageAt",
+    "lastCustomerMessageAt",
+)
+
+
+def local(moment: datetime | None) -> str | None:
+    """UTC moment -> Enneo's naive instance-zone text."""
+    return None if moment is None else moment.astimezone(ZONE).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def unambiguous(moment: datetime) -> datetime:
+    """Move a moment out of the hour that repeats when DST ends.
+
+    Naive local text cannot say which of the two 02:30 it means; a real instance has the
+    same problem, and the tap reads such text as the first occurrence.
+    """
+    loc = moment.astimezone(ZONE)
+    if loc.replace(fold=1 - loc.fold).utcoffset() != loc.utcoffset():
+        return moment + timedelta(hours=1)
+    return moment
+
+
+def parse_local(text: str) -> datetime:
+    """Enneo filter value (naive instance-zone text or a date) -> UTC moment."""
+    value = datetime.fromisoformat(text.strip())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZONE)
+    return value.astimezone(timezone.utc)
+
+
+class EnneoAPI(ProviderAPI):
+    """Tickets with created/modified times; both export endpoints read the same tickets."""
+
+    key = "enneo"
+
+    def __init__(self, seed: int, size: int) -> None:
+        super().__init__(seed, size)
+        self.tickets: dict[int, dict[str, t.Any]] = {}
+        self.next_id = 4711
+        for _ in range(size):
+            self._create(data.moment_between(self.rng))
+
+    def _create(self, created: datetime, modified: datetime | None = None) -> None:
+        rng = self.rng
+        status = rng.choice(STATUSES)
+        created = unambiguous(created)
+        closed = unambiguous(created + timedelta(minutes=rng.randrange(5, 60 * 24 * 6)))
+        modified = unambiguous(
+            modified
+            or min(created + timedelta(minutes=rng.randrange(0, 60 * 24 * 8)), data.DATA_END)
+        )
+        name, email = data.person(rng)
+        payload = {
+            "subject": data.subject(rng),
+            "from": email,
+            "fromName": name,
+            "body": data.body(rng),
+        }
+        raw_kind = rng.random()
+        raw = (
+            None
+            if raw_kind < 0.05
+            else "{...}"
+            if raw_kind < 0.10
+            else json.dumps(payload, ensure_ascii=False)
+        )
+        self.tickets[self.next_id] = {
+            "id": self.next_id,
+            "channel": rng.choice(CHANNELS),
+            "direction": rng.choice(["in", "out", "internal"]),
+            "status": status,
+            "priority": rng.choice(PRIORITIES),
+            "contractId": f"C-{rng.randrange(1000, 9999)}",
+            "customerId": f"CU-{rng.randrange(1, 5000)}",
+            "customerLegitimation": rng.choice([0, 20, 50, 100]),
+            "topic": rng.choice(["Billing", "Delivery", "Account", "Zählerstand"]),
+            "subTopic": rng.choice(["Payment reminder", "Refund", "Login", None]),
+            "incomingMessages": rng.randrange(0, 9),
+            "outgoingMessages": rng.randrange(0, 9),
+            "internalMessages": rng.randrange(0, 3),
+            "manualWorkEntries": rng.randrange(0, 3),
+            "createdAt": created,
+            "closedAt": closed if status in {"closed", "resolved"} else None,
+            "modifiedAt": modified,
+            "dueBy": unambiguous(created + timedelta(days=7)),
+            "lastMessageAt": modified,
+            "lastCustomerMessageAt": unambiguous(
+                created + timedelta(minutes=rng.randrange(0, 600))
+            ),
+            "email": email,
+            "rawData": raw,
+            "subject": payload["subject"],
+            "fromName": name,
+        }
+        self.next_id += 1
+
+    def mutate(self) -> None:
+        now = unambiguous(data.utc_now())
+        self._create(now, now)
+        ticket = self.tickets[self.rng.choice(list(self.tickets))]
+        ticket["modifiedAt"] = ticket["lastMessageAt"] = now
+        ticket["status"] = self.rng.choice(STATUSES)
+
+    # -- API ---------------------------------------------------------------------------
+
+    def routes(self) -> dict[tuple[str, str], t.Callable[[Request], Response]]:
+        return {
+            ("GET", "/api/mind/export/ticket"): lambda r: self.export(r, prefix="t."),
+            ("GET", "/api/mind/export/reporting_tickets"): lambda r: self.export(r, prefix=""),
+        }
+
+    def export(self, request: Request, *, prefix: str) -> Response:
+        """Both exports: auth, validation, filters, order, offset/limit."""
+        if request.header("authorization") != f"Bearer {TOKEN}":
+            return json_response({"error": "Unauthorized", "code": 401}, 401)
+        try:
+            limit = int(request.arg("limit", "100") or 100)
+            offset = int(request.arg("offset", "0") or 0)
+        except ValueError:
+            return json_response({"error": "limit and offset must be integers"}, 400)
+        if not 1 <= limit <= MAX_LIMIT or offset < 0:
+            return json_response({"error": f"limit must be between 1 and {MAX_LIMIT}"}, 400)
+        if request.arg("format") != "json":
+            return Response(
+                200,
+                b"PK\x03\x04 xlsx export",
+                {
+                    "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml"
+                    ".sheet"
+                },
+            )
+        try:
+            rows = self._filtered(request, prefix)
+        except (KeyError, ValueError) as exc:
+            return json_response({"error": f"invalid filter: {exc}"}, 400)
+        order = (request.arg("orderByField") or f"{prefix}createdAt").removeprefix(prefix)
+        if rows and order not in rows[0]:
+            return json_response({"error": f"unknown orderByField {order}"}, 400)
+        descending = (request.arg("orderByDirection") or "desc") == "desc"
+        rows.sort(key=lambda r: (r[order] is None, r[order] or 0, r["id"]), reverse=descending)
+        page = rows[offset : offset + limit]
+        if prefix:
+            return json_response([self._ticket_row(row) for row in page])
+        return json_response([self._reporting_row(row) for row in page])
+
+    def _filtered(self, request: Request, prefix: str) -> list[dict[str, t.Any]]:
+        rows = list(self.tickets.values())
+        index = 0
+        while f"filters[{index}][key]" in request.query:
+            key = request.arg(f"filters[{index}][key]") or ""
+            if prefix and not key.startswith(prefix):
+                raise ValueError(f"key {key} needs the {prefix} prefix on this export")
+            field = key.removeprefix(prefix)
+            comparator = request.arg(f"filters[{index}][comparator]") or "="
+            value = request.arg(f"filters[{index}][value]")
+            rows = [r for r in rows if self._match(r[field], comparator, value, request, index)]
+            index += 1
+        return rows
+
+    def _match(
+        self, actual: t.Any, comparator: str, value: str | None, request: Request, index: int
+    ) -> bool:
+        if isinstance(actual, datetime) or actual is None:
+            convert: t.Callable[[str], t.Any] = parse_local
+        else:
+            convert = type(actual)
+        if comparator == "between":
+            low = convert(request.arg(f"filters[{index}][from]") or "")
+            high = convert(request.arg(f"filters[{index}][to]") or "")
+            return actual is not None and low <= actual <= high
+        if comparator == "in":
+            return str(actual) in request.args(f"filters[{index}][values][]")
+        if actual is None:
+            return comparator == "!="
+        target = convert(value or "")
+        return {
+            "=": actual == target,
+            "!=": actual != target,
+            ">": actual > target,
+            "<": actual < target,
+            ">=": actual >= target,
+            "<=": actual <= target,
+        }[comparator]
+
+    def _reporting_row(self, row: dict[str, t.Any]) -> dict[str, t.Any]:
+        out = {k: v for k, v in row.items() if k not in {"subject", "fromName"}}
+        for name in TIME_FIELDS:
+            out[name] = local(row[name])
+        out["allTags"] = ", ".join(x for x in (row["topic"], row["subTopic"]) if x)
+        out["secondsToClose"] = (
+            int((row["closedAt"] - row["createdAt"]).total_seconds()) if row["closedAt"] else None
+        )
+        out["secondsSinceLastCustomerMessage"] = 6780
+        out["secondsClosedAfterSLA"] = (
+            int((row["closedAt"] - row["dueBy"]).total_seconds()) if row["closedAt"] else None
+        )
+        return out
+
+    def _ticket_row(self, row: dict[str, t.Any]) -> dict[str, t.Any]:
+        return {
+            "id": row["id"],
+            "direction": row["direction"],
+            "from": row["email"],
+            "fromName": row["fromName"],
+            "to": ["support@example.com"],
+            "ccEmails": [],
+            "subject": row["subject"],
+            "status": row["status"],
+            "priority": row["priority"],
+            "channel": row["channel"],
+            "contractId": row["contractId"],
+            "customerId": row["customerId"],
+            "createdAt": local(row["createdAt"]),
+            "modifiedAt": local(row["modifiedAt"]),
+            "closedAt": local(row["closedAt"]),
+            "dueBy": local(row["dueBy"]),
+            "lastMessageAt": local(row["lastMessageAt"]),
+            "lastCustomerMessageAt": local(row["lastCustomerMessageAt"]),
+            "autoExecuteAt": None,
+            "rawData": row["rawData"],
+        }
+
+    def truth(self) -> dict[str, dict[str, t.Any]]:
+        ids = sorted(self.tickets)
+        return {
+            "enneo_tickets": {"count": len(ids), "ids": ids},
+            "enneo_reporting_tickets": {"count": len(ids), "ids": ids},
+        }
+
+    def utc(self, ticket_id: int, field: str) -> str | None:
+        """What the tap must emit for a ticket's time field (for value checks)."""
+        value = self.tickets[ticket_id][field]
+        return None if value is None else value.astimezone(timezone.utc).isoformat()

@@ -1,0 +1,317 @@
+"""Teamwork Desk v2: GET /desk/api/v2/tickets.json (provider-docs/teamwork-desk-tickets).
+
+Quirks kept: `filter` is URL-encoded JSON with Mongo-style operators; `pageSize` above 100
+is silently clamped to 100 (default 50); both `pagination` and `meta.page` blocks; related
+objects only under `included`, for the kinds asked for in `includes`; 120 requests per
+minute with X-Rate-Limit-Limit/-Remaining/-Reset headers and a 429 until the window ends;
+times are RFC 3339 UTC with milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from datetime import datetime, timedelta, timezone
+
+from sandbox import data
+from sandbox.server import ProviderAPI, Request, Response, json_response
+
+API_KEY = "tkn.v1_sandbox-teamwork-key"
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+MS = timedelta(milliseconds=1)
+STATUS_NAMES = [
+    ("active", "Active"),
+    ("waiting", "Waiting on customer"),
+    ("onhold", "On hold"),
+    ("solved", "Solved"),
+    ("closed", "Closed"),
+    ("spam", "Spam"),
+]
+PRIORITY_NAMES = ["low", "medium", "high"]
+TYPE_NAMES = ["Question", "Problem", "Incident", "Feature request"]
+SOURCE_NAMES = ["Email", "Email (Manual)", "Phone", "Docs"]
+INBOX_NAMES = ["Support", "Billing", "Sales", "Hỗ trợ"]
+REF_KINDS = {
+    "customer": "customers",
+    "agent": "users",
+    "inbox": "inboxes",
+    "company": "companies",
+    "status": "ticketstatuses",
+    "priority": "ticketpriorities",
+    "type": "tickettypes",
+    "source": "ticketsources",
+}
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    """UTC moment -> `2024-04-24T16:17:38.594Z`."""
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + (
+        f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def parse_time(text: str) -> datetime:
+    """RFC 3339 filter value -> aware UTC moment."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+class TeamworkDeskAPI(ProviderAPI):
+    """Tickets plus the customers, users, inboxes... they refer to."""
+
+    key = "teamwork_desk"
+    rate_limits = (None, 120)
+
+    def __init__(self, seed: int, size: int) -> None:
+        super().__init__(seed, size)
+        rng = self.rng
+        self.entities: dict[str, dict[int, dict[str, t.Any]]] = {}
+        stamp = rfc3339(data.DATA_START)
+
+        def named(kind: str, names: list[str], **extra: t.Any) -> None:
+            self.entities[kind] = {
+                i + 1: {
+                    "id": i + 1,
+                    "name": name,
+                    "displayOrder": i,
+                    "createdAt": stamp,
+                    "updatedAt": stamp,
+                    **extra,
+                }
+                for i, name in enumerate(names)
+            }
+
+        named("ticketpriorities", PRIORITY_NAMES, color="#ccc")
+        named("tickettypes", TYPE_NAMES, enabledForFutureInboxes=True)
+        named("ticketsources", SOURCE_NAMES)
+        named("inboxes", INBOX_NAMES, email="support@example.com", type="email")
+        self.entities["ticketstatuses"] = {
+            i + 1: {
+                "id": i + 1,
+                "code": code,
+                "name": name,
+                "displayOrder": i,
+                "isCustom": False,
+                "createdAt": stamp,
+                "updatedAt": stamp,
+            }
+            for i, (code, name) in enumerate(STATUS_NAMES)
+        }
+        self.entities["users"] = {}
+        for i in range(1, 13):
+            name, email = data.person(rng)
+            first, _, last = name.partition(" ")
+            self.entities["users"][i] = {
+                "id": i,
+                "firstName": first,
+                "lastName": last,
+                "email": email,
+                "role": "agent",
+                "createdAt": stamp,
+                "updatedAt": stamp,
+            }
+        self.entities["companies"] = {
+            i: {
+                "id": i,
+                "name": f"Company {i} GmbH",
+                "website": f"https://c{i}.example.com",
+                "createdAt": stamp,
+                "updatedAt": stamp,
+            }
+            for i in range(1, max(size // 20, 3) + 1)
+        }
+        self.entities["customers"] = {}
+        for i in range(1, max(size // 4, 5) + 1):
+            name, email = data.person(rng)
+            first, _, last = name.partition(" ")
+            self.entities["customers"][i] = {
+                "id": i,
+                "firstName": first,
+                "lastName": last,
+                "email": email,
+                "company": {
+                    "id": rng.randrange(1, len(self.entities["companies"]) + 1),
+                    "type": "companies",
+                },
+                "createdAt": stamp,
+                "updatedAt": stamp,
+            }
+        self.entities["tags"] = {
+            i: {"id": i, "name": name, "color": "#09f"}
+            for i, name in enumerate(["vip", "refund", "bug", "urgent", "đơn hàng"], start=1)
+        }
+        self.tickets: dict[int, dict[str, t.Any]] = {}
+        self.next_id = 1001
+        for _ in range(size):
+            self._create(data.moment_between(rng, resolution=MS))
+
+    def _ref(self, kind: str) -> dict[str, t.Any]:
+        return {"id": self.rng.choice(list(self.entities[kind])), "type": kind}
+
+    def _create(self, created: datetime, updated: datetime | None = None) -> None:
+        rng = self.rng
+        updated = updated or min(
+            created + timedelta(minutes=rng.randrange(0, 60 * 24 * 5)), data.DATA_END
+        )
+        ticket: dict[str, t.Any] = {
+            "id": self.next_id,
+            "subject": data.subject(rng),
+            "previewText": data.body(rng),
+            "state": "active",
+            "createdAt": created,
+            "updatedAt": updated,
+            "deletedAt": None,
+            "isRead": rng.random() < 0.5,
+            "messageCount": rng.randrange(1, 12),
+            "responseTimeMins": rng.randrange(0, 600),
+            "resolutionTimeMins": rng.randrange(0, 6000),
+            "spam_score": round(rng.random(), 3),
+            "originalRecipient": "support@example.com",
+            "cc": [],
+            "bcc": [],
+            "tags": [{"id": rng.randrange(1, 6), "type": "tags"}] if rng.random() < 0.4 else [],
+        }
+        for field, kind in REF_KINDS.items():
+            ticket[field] = self._ref(kind)
+        self.tickets[self.next_id] = ticket
+        self.next_id += 1
+
+    def mutate(self) -> None:
+        now = data.utc_now(MS)
+        self._create(now, now)
+        ticket = self.tickets[self.rng.choice(list(self.tickets))]
+        ticket["updatedAt"] = now
+        ticket["status"] = self._ref("ticketstatuses")
+
+    # -- API ---------------------------------------------------------------------------
+
+    def routes(self) -> dict[tuple[str, str], t.Callable[[Request], Response]]:
+        return {("GET", "/desk/api/v2/tickets.json"): self.list_tickets}
+
+    def rate_limited(self, request: Request, retry_after: float) -> Response:
+        return json_response(
+            {"errors": [{"code": "rate_limited", "detail": "Too many requests"}]},
+            429,
+            **{
+                "X-Rate-Limit-Limit": "120",
+                "X-Rate-Limit-Remaining": "0",
+                "X-Rate-Limit-Reset": f"{max(retry_after, 1):.0f}",
+            },
+        )
+
+    def rate_headers(self, limit: int, remaining: int, reset: float) -> dict[str, str]:
+        if not limit:
+            return {}
+        return {
+            "X-Rate-Limit-Limit": str(limit),
+            "X-Rate-Limit-Remaining": str(remaining),
+            "X-Rate-Limit-Reset": f"{reset:.0f}",
+        }
+
+    def list_tickets(self, request: Request) -> Response:
+        """GET /desk/api/v2/tickets.json."""
+        if request.header("authorization") != f"Bearer {API_KEY}":
+            return json_response({"errors": [{"detail": "unauthorized"}]}, 401)
+        try:
+            page = max(int(request.arg("page", "1") or 1), 1)
+            size = int(request.arg("pageSize", str(DEFAULT_PAGE_SIZE)) or DEFAULT_PAGE_SIZE)
+            query = json.loads(request.arg("filter") or "{}")
+            rows = [t_ for t_ in self.tickets.values() if self._matches(t_, query)]
+        except (ValueError, KeyError, TypeError) as exc:
+            return json_response({"detail": f"invalid filter: {exc}", "source": "filter"}, 400)
+        size = min(max(size, 1), MAX_PAGE_SIZE)
+        order = request.arg("orderBy") or "id"
+        if order not in {"id", "createdAt", "updatedAt"}:
+            return json_response({"detail": "unsupported in sandbox", "source": "orderBy"}, 400)
+        rows.sort(
+            key=lambda r: (r[order], r["id"]), reverse=(request.arg("orderMode") or "asc") == "desc"
+        )
+        pages = max(-(-len(rows) // size), 1)
+        chunk = rows[(page - 1) * size : page * size]
+        includes = {x for x in (request.arg("includes") or "").split(",") if x}
+        body = {
+            "tickets": [self._render(r) for r in chunk],
+            "included": self._included(chunk, includes),
+            "pagination": {
+                "records": len(rows),
+                "pageSize": size,
+                "pages": pages,
+                "page": page,
+                "hasMorePages": page < pages,
+            },
+            "meta": {
+                "page": {
+                    "count": len(rows),
+                    "pageSize": size,
+                    "pageOffset": (page - 1) * size,
+                    "pages": pages,
+                    "hasMore": page < pages,
+                }
+            },
+        }
+        return json_response(body)
+
+    def _matches(self, ticket: dict[str, t.Any], query: dict[str, t.Any]) -> bool:
+        for key, condition in query.items():
+            if key == "$and":
+                if not all(self._matches(ticket, q) for q in condition):
+                    return False
+                continue
+            if key == "$or":
+                if not any(self._matches(ticket, q) for q in condition):
+                    return False
+                continue
+            actual = ticket[key]
+            operators = condition if isinstance(condition, dict) else {"$eq": condition}
+            for op, raw in operators.items():
+                target = parse_time(raw) if isinstance(actual, datetime) else raw
+                ok = {
+                    "$eq": lambda a, b: a == b,
+                    "$ne": lambda a, b: a != b,
+                    "$gt": lambda a, b: a > b,
+                    "$gte": lambda a, b: a >= b,
+                    "$lt": lambda a, b: a < b,
+                    "$lte": lambda a, b: a <= b,
+                }[op](actual, target)
+                if not ok:
+                    return False
+        return True
+
+    def _render(self, ticket: dict[str, t.Any]) -> dict[str, t.Any]:
+        out = dict(ticket)
+        for field in ("createdAt", "updatedAt", "deletedAt"):
+            out[field] = rfc3339(ticket[field])
+        return out
+
+    def _included(self, chunk: list[dict[str, t.Any]], includes: set[str]) -> dict[str, t.Any]:
+        wanted: dict[str, set[int]] = {}
+        for ticket in chunk:
+            for field, kind in REF_KINDS.items():
+                wanted.setdefault(kind, set()).add(ticket[field]["id"])
+            for tag in ticket["tags"]:
+                wanted.setdefault("tags", set()).add(tag["id"])
+        return {
+            kind: [self.entities[kind][i] for i in sorted(ids)]
+            for kind, ids in wanted.items()
+            if kind in includes or "all" in includes
+        }
+
+    def truth(self) -> dict[str, dict[str, t.Any]]:
+        out = {"teamwork_desk_tickets": {"count": len(self.tickets), "ids": sorted(self.tickets)}}
+        referenced: dict[str, set[int]] = {}
+        for ticket in self.tickets.values():
+            for field, kind in REF_KINDS.items():
+                referenced.setdefault(kind, set()).add(ticket[field]["id"])
+            for tag in ticket["tags"]:
+                referenced.setdefault("tags", set()).add(tag["id"])
+        names = {
+            "ticketstatuses": "statuses",
+            "ticketpriorities": "priorities",
+            "tickettypes": "types",
+            "ticketsources": "sources",
+        }
+        for kind, ids in referenced.items():
+            out[f"teamwork_desk_{names.get(kind, kind)}"] = {"count": len(ids), "ids": sorted(ids)}
+        return out

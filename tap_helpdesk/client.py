@@ -1,0 +1,364 @@
+"""The one base stream every provider builds on.
+
+It owns what must behave the same for all five APIs: the provider's settings block, the
+request budget, retries with backoff (Retry-After / X-Rate-Limit-Reset honoured), mapping
+HTTP failures to one clear line, JSON decoding, timestamps, and bookmarks that never go back.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import sys
+import time
+import typing as t
+from datetime import datetime, timedelta, timezone, tzinfo
+from functools import cached_property
+from urllib.parse import urlparse
+
+import backoff
+import msgspec
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.streams import RESTStream
+
+from tap_helpdesk.errors import HelpdeskError, ProviderError
+from tap_helpdesk.timestamps import parse_datetime, parse_zone, to_utc
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from singer_sdk.helpers.types import Context
+
+    from tap_helpdesk.limits import RequestBudget
+    from tap_helpdesk.tap import TapHelpdesk
+
+USER_AGENT = "tap-helpdesk/0.1 (+https://hub.meltano.com/extractors/tap-helpdesk)"
+RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+RETRIABLE_EXCEPTIONS = (
+    RetriableAPIError,
+    ConnectionResetError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+MAX_BACKOFF_SECONDS = 60.0
+_TAGS = re.compile(r"<[^>]+>")
+_SPACES = re.compile(r"\s+")
+_json_decoder = msgspec.json.Decoder()
+
+
+def response_snippet(response: requests.Response, limit: int = 160) -> str:
+    """A short, single-line view of a response body (HTML tags stripped) for error lines."""
+    text = _SPACES.sub(" ", _TAGS.sub(" ", response.text or "")).strip()
+    return text[:limit] + ("..." if len(text) > limit else "") if text else "(empty body)"
+
+
+def seconds_until_reset(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After or X-Rate-Limit-Reset header.
+
+    Retry-After is seconds or an HTTP date; Teamwork documents X-Rate-Limit-Reset as the
+    "remaining window, UTC epoch seconds", which reads either way, so a value large enough
+    to be an epoch is taken as one and anything smaller as a number of seconds.
+    """
+    if not value:
+        return None
+    now = time.time() if now is None else now
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(moment.timestamp() - now, 0.0)
+    if number > 1_000_000_000:
+        return max(number - now, 0.0)
+    return max(number, 0.0)
+
+
+class HelpdeskStream(RESTStream[t.Any]):
+    """Base stream: one provider endpoint."""
+
+    #: Settings block of the provider (`enneo`, `teamwork_desk`, ...).
+    provider: t.ClassVar[str]
+    #: Name shown to users in error lines ("Enneo", "Teamwork Desk", ...).
+    provider_label: t.ClassVar[str]
+    #: Settings to check when the provider refuses the credentials.
+    credential_settings: t.ClassVar[tuple[str, ...]] = ()
+    #: Time zone setting default for naive provider timestamps.
+    default_timezone: t.ClassVar[str] = "UTC"
+    #: Fields of each record holding timestamps to emit in UTC.
+    timestamp_fields: t.ClassVar[tuple[str, ...]] = ()
+
+    _LOG_REQUEST_METRIC_URLS = False
+
+    def __init__(self, tap: TapHelpdesk, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(tap, *args, **kwargs)
+        self._helpdesk_tap = tap
+        self._bookmark_floor: str | None = None
+
+    # -- settings ----------------------------------------------------------------------
+
+    @property
+    def provider_config(self) -> Mapping[str, t.Any]:
+        """This provider's settings block."""
+        return self.config.get(self.provider) or {}
+
+    @property
+    @override
+    def url_base(self) -> str:
+        return str(self.provider_config["api_url"]).rstrip("/")
+
+    @cached_property
+    def zone(self) -> tzinfo:
+        """The zone naive provider timestamps are written in."""
+        name = self.provider_config.get("timezone") or self.default_timezone
+        return parse_zone(name, f"{self.provider}.timezone")
+
+    @property
+    def budget(self) -> RequestBudget:
+        """The request budget shared by all streams of this provider."""
+        return self._helpdesk_tap.budget_for(self.provider)
+
+    @property
+    @override
+    def timeout(self) -> int:
+        return int(self.config.get("request_timeout") or 120)
+
+    @property
+    def max_retries(self) -> int:
+        """Retries after the first attempt of a request."""
+        value = self.config.get("max_retries")
+        return 6 if value is None else int(value)
+
+    @property
+    @override
+    def http_headers(self) -> dict[str, str]:
+        return {"User-Agent": USER_AGENT, "Accept": "application/json"}
+
+    # -- time window -------------------------------------------------------------------
+
+    def sync_start(self, context: Context | None) -> datetime:
+        """Where this run starts: the bookmark (or start_date) minus lookback_days."""
+        start = self.get_starting_timestamp(context)
+        if start is None:  # pragma: no cover - start_date is a required setting
+            start = datetime.now(timezone.utc)
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        bookmark = self.get_starting_replication_key_value(context)
+        if bookmark and self.replication_key:
+            self._bookmark_floor = to_utc(str(bookmark))
+            start -= timedelta(days=float(self.config.get("lookback_days") or 0))
+        return max(start, self.config_start_date())
+
+    def config_start_date(self) -> datetime:
+        """The start_date setting as an aware datetime."""
+        return parse_datetime(str(self.config["start_date"]), timezone.utc)
+
+    def sync_end(self) -> datetime | None:
+        """The end_date setting, when set."""
+        end = self.config.get("end_date")
+        return parse_datetime(str(end), timezone.utc) if end else None
+
+    @override
+    def _increment_stream_state(
+        self,
+        latest_record: dict[str, t.Any],
+        *,
+        context: Context | None = None,
+    ) -> None:
+        # The lookback re-reads records older than the bookmark: they must not move it back.
+        value = latest_record.get(self.replication_key or "")
+        if self._bookmark_floor and isinstance(value, str) and value < self._bookmark_floor:
+            return
+        super()._increment_stream_state(latest_record, context=context)
+
+    # -- records -----------------------------------------------------------------------
+
+    def normalise_timestamps(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Rewrite this stream's timestamp fields as ISO 8601 UTC."""
+        zone = self.zone
+        for field in self.timestamp_fields:
+            value = record.get(field)
+            if isinstance(value, str):
+                record[field] = to_utc(value, zone)
+        return record
+
+    def decode_json(self, response: requests.Response) -> t.Any:
+        """Decode a JSON body, or fail with one line that says what came back instead."""
+        try:
+            return _json_decoder.decode(response.content)
+        except msgspec.DecodeError:
+            kind = response.headers.get("Content-Type", "no content type")
+            raise ProviderError(
+                self.provider_label,
+                f"expected JSON from {urlparse(response.url).path} but got {kind} "
+                f"(HTTP {response.status_code}): {response_snippet(response)}; "
+                f"check {self.provider}.api_url",
+            ) from None
+
+    # -- errors ------------------------------------------------------------------------
+
+    def provider_error_text(self, response: requests.Response) -> str:
+        """The provider's own words for a failed request."""
+        try:
+            body = _json_decoder.decode(response.content)
+        except msgspec.DecodeError:
+            return response_snippet(response)
+        if isinstance(body, dict):
+            for key in ("detail", "errorText", "description", "message", "error", "errors"):
+                if body.get(key):
+                    return str(body[key])
+        return response_snippet(response)
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        self.observe_rate_headers(response)
+        status = response.status_code
+        if status in {401, 403}:
+            settings = " and ".join(f"{self.provider}.{s}" for s in self.credential_settings)
+            raise ProviderError(
+                self.provider_label,
+                f"authentication failed (HTTP {status}): check {settings or 'the credentials'}",
+            )
+        if status in RETRIABLE_STATUSES or status >= 500:
+            raise RetriableAPIError(self.describe_failure(response), response)
+        if status >= 400:
+            raise ProviderError(
+                self.provider_label,
+                f"HTTP {status} from {urlparse(response.url).path}: "
+                f"{self.provider_error_text(response)}",
+            )
+
+    def describe_failure(self, response: requests.Response) -> str:
+        """One line for a retriable HTTP failure."""
+        return (
+            f"HTTP {response.status_code} from {urlparse(response.url).path}: "
+            f"{self.provider_error_text(response)}"
+        )
+
+    def observe_rate_headers(self, response: requests.Response) -> None:
+        """Pause the provider's budget when the server says its quota is spent."""
+        remaining = response.headers.get("X-Rate-Limit-Remaining")
+        if remaining is not None and remaining.strip() == "0":
+            wait = seconds_until_reset(response.headers.get("X-Rate-Limit-Reset"))
+            if wait:
+                self.budget.pause(min(wait, MAX_BACKOFF_SECONDS))
+
+    # -- retries -----------------------------------------------------------------------
+
+    def retry_delay(self, exc: BaseException | None, attempt: int) -> float:
+        """Seconds before retry `attempt`: the server's word if it gave one, else backoff."""
+        response = getattr(exc, "response", None)
+        if response is not None:
+            for header in ("Retry-After", "X-Rate-Limit-Reset"):
+                wait = seconds_until_reset(response.headers.get(header))
+                if wait is not None:
+                    return min(wait, MAX_BACKOFF_SECONDS) + random.uniform(0, 0.25)
+        base = min(self.backoff_base_seconds * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+        return base * random.uniform(0.5, 1.5)
+
+    @property
+    def backoff_base_seconds(self) -> float:
+        """First backoff step (doubles per attempt, with jitter)."""
+        return float(self.config.get("backoff_base_seconds") or 1.0)
+
+    def _retry_waits(self) -> t.Generator[float, BaseException | None, None]:
+        attempt = 0
+        exc = yield 0.0
+        while True:
+            attempt += 1
+            wait = self.retry_delay(exc, attempt)
+            response = getattr(exc, "response", None)
+            if response is not None and response.status_code == 429:
+                self.budget.pause(wait)
+            exc = yield wait
+
+    @override
+    def backoff_handler(self, details: t.Any) -> None:
+        exc = details.get("exception")
+        response = getattr(exc, "response", None)
+        reason = f"HTTP {response.status_code}" if response is not None else type(exc).__name__
+        self.logger.warning(
+            "%s: %s on %s, retry %d of %d in %.1f s",
+            self.provider_label,
+            reason,
+            self.path,
+            details.get("tries", 0),
+            self.max_retries,
+            details.get("wait", 0.0),
+        )
+
+    @override
+    def request_decorator(self, func: Callable[..., requests.Response]) -> Callable[..., t.Any]:
+        def within_budget(*args: t.Any, **kwargs: t.Any) -> requests.Response:
+            self.budget.acquire()
+            return func(*args, **kwargs)
+
+        retrying = backoff.on_exception(
+            self._retry_waits,
+            RETRIABLE_EXCEPTIONS,
+            max_tries=self.max_retries + 1,
+            on_backoff=self.backoff_handler,
+            jitter=None,
+            logger=None,
+        )(within_budget)
+
+        def send(*args: t.Any, **kwargs: t.Any) -> requests.Response:
+            try:
+                return retrying(*args, **kwargs)
+            except RetriableAPIError as exc:
+                raise ProviderError(
+                    self.provider_label,
+                    f"{exc} (gave up after {self.max_retries + 1} attempts; "
+                    "raise max_retries or try again later)",
+                ) from None
+            except requests.exceptions.RequestException as exc:
+                raise ProviderError(
+                    self.provider_label,
+                    f"cannot reach {self.url_base} ({type(exc).__name__}, "
+                    f"{self.max_retries + 1} attempts): check {self.provider}.api_url "
+                    "and the network",
+                ) from None
+
+        return send
+
+    @override
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        # The SDK logs "An unhandled error occurred" before re-raising; an expected failure
+        # is printed once, as one clear line, by tap_helpdesk.tap.main.
+        if level >= logging.ERROR and isinstance(sys.exc_info()[1], HelpdeskError):
+            return
+        super().log(message, *args, level=level, **kwargs)
+
+    @override
+    def post_process(
+        self,
+        row: dict[str, t.Any],
+        context: Context | None = None,
+    ) -> dict[str, t.Any] | None:
+        return self.normalise_timestamps(row)
+
+
+def parse_records(stream: HelpdeskStream, response: requests.Response) -> list[dict[str, t.Any]]:
+    """Decode a response that must be a JSON array of records."""
+    body = stream.decode_json(response)
+    if not isinstance(body, list):
+        raise ProviderError(
+            stream.provider_label,
+            f"expected a JSON array from {urlparse(response.url).path}, got: "
+            f"{response_snippet(response)}",
+        )
+    return body
+
+
+__all__ = ["HelpdeskStream", "parse_records", "response_snippet", "seconds_until_reset"]

@@ -1,0 +1,165 @@
+"""Enneo (enneo.MIND) ticket exports.
+
+Docs: provider-docs/enneo-ticket-export.txt; provider-notes.md section 5.
+GET {api_url}/api/mind/export/{ticket|reporting_tickets}?format=json&limit=..&offset=..
+returns a bare JSON array; there is no total and no next marker, so a short page ends
+the walk. Timestamps are naive (`2024-05-12 09:00:00`) in an undocumented zone: they are
+read in `enneo.timezone`.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+
+import msgspec
+
+from tap_helpdesk.client import HelpdeskStream, parse_records
+from tap_helpdesk.paging import KeysetPaginator, KeysetToken, KeysetWalk
+from tap_helpdesk.schemas import load_schema
+from tap_helpdesk.timestamps import in_zone_naive
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import requests
+    from singer_sdk.helpers.types import Context
+
+PAGE_SIZE = 1000  # documented maximum: 1 <= limit <= 1000
+_raw_decoder = msgspec.json.Decoder()
+
+
+def parse_raw_data(value: t.Any) -> dict[str, t.Any] | None:
+    """rawData is the ticket payload as a JSON string: parse it into an object.
+
+    A value that is not a JSON object is kept verbatim under `_raw`, so the column stays
+    an object for every record.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = _raw_decoder.decode(value)
+        except msgspec.DecodeError:
+            return {"_raw": value}
+        return parsed if isinstance(parsed, dict) else {"_raw": value}
+    return {"_raw": value}
+
+
+class EnneoExportStream(HelpdeskStream):
+    """An Enneo export endpoint, walked by modification time (see tap_helpdesk.paging)."""
+
+    provider = "enneo"
+    provider_label = "Enneo"
+    credential_settings = ("api_token",)
+    primary_keys = ("id",)
+    replication_key = "modifiedAt"
+    is_sorted = True
+    STATE_MSG_FREQUENCY = PAGE_SIZE
+
+    #: Filter/order key of the modification time (`t.modifiedAt` on /export/ticket).
+    modified_key: t.ClassVar[str]
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.walk = KeysetWalk(key="modifiedAt")
+
+    @property
+    @override
+    def http_headers(self) -> dict[str, str]:
+        headers = super().http_headers
+        headers["Authorization"] = f"Bearer {self.provider_config['api_token']}"
+        return headers
+
+    @override
+    def get_new_paginator(self) -> KeysetPaginator:
+        self.walk = KeysetWalk(key="modifiedAt")
+        start = self.sync_start(None)
+        return KeysetPaginator(self.walk, in_zone_naive(start, self.zone))
+
+    @override
+    def get_url_params(
+        self,
+        context: Context | None,
+        next_page_token: KeysetToken | None,
+    ) -> dict[str, t.Any]:
+        token = next_page_token or KeysetToken(None)
+        params: dict[str, t.Any] = {
+            "format": "json",
+            "limit": PAGE_SIZE,
+            "offset": token.offset,
+            "orderByField": self.modified_key,
+            "orderByDirection": "asc",
+        }
+        filters: list[tuple[str, str]] = []
+        if token.cursor:
+            filters.append((">=", token.cursor))
+        end = self.sync_end()
+        if end is not None:
+            filters.append(("<=", in_zone_naive(end, self.zone)))
+        for index, (comparator, value) in enumerate(filters):
+            params[f"filters[{index}][key]"] = self.modified_key
+            params[f"filters[{index}][comparator]"] = comparator
+            params[f"filters[{index}][value]"] = value
+        return params
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        records = parse_records(self, response)
+        return self.walk.take_page(records, has_more=len(records) >= PAGE_SIZE)
+
+    @override
+    def post_process(
+        self,
+        row: dict[str, t.Any],
+        context: Context | None = None,
+    ) -> dict[str, t.Any] | None:
+        if "rawData" in row:
+            row["rawData"] = parse_raw_data(row["rawData"])
+        return self.normalise_timestamps(row)
+
+
+class EnneoTicketsStream(EnneoExportStream):
+    """Tickets: GET /api/mind/export/ticket."""
+
+    name = "enneo_tickets"
+    path = "/api/mind/export/ticket"
+    modified_key = "t.modifiedAt"
+    schema = load_schema("enneo_tickets")
+    timestamp_fields = (
+        "createdAt",
+        "modifiedAt",
+        "closedAt",
+        "dueBy",
+        "firstResponseDueBy",
+        "lastMessageAt",
+        "lastCustomerMessageAt",
+        "autoExecuteAt",
+    )
+
+
+class EnneoReportingTicketsStream(EnneoExportStream):
+    """Reporting rows per ticket: GET /api/mind/export/reporting_tickets."""
+
+    name = "enneo_reporting_tickets"
+    path = "/api/mind/export/reporting_tickets"
+    modified_key = "modifiedAt"
+    schema = load_schema("enneo_reporting_tickets")
+    timestamp_fields = (
+        "createdAt",
+        "closedAt",
+        "modifiedAt",
+        "dueBy",
+        "lastMessageAt",
+        "lastCustomerMessageAt",
+    )
+
+
+STREAMS: tuple[type[HelpdeskStream], ...] = (EnneoTicketsStream, EnneoReportingTicketsStream)

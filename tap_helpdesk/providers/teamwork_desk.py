@@ -1,0 +1,224 @@
+"""Teamwork Desk tickets and the entities sideloaded with them.
+
+Docs: provider-docs/teamwork-desk-tickets.txt; provider-notes.md section 3.
+GET {api_url}/desk/api/v2/tickets.json with `filter={"updatedAt":{"$gte":...}}`,
+`orderBy=updatedAt&orderMode=asc`, `pageSize` (the API silently clamps it to 100) and
+`page`; the end is told by `meta.page.hasMore` / `pagination.hasMorePages`, never by
+comparing a page with the size we asked for. `includes=` makes the API return related
+objects under `included`: they become their own streams, with no extra requests.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import typing as t
+
+from singer_sdk.streams import Stream
+
+from tap_helpdesk.client import HelpdeskStream
+from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.paging import KeysetPaginator, KeysetToken, KeysetWalk
+from tap_helpdesk.schemas import load_schema
+from tap_helpdesk.timestamps import to_utc, utc_iso
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import requests
+    from singer_sdk.helpers.types import Context
+
+PAGE_SIZE = 100  # list endpoints clamp larger values to 100 (provider-notes section 3)
+TIMESTAMPS = ("createdAt", "updatedAt", "deletedAt", "archivedAt", "happinessSurveySentAt")
+
+
+def _has_more(body: dict[str, t.Any]) -> bool:
+    meta_page = (body.get("meta") or {}).get("page") or {}
+    pagination = body.get("pagination") or {}
+    return bool(meta_page.get("hasMore") or pagination.get("hasMorePages"))
+
+
+class SideloadBuffer:
+    """Related objects of the current page, each id emitted once per run."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, list[dict[str, t.Any]]] = {}
+        self._seen: dict[str, set[t.Any]] = {}
+
+    def add(self, included: dict[str, t.Any]) -> None:
+        """Queue the objects of one page that were not emitted before."""
+        for key, objects in included.items():
+            if not isinstance(objects, list):
+                continue
+            seen = self._seen.setdefault(key, set())
+            pending = self._pending.setdefault(key, [])
+            for obj in objects:
+                if isinstance(obj, dict) and obj.get("id") not in seen:
+                    seen.add(obj.get("id"))
+                    pending.append(obj)
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether a page brought objects not yet handed to their streams."""
+        return any(self._pending.values())
+
+    def drain(self, key: str) -> list[dict[str, t.Any]]:
+        """Hand over (and forget) the queued objects of one kind."""
+        return self._pending.pop(key, [])
+
+
+class TeamworkDeskTicketsStream(HelpdeskStream):
+    """Tickets: GET /desk/api/v2/tickets.json, walked by updatedAt."""
+
+    provider = "teamwork_desk"
+    provider_label = "Teamwork Desk"
+    credential_settings = ("api_key",)
+    name = "teamwork_desk_tickets"
+    path = "/desk/api/v2/tickets.json"
+    primary_keys = ("id",)
+    replication_key = "updatedAt"
+    is_sorted = True
+    schema = load_schema("teamwork_desk_tickets")
+    timestamp_fields = TIMESTAMPS
+    STATE_MSG_FREQUENCY = PAGE_SIZE
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.walk = KeysetWalk(key="updatedAt")
+        self.sideloads = SideloadBuffer()
+
+    @property
+    @override
+    def http_headers(self) -> dict[str, str]:
+        headers = super().http_headers
+        headers["Authorization"] = f"Bearer {self.provider_config['api_key']}"
+        return headers
+
+    @override
+    def get_new_paginator(self) -> KeysetPaginator:
+        self.walk = KeysetWalk(key="updatedAt")
+        start = utc_iso(self.sync_start(None)).replace("+00:00", "Z")
+        return KeysetPaginator(self.walk, start)
+
+    def requested_includes(self) -> list[str]:
+        """Sideloads to ask for: those whose stream is selected."""
+        return [
+            child.included_key
+            for child in self.child_streams
+            if isinstance(child, TeamworkSideloadStream) and child.selected
+        ]
+
+    @override
+    def get_url_params(
+        self,
+        context: Context | None,
+        next_page_token: KeysetToken | None,
+    ) -> dict[str, t.Any]:
+        token = next_page_token or KeysetToken(None)
+        bounds: dict[str, str] = {}
+        if token.cursor:
+            bounds["$gte"] = token.cursor
+        end = self.sync_end()
+        if end is not None:
+            bounds["$lte"] = utc_iso(end).replace("+00:00", "Z")
+        params: dict[str, t.Any] = {
+            "orderBy": "updatedAt",
+            "orderMode": "asc",
+            "pageSize": PAGE_SIZE,
+            "page": 1 + token.offset // max(self.walk.page.size, 1),
+        }
+        if bounds:
+            params["filter"] = json.dumps({"updatedAt": bounds}, separators=(",", ":"))
+        includes = self.requested_includes()
+        if includes:
+            params["includes"] = ",".join(includes)
+        return params
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        body = self.decode_json(response)
+        if not isinstance(body, dict) or not isinstance(body.get("tickets"), list):
+            raise ProviderError(
+                self.provider_label,
+                f"expected an object with a 'tickets' list from {self.path}; "
+                f"check {self.provider}.api_url",
+            )
+        self.sideloads.add(body.get("included") or {})
+        return self.walk.take_page(body["tickets"], has_more=_has_more(body))
+
+    @override
+    def generate_child_contexts(
+        self,
+        record: dict[str, t.Any],
+        context: Context | None,
+    ) -> Iterable[dict[str, t.Any] | None]:
+        # Children are fed from the page's `included`, not per ticket: one hand-over per page.
+        if self.sideloads.has_pending:
+            yield {"sideload_page": self.walk.page.last_key}
+
+
+class TeamworkSideloadStream(Stream):
+    """Objects from `included` of the ticket pages; no requests of their own."""
+
+    parent_stream_type = TeamworkDeskTicketsStream
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    primary_keys = ("id",)
+    included_key: t.ClassVar[str]
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._schema_written = False
+
+    @override
+    def _write_schema_message(self) -> None:
+        # Synced once per page of tickets; one SCHEMA message per run is enough.
+        if not self._schema_written:
+            self._schema_written = True
+            super()._write_schema_message()
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        parent = self._tap.streams[TeamworkDeskTicketsStream.name]
+        assert isinstance(parent, TeamworkDeskTicketsStream)
+        for obj in parent.sideloads.drain(self.included_key):
+            for field in TIMESTAMPS:
+                value = obj.get(field)
+                if isinstance(value, str):
+                    obj[field] = to_utc(value)
+            yield obj
+
+
+def _sideload(stream_name: str, key: str) -> type[TeamworkSideloadStream]:
+    return type(
+        f"TeamworkDesk{stream_name.title()}Stream",
+        (TeamworkSideloadStream,),
+        {
+            "name": f"teamwork_desk_{stream_name}",
+            "included_key": key,
+            "schema": load_schema(f"teamwork_desk_{stream_name}"),
+            "__doc__": f"Teamwork Desk {stream_name}, from `included.{key}` of ticket pages.",
+        },
+    )
+
+
+SIDELOADS: dict[str, str] = {
+    "customers": "customers",
+    "users": "users",
+    "inboxes": "inboxes",
+    "companies": "companies",
+    "tags": "tags",
+    "statuses": "ticketstatuses",
+    "priorities": "ticketpriorities",
+    "types": "tickettypes",
+    "sources": "ticketsources",
+}
+
+STREAMS: tuple[type[t.Any], ...] = (
+    TeamworkDeskTicketsStream,
+    *(_sideload(name, key) for name, key in SIDELOADS.items()),
+)

@@ -1,0 +1,59 @@
+"""Keep credential values out of every log line and error message.
+
+Every setting declared `secret=True` is registered here when the tap starts. A log record
+factory rewrites each record's message before any handler sees it, so SDK, requests and
+urllib3 log lines are covered as well as our own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import typing as t
+
+MASK = "****"
+_MIN_SECRET_LENGTH = 4
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_installed = False
+
+
+def register_secret(value: t.Any) -> None:
+    """Remember a credential value so that it is masked wherever it would be printed."""
+    if isinstance(value, str) and len(value) >= _MIN_SECRET_LENGTH:
+        with _lock:
+            _secrets.add(value)
+        _install_record_factory()
+
+
+def redact(text: str) -> str:
+    """Return `text` with every registered secret replaced by a mask."""
+    if not _secrets:
+        return text
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _install_record_factory() -> None:
+    global _installed  # noqa: PLW0603
+    with _lock:
+        if _installed:
+            return
+        _installed = True
+    previous = logging.getLogRecordFactory()
+
+    def redacting_factory(*args: t.Any, **kwargs: t.Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:
+            return record
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return record
+
+    logging.setLogRecordFactory(redacting_factory)

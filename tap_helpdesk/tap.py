@@ -1,0 +1,376 @@
+"""TapHelpdesk: settings, stream discovery and the command-line entry point."""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+from urllib.parse import urlparse
+
+from jsonschema import Draft7Validator
+from singer_sdk import Tap
+from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+
+from tap_helpdesk.errors import HelpdeskError, SettingsError
+from tap_helpdesk.limits import RequestBudget
+from tap_helpdesk.providers import PROVIDERS, Provider
+from tap_helpdesk.redaction import redact, register_secret
+from tap_helpdesk.timestamps import parse_datetime, parse_zone
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from singer_sdk.streams import Stream
+
+
+def _rate_settings(per_second: float | None, per_minute: float | None, note: str) -> list[t.Any]:
+    return [
+        th.Property(
+            "requests_per_second",
+            th.NumberType,
+            default=per_second,
+            title="Requests per second",
+            description=f"Most requests sent in any one second. {note}",
+        ),
+        th.Property(
+            "requests_per_minute",
+            th.NumberType,
+            default=per_minute,
+            title="Requests per minute",
+            description=f"Most requests sent in any one minute. {note}",
+        ),
+    ]
+
+
+def _api_url(default: str | None, example: str) -> th.Property:
+    return th.Property(
+        "api_url",
+        th.URIType,
+        default=default,
+        required=default is None,
+        title="API URL",
+        description=f"Base URL of the API, e.g. {example}. Point it at the sandbox to test.",
+    )
+
+
+def _timezone(default: str, why: str) -> th.Property:
+    return th.Property(
+        "timezone",
+        th.StringType,
+        default=default,
+        title="Time zone",
+        description=f"Zone of the provider's naive timestamps: an IANA name or UTC+7. {why}",
+    )
+
+
+FILUM = th.ObjectType(
+    th.Property(
+        "api_token",
+        th.StringType,
+        required=True,
+        secret=True,
+        title="API token",
+        description="Filum CX API token (Settings > API tokens, created by an admin).",
+    ),
+    th.Property(
+        "organization_id",
+        th.StringType,
+        required=True,
+        title="Organization ID",
+        description="Sent as the organization-id header.",
+    ),
+    _api_url("https://api.filum.ai", "https://api.filum.ai"),
+    th.Property(
+        "export_format",
+        th.StringType,
+        default="csv",
+        allowed_values=["csv", "json"],
+        title="Export format",
+        description="csv (UTF-16LE, tab-separated; the documented default) or json.",
+    ),
+    _timezone("UTC+7", "Filum documents its export times as UTC+7."),
+    th.Property(
+        "custom_fields_as_columns",
+        th.BooleanType,
+        default=False,
+        title="Custom fields as columns",
+        description="Also emit each workspace custom field as a top-level column "
+        "(discovered from a small sample export); they are always in custom_fields.",
+    ),
+    th.Property(
+        "on_unsplittable_cap",
+        th.StringType,
+        default="error",
+        allowed_values=["error", "warn"],
+        title="When a one-day window stays capped",
+        description="A one-day window still at 5000 rows after splitting by status "
+        "and priority may be truncated: fail (error) or log a warning (warn).",
+    ),
+    *_rate_settings(5, 50, "Filum documents 5/s and 50/min."),
+)
+
+SOCIALBOARDS = th.ObjectType(
+    th.Property(
+        "client_id",
+        th.StringType,
+        required=True,
+        title="Client ID",
+        description="Inbox > Settings > Installation > Public API.",
+    ),
+    th.Property(
+        "refresh_token",
+        th.StringType,
+        required=True,
+        secret=True,
+        title="Refresh token",
+        description="A refresh token from the same Public API tab; exchanged at "
+        "POST {api_url}/token for hour-long access tokens.",
+    ),
+    _api_url("https://api.socialboards.com", "https://api.socialboards.com"),
+    th.Property(
+        "full_refresh",
+        th.BooleanType,
+        default=False,
+        title="Full refresh",
+        description="Re-read every ticket since start_date on each run (the API can "
+        "filter by creation time only, so this is the only way to see edits to old "
+        "tickets).",
+    ),
+    *_rate_settings(5, 300, "Socialboards publishes no limit; this is a conservative default."),
+)
+
+TEAMWORK_DESK = th.ObjectType(
+    th.Property(
+        "api_key",
+        th.StringType,
+        required=True,
+        secret=True,
+        title="API key",
+        description="Teamwork Desk API key (profile > API keys), sent as a Bearer token.",
+    ),
+    _api_url(None, "https://acme.teamwork.com (EU: https://acme.eu.teamwork.com)"),
+    *_rate_settings(None, 120, "Teamwork Desk documents 120 requests per minute."),
+)
+
+PROPROFS = th.ObjectType(
+    th.Property(
+        "account_email",
+        th.StringType,
+        required=True,
+        title="Account email",
+        description="The e-mail the Help Desk account was registered with.",
+    ),
+    th.Property(
+        "token",
+        th.StringType,
+        required=True,
+        secret=True,
+        title="API token",
+        description="The ProProfs API key from the Help Desk 'My Account' page.",
+    ),
+    _api_url("https://www.proprofsdesk.com", "https://www.proprofsdesk.com"),
+    _timezone(
+        "America/Chicago", "The account's global time zone; ProProfs' default is America/Chicago."
+    ),
+    *_rate_settings(5, 300, "ProProfs publishes no limit; this is a conservative default."),
+)
+
+ENNEO = th.ObjectType(
+    th.Property(
+        "api_token",
+        th.StringType,
+        required=True,
+        secret=True,
+        title="API token",
+        description="An enneo.MIND JWT; a Service Worker API key does not expire.",
+    ),
+    _api_url(None, "https://acme.enneo.ai"),
+    _timezone(
+        "UTC",
+        "Enneo exports naive times and does not document their zone; set your "
+        "instance's zone (e.g. Europe/Berlin) if they are local.",
+    ),
+    *_rate_settings(10, 600, "Enneo publishes no limit; this is a conservative default."),
+)
+
+PROVIDER_SETTINGS: dict[str, th.ObjectType] = {
+    "filum": FILUM,
+    "socialboards": SOCIALBOARDS,
+    "teamwork_desk": TEAMWORK_DESK,
+    "proprofs": PROPROFS,
+    "enneo": ENNEO,
+}
+
+
+class TapHelpdesk(Tap):
+    """Singer tap for helpdesk tickets."""
+
+    name = "tap-helpdesk"
+    message_writer_class = MsgSpecWriter
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "start_date",
+            th.DateTimeType,
+            required=True,
+            title="Start date",
+            description="Earliest data to extract on a first sync (ISO 8601).",
+        ),
+        th.Property(
+            "end_date",
+            th.DateTimeType,
+            title="End date",
+            description="Optional upper bound; default: now.",
+        ),
+        th.Property(
+            "lookback_days",
+            th.NumberType,
+            default=1,
+            title="Lookback days",
+            description="Re-read this many days before the bookmark on each "
+            "incremental run, to catch late updates.",
+        ),
+        th.Property(
+            "max_retries",
+            th.IntegerType,
+            default=6,
+            title="Max retries",
+            description="Retries of a request after 429, 5xx, timeouts and dropped "
+            "connections, with exponential backoff and jitter.",
+        ),
+        th.Property(
+            "request_timeout",
+            th.IntegerType,
+            default=120,
+            title="Request timeout",
+            description="Seconds to wait for one response.",
+        ),
+        th.Property(
+            "backoff_base_seconds",
+            th.NumberType,
+            default=1.0,
+            title="Backoff base seconds",
+            description="First retry delay; it doubles per retry (capped at 60 s) "
+            "unless the server says how long to wait.",
+        ),
+        *(
+            th.Property(
+                key,
+                block,
+                title=PROVIDERS[key].label,
+                description=f"{PROVIDERS[key].label} settings; its streams are "
+                "discovered only when this block is set.",
+            )
+            for key, block in PROVIDER_SETTINGS.items()
+        ),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self._budgets: dict[str, RequestBudget] = {}
+        super().__init__(*args, **kwargs)
+        self._register_secrets()
+
+    # -- settings ----------------------------------------------------------------------
+
+    def _register_secrets(self) -> None:
+        for key, block in PROVIDER_SETTINGS.items():
+            values = self.config.get(key) or {}
+            for name, schema in block.to_dict()["properties"].items():
+                if schema.get("secret") and isinstance(values, dict):
+                    register_secret(values.get(name))
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        schema = dict(self.config_jsonschema)
+        self.append_builtin_config(schema)
+        problems = [
+            _describe_schema_error(error)
+            for error in sorted(
+                Draft7Validator(schema).iter_errors(dict(self.config)),
+                key=lambda e: list(e.absolute_path),
+            )
+        ]
+        problems += self._semantic_problems()
+        if not self.configured_providers():
+            problems.append(
+                "no provider is configured: set at least one of "
+                + ", ".join(f"{key}.*" for key in PROVIDERS)
+                + " (see tap-helpdesk --about)"
+            )
+        if problems and raise_errors:
+            raise SettingsError("; ".join(dict.fromkeys(problems)))
+        return problems
+
+    def _semantic_problems(self) -> list[str]:
+        problems: list[str] = []
+        for setting in ("start_date", "end_date"):
+            value = self.config.get(setting)
+            if value:
+                try:
+                    parse_datetime(str(value), parse_zone("UTC"))
+                except (ValueError, TypeError):
+                    problems.append(f"{setting}: {value!r} is not an ISO 8601 date-time")
+        for key in self.configured_providers():
+            block = self.config[key]
+            url = str(block.get("api_url") or "")
+            parsed = urlparse(url)
+            if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+                problems.append(f"{key}.api_url: must be an http(s) URL, got {url!r}")
+            if "timezone" in block:
+                try:
+                    parse_zone(str(block["timezone"]), f"{key}.timezone")
+                except SettingsError as exc:
+                    problems.append(str(exc))
+        return problems
+
+    def configured_providers(self) -> list[str]:
+        """Providers whose settings block is present, in a stable order."""
+        return [key for key in PROVIDERS if isinstance(self.config.get(key), dict)]
+
+    def budget_for(self, provider: str) -> RequestBudget:
+        """The request budget shared by every stream of one provider."""
+        if provider not in self._budgets:
+            block = self.config.get(provider) or {}
+            self._budgets[provider] = RequestBudget(
+                block.get("requests_per_second"),
+                block.get("requests_per_minute"),
+            )
+        return self._budgets[provider]
+
+    # -- streams -----------------------------------------------------------------------
+
+    @override
+    def discover_streams(self) -> list[Stream]:
+        configured = self.configured_providers()
+        chosen: list[Provider] = [PROVIDERS[key] for key in configured] or list(PROVIDERS.values())
+        return [stream_type(self) for provider in chosen for stream_type in provider.stream_types]
+
+
+def _describe_schema_error(error: t.Any) -> str:
+    path = ".".join(str(part) for part in error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        name = f"{path}.{missing}" if path else missing
+        return f"{name}: required setting is missing"
+    if error.validator == "enum":
+        return f"{path}: must be one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "format":
+        return f"{path}: {error.instance!r} is not a valid {error.validator_value}"
+    return f"{path or 'config'}: {error.message}"
+
+
+def main() -> None:
+    """Entry point: run the SDK's CLI; an expected failure ends as one line and exit 1."""
+    try:
+        TapHelpdesk.cli()
+    except HelpdeskError as exc:
+        sys.stderr.write(f"tap-helpdesk: error: {redact(str(exc))}\n")
+        sys.stderr.flush()
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

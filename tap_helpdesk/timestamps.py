@@ -1,0 +1,80 @@
+"""Provider timestamps -> ISO 8601 UTC strings with an explicit offset.
+
+Providers send three kinds of time: naive wall-clock strings in an account zone (Enneo,
+ProProfs, Filum), offset-aware ISO strings (Socialboards with 7 fractional digits,
+Teamwork Desk with `Z`), and dates. All of them leave the tap as
+`2024-05-12T02:00:00+00:00` (microseconds kept when the provider sends them).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pendulum
+
+from tap_helpdesk.errors import SettingsError
+
+_FIXED_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
+# Python 3.10's fromisoformat rejects `Z` and more than 6 fractional digits (.NET sends 7).
+_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+@lru_cache(maxsize=64)
+def parse_zone(name: str, setting: str = "timezone") -> tzinfo:
+    """Read a zone setting: an IANA name (`America/Chicago`), `UTC`, or an offset (`UTC+7`)."""
+    text = name.strip()
+    if text.upper() in {"UTC", "Z", "GMT"}:
+        return timezone.utc
+    match = _FIXED_OFFSET.match(text)
+    if match:
+        sign, hours, minutes = match.groups()
+        offset = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        if offset > timedelta(hours=14):
+            raise SettingsError(f"{setting}: offset {name!r} is out of range (at most 14 hours)")
+        return timezone(-offset if sign == "-" else offset)
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"{setting}: unknown time zone {name!r}; use an IANA name such as "
+            "'Europe/Berlin' or an offset such as 'UTC+7'"
+        ) from None
+
+
+def parse_datetime(value: str, zone: tzinfo) -> datetime:
+    """Parse a provider timestamp; a naive one is read as wall-clock time in `zone`."""
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", text.replace("Z", "+00:00")))
+    except ValueError:
+        parsed = pendulum.parse(text, tz=None, strict=False)  # type: ignore[assignment]
+        if not isinstance(parsed, datetime):
+            if isinstance(parsed, date):
+                parsed = datetime(parsed.year, parsed.month, parsed.day)
+            else:
+                raise
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed
+
+
+def to_utc(value: str | None, zone: tzinfo = timezone.utc) -> str | None:
+    """Normalise a provider timestamp to ISO 8601 UTC; empty values become None."""
+    if value is None or value == "":
+        return None
+    return parse_datetime(value, zone).astimezone(timezone.utc).isoformat()
+
+
+def utc_iso(moment: datetime) -> str:
+    """Format an aware datetime as ISO 8601 UTC (a naive one is taken to be UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def in_zone_naive(moment: datetime, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """Write a moment as naive wall-clock text in `zone` (the form some APIs filter on)."""
+    return moment.astimezone(zone).strftime(fmt)

@@ -1,0 +1,131 @@
+"""Enneo exports against the sandbox: completeness, paging, incremental, faults, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import assert_no_secret, tap_config
+from tests.tap_runner import run_tap, run_tap_until
+
+STREAMS = ("enneo_tickets", "enneo_reporting_tickets")
+
+
+def test_full_sync_emits_every_ticket_with_utc_times(make_sandbox):
+    sandbox = make_sandbox("enneo", sizes={"enneo": 2345})
+    run = run_tap(tap_config(sandbox, "enneo"))
+    assert run.returncode == 0, run.stderr
+    truth = sandbox.truth()
+    api = sandbox.apis["enneo"]
+    for stream in STREAMS:
+        assert sorted(run.ids(stream)) == truth[stream]["ids"]
+        assert len(run.records[stream]) == truth[stream]["count"] == 2345
+    for record in run.records["enneo_reporting_tickets"][:300]:
+        assert record["modifiedAt"] == api.utc(record["id"], "modifiedAt")
+        assert record["createdAt"] == api.utc(record["id"], "createdAt")
+        assert record["modifiedAt"].endswith("+00:00")
+        assert record["rawData"] is None or isinstance(record["rawData"], dict)
+    raw = [r["rawData"] for r in run.records["enneo_reporting_tickets"] if r["rawData"]]
+    assert any("_raw" in value for value in raw), "the docs' '{...}' sample stays visible"
+    assert any("subject" in value for value in raw), "JSON rawData is parsed into an object"
+    # 3 pages of at most 1000 per stream; never a limit above the documented maximum
+    assert sandbox.stats()["requests"]["enneo"] == 6
+    assert_no_secret(run.stdout, run.stderr)
+
+
+def test_incremental_run_resumes_from_state_and_never_moves_back(make_sandbox):
+    sandbox = make_sandbox("enneo", sizes={"enneo": 1500})
+    config = tap_config(sandbox, "enneo", lookback_days=1)
+    first = run_tap(config)
+    assert first.returncode == 0, first.stderr
+    bookmark = first.final_state["bookmarks"]["enneo_tickets"]["replication_key_value"]
+    assert bookmark == max(r["modifiedAt"] for r in first.records["enneo_tickets"])
+
+    sandbox.configure(mutate_every=1)
+    sandbox.handle  # noqa: B018 - mutations happen on the next requests
+    second = run_tap(config, state=first.final_state)
+    assert second.returncode == 0, second.stderr
+    records = second.records["enneo_tickets"]
+    # only the lookback window and what changed since are re-read
+    assert 0 < len(records) < 200
+    new_bookmark = second.final_state["bookmarks"]["enneo_tickets"]["replication_key_value"]
+    assert new_bookmark >= bookmark
+    for state in second.states:
+        value = state["bookmarks"].get("enneo_tickets", {}).get("replication_key_value")
+        assert value is None or value >= bookmark, "a bookmark moved backwards"
+
+
+def test_killed_run_resumes_from_last_state_without_gaps(make_sandbox):
+    sandbox = make_sandbox("enneo", sizes={"enneo": 4200})
+    config = tap_config(sandbox, "enneo")
+    config["enneo"]["requests_per_second"] = 1000
+    killed = run_tap_until(config, stop_after_states=2)
+    assert killed.returncode != 0
+    seen = killed.ids("enneo_tickets") | killed.ids("enneo_reporting_tickets")
+    assert 0 < len(killed.ids("enneo_reporting_tickets")) < 4200
+    resumed = run_tap(config, state=killed.final_state)
+    assert resumed.returncode == 0, resumed.stderr
+    for stream in STREAMS:
+        got = killed.ids(stream) | resumed.ids(stream)
+        assert sorted(got) == sandbox.truth()[stream]["ids"]
+    assert seen
+
+
+def test_ten_percent_faults_still_give_every_ticket(make_sandbox):
+    sandbox = make_sandbox("enneo", sizes={"enneo": 15000}, fault_rate=0.10, seed=11)
+    run = run_tap(tap_config(sandbox, "enneo"))
+    assert run.returncode == 0, run.stderr
+    for stream in STREAMS:
+        assert sorted(run.ids(stream)) == sandbox.truth()[stream]["ids"]
+    statuses = sandbox.stats()["statuses"]
+    assert sum(v for k, v in statuses.items() if "fault" in k) > 0, "faults were injected"
+
+
+def test_tickets_modified_mid_sync_are_not_skipped(make_sandbox):
+    sandbox = make_sandbox("enneo", sizes={"enneo": 5000}, mutate_every=1)
+    before = {s: set(sandbox.truth()[s]["ids"]) for s in STREAMS}
+    run = run_tap(tap_config(sandbox, "enneo"))
+    assert run.returncode == 0, run.stderr
+    for stream in STREAMS:
+        missing = before[stream] - run.ids(stream)
+        assert not missing, f"{len(missing)} tickets skipped in {stream}"
+    # enneo_tickets is synced last, so nothing changed after its final page: every ticket
+    # modified while it was walked was met again, in its modified form
+    api = sandbox.apis["enneo"]
+    latest = {r["id"]: r["modifiedAt"] for r in run.records["enneo_tickets"]}
+    assert len(run.records["enneo_tickets"]) > len(latest), "modified tickets are re-read"
+    for ticket_id in before["enneo_tickets"]:
+        assert latest[ticket_id] == api.utc(ticket_id, "modifiedAt")
+
+
+def test_wrong_token_gives_one_clear_line(make_sandbox):
+    sandbox = make_sandbox("enneo", sizes={"enneo": 10})
+    config = tap_config(sandbox, "enneo")
+    config["enneo"]["api_token"] = "wrong-token-value-123"
+    run = run_tap(config)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    errors = run.error_lines()
+    assert errors == [
+        "tap-helpdesk: error: Enneo: authentication failed (HTTP 401): check enneo.api_token"
+    ]
+    assert_no_secret(run.stdout, run.stderr, secrets=["wrong-token-value-123"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("502-html", "Enneo: HTTP 502 from /api/mind/export/"),
+        ("invalid-json", "Enneo: expected JSON from /api/mind/export/"),
+    ],
+)
+def test_bad_responses_give_one_clear_line(make_sandbox, kind, expected):
+    sandbox = make_sandbox("enneo", sizes={"enneo": 10}, fault_rate=1.0, fault_kinds=(kind,))
+    config = tap_config(sandbox, "enneo", max_retries=2)
+    run = run_tap(config)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    errors = run.error_lines()
+    assert len(errors) == 1, errors
+    assert expected in errors[0]
+    assert "502 Bad Gateway" in errors[0] or kind != "502-html"
+    assert_no_secret(run.stdout, run.stderr)
