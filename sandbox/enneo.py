@@ -261,3 +261,13 @@ class EnneoAPI(ProviderAPI):
         """What the tap must emit for a ticket's time field (for value checks)."""
         value = self.tickets[ticket_id][field]
         return None if value is None else value.astimezone(timezone.utc).isoformat()
+
+
+API = EnneoAPI
+DEFAULT_SIZE = 2500
+SECRETS = (TOKEN,)
+
+
+def tap_settings(url: str) -> dict[str, t.Any]:
+    """Settings block of the tap for this emulator."""
+    return {"api_token": TOKEN, "api_url": url, "timezone": "Europe/Berlin"}

@@ -315,3 +315,13 @@ class TeamworkDeskAPI(ProviderAPI):
         for kind, ids in referenced.items():
             out[f"teamwork_desk_{names.get(kind, kind)}"] = {"count": len(ids), "ids": sorted(ids)}
         return out
+
+
+API = TeamworkDeskAPI
+DEFAULT_SIZE = 1200
+SECRETS = (API_KEY,)
+
+
+def tap_settings(url: str) -> dict[str, t.Any]:
+    """Settings block of the tap for this emulator."""
+    return {"api_key": API_KEY, "api_url": url}

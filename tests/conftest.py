@@ -6,15 +6,11 @@ import typing as t
 
 import pytest
 
-from sandbox import build_sandbox
-from sandbox.enneo import TOKEN as ENNEO_TOKEN
+from sandbox import SECRETS, build_sandbox, tap_settings
 from sandbox.server import Knobs, Sandbox
-from sandbox.teamwork_desk import API_KEY as TEAMWORK_KEY
 
 START_DATE = "2024-01-01T00:00:00Z"
 
-#: secrets the tap is given in tests; none may ever appear in its output
-SECRETS = (ENNEO_TOKEN, TEAMWORK_KEY)
 
 #: settings that keep retries quick against the sandbox
 FAST_RETRIES = {"max_retries": 8, "backoff_base_seconds": 0.05, "request_timeout": 10}
@@ -22,11 +18,7 @@ FAST_RETRIES = {"max_retries": 8, "backoff_base_seconds": 0.05, "request_timeout
 
 def provider_settings(sandbox: Sandbox, provider: str, **overrides: t.Any) -> dict[str, t.Any]:
     """Settings block for one provider, pointing at the sandbox with its valid credentials."""
-    blocks: dict[str, dict[str, t.Any]] = {
-        "enneo": {"api_token": ENNEO_TOKEN, "api_url": sandbox.url, "timezone": "Europe/Berlin"},
-        "teamwork_desk": {"api_key": TEAMWORK_KEY, "api_url": sandbox.url},
-    }
-    return {**blocks[provider], **overrides}
+    return {**tap_settings(provider, sandbox.url), **overrides}
 
 
 def tap_config(sandbox: Sandbox, *providers: str, **top: t.Any) -> dict[str, t.Any]:

@@ -1,14 +1,17 @@
-"""Provider registry: one module per provider, each listing its stream classes."""
+"""Provider registry: one module per provider (tap_helpdesk/providers/<key>.py).
+
+Each module defines `LABEL` (the name users see in messages) and `STREAMS` (its stream
+classes, parents before children).
+"""
 
 from __future__ import annotations
 
+import importlib
 import typing as t
 from dataclasses import dataclass
 
-from tap_helpdesk.providers import enneo, teamwork_desk
-
-if t.TYPE_CHECKING:
-    from tap_helpdesk.client import HelpdeskStream
+#: settings block keys, in the order streams are discovered
+PROVIDER_KEYS = ("filum", "socialboards", "teamwork_desk", "proprofs", "enneo")
 
 
 @dataclass(frozen=True)
@@ -17,16 +20,12 @@ class Provider:
 
     key: str
     label: str
-    stream_types: tuple[type[HelpdeskStream], ...]
+    stream_types: tuple[type[t.Any], ...]
 
 
-PROVIDERS: dict[str, Provider] = {
-    provider.key: provider
-    for provider in (
-        Provider("filum", "Filum CX", ()),
-        Provider("socialboards", "Socialboards", ()),
-        Provider("teamwork_desk", "Teamwork Desk", teamwork_desk.STREAMS),
-        Provider("proprofs", "ProProfs Help Desk", ()),
-        Provider("enneo", "Enneo", enneo.STREAMS),
-    )
-}
+def _load(key: str) -> Provider:
+    module = importlib.import_module(f"{__name__}.{key}")
+    return Provider(key, module.LABEL, tuple(module.STREAMS))
+
+
+PROVIDERS: dict[str, Provider] = {key: _load(key) for key in PROVIDER_KEYS}

@@ -162,4 +162,5 @@ class EnneoReportingTicketsStream(EnneoExportStream):
     )
 
 
+LABEL = "Enneo"
 STREAMS: tuple[type[HelpdeskStream], ...] = (EnneoTicketsStream, EnneoReportingTicketsStream)

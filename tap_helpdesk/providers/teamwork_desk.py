@@ -218,6 +218,7 @@ SIDELOADS: dict[str, str] = {
     "sources": "ticketsources",
 }
 
+LABEL = "Teamwork Desk"
 STREAMS: tuple[type[t.Any], ...] = (
     TeamworkDeskTicketsStream,
     *(_sideload(name, key) for name, key in SIDELOADS.items()),
