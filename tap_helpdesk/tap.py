@@ -50,7 +50,6 @@ def _api_url(default: str | None, example: str) -> th.Property:
         "api_url",
         th.URIType,
         default=default,
-        required=default is None,
         title="API URL",
         description=f"Base URL of the API, e.g. {example}. Point it at the sandbox to test.",
     )
@@ -70,7 +69,6 @@ FILUM = th.ObjectType(
     th.Property(
         "api_token",
         th.StringType,
-        required=True,
         secret=True,
         title="API token",
         description="Filum CX API token (Settings > API tokens, created by an admin).",
@@ -78,7 +76,6 @@ FILUM = th.ObjectType(
     th.Property(
         "organization_id",
         th.StringType,
-        required=True,
         title="Organization ID",
         description="Sent as the organization-id header.",
     ),
@@ -116,14 +113,12 @@ SOCIALBOARDS = th.ObjectType(
     th.Property(
         "client_id",
         th.StringType,
-        required=True,
         title="Client ID",
         description="Inbox > Settings > Installation > Public API.",
     ),
     th.Property(
         "refresh_token",
         th.StringType,
-        required=True,
         secret=True,
         title="Refresh token",
         description="A refresh token from the same Public API tab; exchanged at "
@@ -146,7 +141,6 @@ TEAMWORK_DESK = th.ObjectType(
     th.Property(
         "api_key",
         th.StringType,
-        required=True,
         secret=True,
         title="API key",
         description="Teamwork Desk API key (profile > API keys), sent as a Bearer token.",
@@ -159,14 +153,12 @@ PROPROFS = th.ObjectType(
     th.Property(
         "account_email",
         th.StringType,
-        required=True,
         title="Account email",
         description="The e-mail the Help Desk account was registered with.",
     ),
     th.Property(
         "token",
         th.StringType,
-        required=True,
         secret=True,
         title="API token",
         description="The ProProfs API key from the Help Desk 'My Account' page.",
@@ -182,7 +174,6 @@ ENNEO = th.ObjectType(
     th.Property(
         "api_token",
         th.StringType,
-        required=True,
         secret=True,
         title="API token",
         description="An enneo.MIND JWT; a Service Worker API key does not expire.",
@@ -195,6 +186,16 @@ ENNEO = th.ObjectType(
     ),
     *_rate_settings(10, 600, "Enneo publishes no limit; this is a conservative default."),
 )
+
+#: settings that must all be set for a provider's streams to run; setting any of them
+#: turns the provider on (Meltano fills the other settings of every block with defaults)
+PROVIDER_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "filum": ("api_token", "organization_id"),
+    "socialboards": ("client_id", "refresh_token"),
+    "teamwork_desk": ("api_key", "api_url"),
+    "proprofs": ("account_email", "token"),
+    "enneo": ("api_token", "api_url"),
+}
 
 PROVIDER_SETTINGS: dict[str, th.ObjectType] = {
     "filum": FILUM,
@@ -315,6 +316,11 @@ class TapHelpdesk(Tap):
                     problems.append(f"{setting}: {value!r} is not an ISO 8601 date-time")
         for key in self.configured_providers():
             block = self.config[key]
+            problems += [
+                f"{key}.{name}: required to use {PROVIDERS[key].label}"
+                for name in PROVIDER_CREDENTIALS[key]
+                if not block.get(name)
+            ]
             url = str(block.get("api_url") or "")
             parsed = urlparse(url)
             if parsed.scheme not in {"http", "https"} or not parsed.netloc:
@@ -327,8 +333,13 @@ class TapHelpdesk(Tap):
         return problems
 
     def configured_providers(self) -> list[str]:
-        """Providers whose settings block is present, in a stable order."""
-        return [key for key in PROVIDERS if isinstance(self.config.get(key), dict)]
+        """Providers with at least one credential set, in a stable order."""
+        return [
+            key
+            for key in PROVIDERS
+            if isinstance(self.config.get(key), dict)
+            and any(self.config[key].get(name) for name in PROVIDER_CREDENTIALS[key])
+        ]
 
     def budget_for(self, provider: str) -> RequestBudget:
         """The request budget shared by every stream of one provider."""
