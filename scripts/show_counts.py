@@ -1,6 +1,6 @@
 """Print rows per stream in a DuckDB file next to the sandbox's own counts; exit 1 on a gap.
 
-    python scripts/show_counts.py --duckdb output/warehouse.duckdb --sandbox http://127.0.0.1:8765
+python scripts/show_counts.py --duckdb output/warehouse.duckdb --sandbox http://127.0.0.1:8765
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ def landed_counts(path: str, schema: str) -> dict[str, int]:
     """Rows per table in one schema of a DuckDB file."""
     with duckdb.connect(path, read_only=True) as connection:
         tables = connection.execute(
-            "select table_name from information_schema.tables where table_schema = ? "
-            "order by 1",
+            "select table_name from information_schema.tables where table_schema = ? order by 1",
             [schema],
         ).fetchall()
         return {
@@ -29,7 +28,7 @@ def landed_counts(path: str, schema: str) -> dict[str, int]:
 
 def sandbox_counts(url: str) -> dict[str, int]:
     """What the sandbox holds, per stream."""
-    with urllib.request.urlopen(f"{url}/_sandbox/truth", timeout=30) as response:  # noqa: S310
+    with urllib.request.urlopen(f"{url}/_sandbox/truth", timeout=30) as response:
         truth = json.load(response)
     return {stream: facts["count"] for stream, facts in truth.items()}
 
@@ -51,8 +50,10 @@ def main() -> None:
         gaps += mark != "ok"
         print(f"{stream:<{width}}  {got:>8}  {want if want is not None else '-':>8}  {mark}")
     total = sum(landed.values())
-    print(f"{total} rows in {len(landed)} tables; "
-          + ("every stream matches the sandbox" if not gaps else f"{gaps} streams differ"))
+    print(
+        f"{total} rows in {len(landed)} tables; "
+        + ("every stream matches the sandbox" if not gaps else f"{gaps} streams differ")
+    )
     sys.exit(1 if gaps else 0)
 
 
