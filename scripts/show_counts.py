@@ -20,10 +20,11 @@ def landed_counts(path: str, schema: str) -> dict[str, int]:
             "select table_name from information_schema.tables where table_schema = ? order by 1",
             [schema],
         ).fetchall()
-        return {
-            name: connection.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
-            for (name,) in tables
-        }
+        counts: dict[str, int] = {}
+        for (name,) in tables:
+            row = connection.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
+            counts[name] = int(row[0]) if row else 0
+        return counts
 
 
 def sandbox_counts(url: str) -> dict[str, int]:
