@@ -1,0 +1,6 @@
+{{ config(enabled=helpdesk_provider_enabled('teamwork_desk')) }}
+select
+    cast(id as bigint) as type_id,
+    "name" as name,
+    cast("displayOrder" as bigint) as display_order
+from {{ source('teamwork_desk', 'teamwork_desk_types') }}
