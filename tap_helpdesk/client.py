@@ -110,8 +110,8 @@ class HelpdeskStream(RESTStream[t.Any]):
 
     @property
     def provider_config(self) -> Mapping[str, t.Any]:
-        """This provider's settings block."""
-        return self.config.get(self.provider) or {}
+        """This provider's settings block, defaults filled in."""
+        return self._helpdesk_tap.provider_settings(self.provider)
 
     @property
     @override
@@ -301,8 +301,11 @@ class HelpdeskStream(RESTStream[t.Any]):
     @override
     def request_decorator(self, func: Callable[..., requests.Response]) -> Callable[..., t.Any]:
         def within_budget(*args: t.Any, **kwargs: t.Any) -> requests.Response:
-            self.budget.acquire()
-            return func(*args, **kwargs)
+            entry = self.budget.acquire()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.budget.done(entry)
 
         retrying = backoff.on_exception(
             self._retry_waits,

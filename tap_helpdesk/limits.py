@@ -5,6 +5,11 @@ account, not per endpoint). It is a sliding-window log rather than a token bucke
 the guarantee holds for any window a server may use, fixed or sliding, while a run that
 has enough work still spends the whole budget: the next request waits exactly until the
 oldest one in a full window leaves it.
+
+A request is logged at the moment its answer arrives, not when it was sent: the server
+counted it somewhere in between, so measuring from the later moment can never undercount
+(measuring from the send time once let the 121st request of a minute reach Teamwork a
+few milliseconds early).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ class RequestBudget:
         clock: t.Callable[[], float] = time.monotonic,
         sleep: t.Callable[[float], None] = time.sleep,
     ) -> None:
-        self._windows: list[tuple[float, int, deque[float]]] = [
+        self._windows: list[tuple[float, int, deque[list[float]]]] = [
             (seconds, int(limit), deque())
             for seconds, limit in ((1.0, per_second), (60.0, per_minute))
             if limit and limit > 0
@@ -38,25 +43,34 @@ class RequestBudget:
         self.requests = 0
         self.waited_seconds = 0.0
 
-    def acquire(self) -> None:
-        """Wait until one more request fits in every window, then count it."""
+    def acquire(self) -> list[float]:
+        """Wait until one more request fits in every window, then count it.
+
+        Returns the request's log entry; pass it to `done` when the answer has arrived.
+        """
         with self._lock:
             while True:
                 now = self._clock()
                 wait = max(self._paused_until - now, 0.0)
                 for seconds, limit, sent in self._windows:
-                    while sent and sent[0] <= now - seconds:
+                    while sent and sent[0][0] <= now - seconds:
                         sent.popleft()
                     if len(sent) >= limit:
-                        wait = max(wait, sent[0] + seconds - now)
+                        wait = max(wait, sent[0][0] + seconds - now)
                 if wait <= 0:
                     break
                 self.waited_seconds += wait
                 self._sleep(wait)
-            stamp = self._clock()
+            entry = [self._clock()]
             for _seconds, _limit, sent in self._windows:
-                sent.append(stamp)
+                sent.append(entry)
             self.requests += 1
+            return entry
+
+    def done(self, entry: list[float]) -> None:
+        """Move a request's log entry to the moment its answer (or failure) arrived."""
+        with self._lock:
+            entry[0] = self._clock()
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this provider for `seconds` (after a 429 or an empty quota)."""

@@ -271,6 +271,7 @@ class TapHelpdesk(Tap):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self._budgets: dict[str, RequestBudget] = {}
+        self._provider_settings: dict[str, dict[str, t.Any]] = {}
         super().__init__(*args, **kwargs)
         self._register_secrets()
 
@@ -315,7 +316,7 @@ class TapHelpdesk(Tap):
                 except (ValueError, TypeError):
                     problems.append(f"{setting}: {value!r} is not an ISO 8601 date-time")
         for key in self.configured_providers():
-            block = self.config[key]
+            block = self.provider_settings(key)
             problems += [
                 f"{key}.{name}: required to use {PROVIDERS[key].label}"
                 for name in PROVIDER_CREDENTIALS[key]
@@ -341,10 +342,26 @@ class TapHelpdesk(Tap):
             and any(self.config[key].get(name) for name in PROVIDER_CREDENTIALS[key])
         ]
 
+    def provider_settings(self, key: str) -> dict[str, t.Any]:
+        """One provider's settings block with the schema's defaults filled in.
+
+        The SDK applies defaults to top-level settings only; a config file that sets just
+        `enneo.api_token` must still get the documented rate limits and time zone.
+        """
+        if key not in self._provider_settings:
+            properties = PROVIDER_SETTINGS[key].to_dict()["properties"]
+            defaults = {name: p["default"] for name, p in properties.items() if "default" in p}
+            block = self.config.get(key) or {}
+            self._provider_settings[key] = {
+                **defaults,
+                **{name: v for name, v in block.items() if v is not None},
+            }
+        return self._provider_settings[key]
+
     def budget_for(self, provider: str) -> RequestBudget:
         """The request budget shared by every stream of one provider."""
         if provider not in self._budgets:
-            block = self.config.get(provider) or {}
+            block = self.provider_settings(provider)
             self._budgets[provider] = RequestBudget(
                 block.get("requests_per_second"),
                 block.get("requests_per_minute"),

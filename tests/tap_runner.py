@@ -105,10 +105,15 @@ def run_tap(
 def run_tap_until(
     config: dict[str, t.Any],
     *,
-    stop_after_states: int,
+    stop_after_states: int = 0,
+    stop_after_records: tuple[str, int] | None = None,
     state: dict[str, t.Any] | None = None,
 ) -> TapRun:
-    """Run the tap and SIGKILL it after it printed `stop_after_states` STATE messages."""
+    """Run the tap and SIGKILL it mid-sync.
+
+    It is killed after `stop_after_states` STATE messages, or, with `stop_after_records`
+    = (stream, n), at the first STATE message after n records of that stream.
+    """
     command = [*TAP, "--config", str(write_json(config))]
     if state is not None:
         command += ["--state", str(write_json(state))]
@@ -118,11 +123,20 @@ def run_tap_until(
     ) as process:
         assert process.stdout is not None
         seen = 0
+        records = 0
+        stream_marker = (
+            f'{{"type":"RECORD","stream":"{stop_after_records[0]}"' if stop_after_records else None
+        )
         for line in process.stdout:
             lines.append(line)
+            if stream_marker and line.startswith(stream_marker):
+                records += 1
             if line.startswith('{"type":"STATE"'):
                 seen += 1
-                if seen >= stop_after_states:
+                enough_records = stop_after_records is not None and (
+                    records >= stop_after_records[1]
+                )
+                if enough_records or (stop_after_states and seen >= stop_after_states):
                     process.send_signal(signal.SIGKILL)
                     break
         process.wait(timeout=60)
