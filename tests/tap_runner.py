@@ -38,8 +38,9 @@ class TapRun:
         return {record[key] for record in self.records.get(stream, [])}
 
     def error_lines(self) -> list[str]:
-        """stderr lines that report an error."""
-        return [line for line in self.stderr.splitlines() if "error" in line.lower()]
+        """stderr lines that report an error: ours, the SDK's ERROR/CRITICAL logs, tracebacks."""
+        markers = ("tap-helpdesk: error:", "| ERROR", "| CRITICAL", "Traceback")
+        return [line for line in self.stderr.splitlines() if any(m in line for m in markers)]
 
 
 def parse_messages(stdout: str, run: TapRun) -> None:
