@@ -263,7 +263,7 @@ class TapHelpdesk(Tap):
                 block,
                 title=PROVIDERS[key].label,
                 description=f"{PROVIDERS[key].label} settings; its streams are "
-                "discovered only when this block is set.",
+                "discovered and synced when its credentials are set.",
             )
             for key, block in PROVIDER_SETTINGS.items()
         ),

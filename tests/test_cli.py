@@ -89,20 +89,41 @@ def test_sync_with_no_provider_configured_fails_with_one_line():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"enneo": {"api_token": "t0ken-value-xyz", "api_url": "ftp://x"}},
-         "enneo.api_url: must be an http(s) URL, got 'ftp://x'"),
-        ({"enneo": {"api_token": "t0ken-value-xyz", "api_url": "https://a.enneo.ai",
-                    "timezone": "Mars/Olympus"}},
-         "enneo.timezone: unknown time zone 'Mars/Olympus'"),
-        ({"enneo": {"api_url": "https://a.enneo.ai", "api_token": ""},
-          "teamwork_desk": {"api_key": "t0ken-value-xyz"}},
-         "teamwork_desk.api_url: required to use Teamwork Desk"),
-        ({"start_date": "last tuesday", "enneo": {"api_token": "t0ken-value-xyz",
-                                                   "api_url": "https://a.enneo.ai"}},
-         "start_date: 'last tuesday' is not"),
-        ({"lookback_days": "two", "enneo": {"api_token": "t0ken-value-xyz",
-                                             "api_url": "https://a.enneo.ai"}},
-         "lookback_days: 'two' is not of type 'number'"),
+        (
+            {"enneo": {"api_token": "t0ken-value-xyz", "api_url": "ftp://x"}},
+            "enneo.api_url: must be an http(s) URL, got 'ftp://x'",
+        ),
+        (
+            {
+                "enneo": {
+                    "api_token": "t0ken-value-xyz",
+                    "api_url": "https://a.enneo.ai",
+                    "timezone": "Mars/Olympus",
+                }
+            },
+            "enneo.timezone: unknown time zone 'Mars/Olympus'",
+        ),
+        (
+            {
+                "enneo": {"api_url": "https://a.enneo.ai", "api_token": ""},
+                "teamwork_desk": {"api_key": "t0ken-value-xyz"},
+            },
+            "teamwork_desk.api_url: required to use Teamwork Desk",
+        ),
+        (
+            {
+                "start_date": "last tuesday",
+                "enneo": {"api_token": "t0ken-value-xyz", "api_url": "https://a.enneo.ai"},
+            },
+            "start_date: 'last tuesday' is not",
+        ),
+        (
+            {
+                "lookback_days": "two",
+                "enneo": {"api_token": "t0ken-value-xyz", "api_url": "https://a.enneo.ai"},
+            },
+            "lookback_days: 'two' is not of type 'number'",
+        ),
     ],
 )
 def test_bad_settings_give_one_line_naming_the_setting(change, expected):
@@ -136,8 +157,9 @@ def test_unreachable_api_gives_one_line_and_no_secret():
 
 def test_debug_logging_prints_no_secret(make_sandbox):
     sandbox = make_sandbox("enneo", "teamwork_desk", sizes={"enneo": 20, "teamwork_desk": 20})
-    run = run_tap(tap_config(sandbox, "enneo", "teamwork_desk"),
-                  env={"TAP_HELPDESK_LOGLEVEL": "DEBUG"})
+    run = run_tap(
+        tap_config(sandbox, "enneo", "teamwork_desk"), env={"TAP_HELPDESK_LOGLEVEL": "DEBUG"}
+    )
     assert run.returncode == 0, run.stderr
     assert "DEBUG" in run.stderr, "the run really logged at debug level"
     assert len(run.records["enneo_tickets"]) == 20
