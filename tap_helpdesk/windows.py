@@ -4,7 +4,9 @@ Several providers answer only for a bounded range (Filum: 90 days, ProProfs: 3 m
 Socialboards: whatever range we choose) and some truncate silently at a row cap (Filum:
 5000). The walk below keeps a stack of windows: a window whose answer may be truncated is
 replaced by its refinements (halves, then per-filter-value slices) until every leaf is
-complete, or the caller is told that a leaf cannot be split any further.
+complete, or the caller is told that a leaf cannot be split any further. A planner can size
+the windows from the rows the earlier ones held, so that dense data is cut into windows that
+fit under the cap rather than windows that must be split.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 Moment = t.TypeVar("Moment", date, datetime)
 Row = t.TypeVar("Row")
+Page = t.TypeVar("Page")
 
 
 @dataclass(frozen=True)
@@ -99,12 +102,165 @@ def halves(window: Window[Moment]) -> list[Window[Moment]] | None:
     return [replace(window, end=middle), replace(window, start=middle + unit)]
 
 
+def isolate(window: Window[Moment], moment: Moment) -> list[Window[Moment]] | None:
+    """Split a window into [start, moment), [moment], (moment, end], dropping empty parts.
+
+    For a capped window whose rows crowd onto one day (a sale, an outage): that day is
+    asked for alone, and the quiet days around it in at most two more requests, where
+    halving would take two requests per level down to the day. None when the window is
+    that single day.
+    """
+    is_date = not isinstance(window.start, datetime)
+    unit = timedelta(days=1) if is_date else timedelta(seconds=1)
+    if not window.start <= moment <= window.end or window.start == window.end:
+        return None
+    parts = [
+        replace(window, end=moment - unit) if window.start < moment else None,
+        replace(window, start=moment, end=moment),
+        replace(window, start=moment + unit) if moment < window.end else None,
+    ]
+    return [part for part in parts if part is not None]
+
+
 class CapExceeded(Exception):
     """A window still returns a full (possibly truncated) result and cannot be split."""
 
     def __init__(self, window: Window[t.Any]) -> None:
         super().__init__(window.describe())
         self.window = window
+
+
+def split_filter(
+    window: Window[Moment],
+    name: str,
+    values: t.Sequence[str],
+    weights: t.Mapping[str, int] | None = None,
+) -> list[Window[Moment]] | None:
+    """Split a window in two by the values of one list filter, or None when one value is left.
+
+    The window's own values for `name` are split when it already has that filter, else
+    `values`. `weights` (say, rows per value in the truncated answer) balance the two parts
+    so that each is as far from the cap as possible; each part keeps the values' order.
+    """
+    current = dict(window.filters).get(name)
+    pool = list(dict.fromkeys(current if current is not None else values))
+    if len(pool) < 2:
+        return None
+    weight = weights or {}
+    groups: list[list[str]] = [[], []]
+    totals = [0, 0]
+    for value in sorted(pool, key=lambda v: -weight.get(v, 0)):
+        side = min((0, 1), key=lambda i: (totals[i], len(groups[i])))
+        groups[side].append(value)
+        totals[side] += weight.get(value, 0)
+    parts = sorted(
+        ([v for v in pool if v in group] for group in groups), key=lambda g: pool.index(g[0])
+    )
+    return [_with_values(window, name, part) for part in parts]
+
+
+def _with_values(window: Window[Moment], name: str, values: t.Sequence[str]) -> Window[Moment]:
+    if name not in window.filter_names:
+        return window.with_filter(name, values)
+    filters = tuple((n, tuple(values)) if n == name else (n, v) for n, v in window.filters)
+    return replace(window, filters=filters)
+
+
+class WindowPlanner:
+    """Date windows over [start, end] of at most `max_days`, sized from the rows seen so far.
+
+    Knowing nothing, it slices like `even_windows` (the fewest windows, of even size). After
+    each window it knows how many rows per day that window held, and sizes the rest so that
+    one window should hold about `target_rows` (say 80% of a row cap): dense data gets
+    windows that fit under the cap instead of windows that must be split, sparse data keeps
+    the widest windows. Call `observe` with every leaf of `WindowWalk` (the windows and
+    rows that complete the current window). Leaves narrowed by a filter belong to a day too
+    busy for any window: such days are left out of the estimate, as they say nothing about
+    the days around them.
+    """
+
+    def __init__(self, start: date, end: date, max_days: int, target_rows: int | None = None):
+        self.start = start
+        self.end = end
+        self.max_days = max(max_days, 1)
+        self.target_rows = target_rows
+        self._rows = 0
+        self._busy_days: set[date] = set()
+        self._rows_per_day = 0.0
+
+    def observe(self, window: Window[date], rows: int) -> None:
+        """Count the rows of one leaf of the current window."""
+        if window.filters:
+            self._busy_days.add(window.start)
+        else:
+            self._rows += rows
+
+    def __iter__(self) -> t.Iterator[Window[date]]:
+        cursor = self.start
+        while cursor <= self.end:
+            remaining = (self.end - cursor).days + 1
+            limit = self.max_days
+            if self.target_rows and self._rows_per_day > 0:
+                limit = min(limit, max(1, int(self.target_rows / self._rows_per_day)))
+            count = -(-remaining // limit)
+            span = -(-remaining // count)
+            window: Window[date] = Window(cursor, cursor + timedelta(days=span - 1))
+            self._rows, self._busy_days = 0, set()
+            yield window
+            self._rows_per_day = self._rows / max(span - len(self._busy_days), 1)
+            cursor = window.end + timedelta(days=1)
+
+
+class WindowWalk(t.Generic[Moment, Page]):
+    """Fetch each window; replace any truncated one by its refinements, depth first.
+
+    Iterating yields `(window, page, complete)` for every leaf, in time order. `complete` is
+    False only for a leaf still truncated after every refinement: the caller decides whether
+    that is an error. Top-level windows are taken from `windows` one at a time, only when
+    the previous one is finished, so a `WindowPlanner` can size each from the ones before.
+    `done_through` says how far the walk has got, for a bookmark that never skips a window.
+    """
+
+    def __init__(
+        self,
+        windows: t.Iterable[Window[Moment]],
+        fetch: t.Callable[[Window[Moment]], Page],
+        *,
+        is_truncated: t.Callable[[Page], bool],
+        refine: t.Callable[[Window[Moment], Page], list[Window[Moment]] | None],
+    ) -> None:
+        self._windows: t.Iterable[Window[Moment]] = windows
+        self._fetch: t.Callable[[Window[Moment]], Page] = fetch
+        self._is_truncated: t.Callable[[Page], bool] = is_truncated
+        self._refine: t.Callable[[Window[Moment], Page], list[Window[Moment]] | None] = refine
+        self._stack: list[Window[Moment]] = []
+        #: the top-level window being walked
+        self.top: Window[Moment] | None = None
+
+    def __iter__(self) -> t.Iterator[tuple[Window[Moment], Page, bool]]:
+        for top in self._windows:
+            self.top = top
+            self._stack = [top]
+            while self._stack:
+                window = self._stack.pop()
+                page = self._fetch(window)
+                complete = not self._is_truncated(page)
+                if not complete:
+                    children = self._refine(window, page)
+                    if children:
+                        self._stack.extend(reversed(children))
+                        continue
+                yield window, page, complete
+
+    @property
+    def done_through(self) -> Moment | None:
+        """The latest moment M such that every window up to M has been yielded."""
+        if self.top is None:
+            return None
+        if not self._stack:
+            return self.top.end
+        unit = timedelta(seconds=1) if isinstance(self.top.start, datetime) else timedelta(days=1)
+        return t.cast("Moment", self._stack[-1].start - unit)
 
 
 def walk_windows(
@@ -119,16 +275,8 @@ def walk_windows(
     Yields `(window, rows, complete)`. `complete` is False only for a leaf that is still
     truncated after every refinement: the caller decides whether that is an error. Windows
     are yielded in time order, so a caller can bookmark after each complete window.
+    (`WindowWalk` is the same walk with lazily planned windows and a `done_through`.)
     """
-    stack = list(reversed(list(windows)))
-    while stack:
-        window = stack.pop()
-        rows = fetch(window)
-        if not is_truncated(rows):
-            yield window, rows, True
-            continue
-        children = refine(window)
-        if not children:
-            yield window, rows, False
-            continue
-        stack.extend(reversed(children))
+    yield from WindowWalk(
+        windows, fetch, is_truncated=is_truncated, refine=lambda window, _rows: refine(window)
+    )

@@ -1,8 +1,765 @@
-"""Filum CX (not implemented yet)."""
+"""Filum CX ticket export.
+
+Docs: provider-docs/filum-tickets-export.txt; provider-notes.md section 1.
+POST {api_url}/external/tickets/export?start_date=YYYY-MM-DD&end_date=YYYY-MM-DD answers with
+every ticket of that day range at once: there is no paging. An answer holds at most 5000
+rows, and a full one may have been cut with no sign; a range of more than 90 days is
+silently shortened. So the range is walked in windows (tap_helpdesk.windows) of at most 90
+days, sized from the rows per day seen so far, and a window that comes back with 5000 rows
+is asked for again in halves down to one day, then by status, then by priority.
+
+The docs do not say which date the range applies to (creation or update), so the bookmark
+is not a record time: it is the last day fully exported, and each run starts lookback_days
+before it. The CSV is UTF-16LE with a BOM, tab-separated, quoted where needed; it is decoded
+as it arrives. The JSON variant's shape is not documented: an array or NDJSON, in the
+charset the response names, is accepted.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import math
+import re
+import sys
 import typing as t
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from email.message import Message
+from urllib.parse import urlparse
+
+import msgspec
+
+from tap_helpdesk.client import HelpdeskStream, response_snippet
+from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.schemas import load_schema
+from tap_helpdesk.timestamps import parse_datetime, to_utc
+from tap_helpdesk.windows import (
+    Window,
+    WindowPlanner,
+    WindowWalk,
+    halves,
+    isolate,
+    split_filter,
+)
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from datetime import tzinfo
+
+    import requests
+    from singer_sdk.helpers.types import Context
 
 LABEL = "Filum CX"
-STREAMS: tuple[type[t.Any], ...] = ()
+ROW_CAP = 5000  # "Each export request can include up to 5000 rows of data."
+MAX_WINDOW_DAYS = 90  # a longer range is silently shortened to end_date - 90 days
+TARGET_ROWS = 4000  # plan windows to hold about 80% of the cap
+STATUSES = ("open", "pending", "closed", "deleted")
+PRIORITIES = ("low", "medium", "high", "urgent")
+ACCEPT = {"csv": "text/csv", "json": "application/json"}
+CHUNK_BYTES = 64 * 1024
+#: The documented default columns and the fields they become.
+COLUMNS = {
+    "Ticket ID": "ticket_id",
+    "Created at": "created_at",
+    "Updated at": "updated_at",
+    "Customer name": "customer_name",
+    "Customer phone": "customer_phone",
+    "Customer email": "customer_email",
+    "Subject": "subject",
+    "Description": "description",
+    "Status": "status",
+    "Priority": "priority",
+    "Due Date": "due_date",
+    "Assignee Name": "assignee_name",
+    "Assignee Email": "assignee_email",
+    "Creator Name": "creator_name",
+    "Creator Email": "creator_email",
+    "Installed Source ID": "installed_source_id",
+    "Installed Source Name": "installed_source_name",
+}
+FIELDS = frozenset(COLUMNS.values())
+INTEGER_FIELDS = frozenset({"ticket_id", "installed_source_id"})
+TIMESTAMP_FIELDS = ("created_at", "updated_at", "due_date")
+CUSTOM_FIELDS = "custom_fields"
+_UNSEEN = object()
+
+# Descriptions may be long; the csv module's default limit is 128 KiB per value.
+csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
+_json_text = msgspec.json.Encoder()
+
+
+def field_name(header: str) -> str:
+    """A column header as an ASCII snake_case name: `Ticket ID` -> `ticket_id`.
+
+    `ticketId` and `ticket_id` give the same name, so a JSON export keyed either way maps
+    onto the same fields; `Kênh liên hệ` -> `kenh_lien_he`.
+    """
+    text = unicodedata.normalize("NFKD", header.replace("đ", "d").replace("Đ", "D"))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return _NOT_WORD.sub("_", _CAMEL.sub("_", text).lower()).strip("_")
+
+
+def custom_columns(headers: Iterable[str]) -> dict[str, str]:
+    """Custom-field headers -> top-level column names that clash with nothing.
+
+    A name taken by a default field, by `custom_fields` or by an earlier custom field gets
+    a `custom_` prefix (and a number if that is taken too).
+    """
+    taken = set(FIELDS) | {CUSTOM_FIELDS}
+    columns: dict[str, str] = {}
+    for header in headers:
+        base = field_name(header)
+        if base in FIELDS or header in columns:
+            continue
+        name = base or "custom_field"
+        if name in taken:
+            name = f"custom_{name}"
+        candidate, number = name, 2
+        while candidate in taken:
+            candidate, number = f"{name}_{number}", number + 1
+        taken.add(candidate)
+        columns[header] = candidate
+    return columns
+
+
+def _text(value: t.Any) -> str | None:
+    """A text value; empty becomes null, JSON numbers and booleans read as the CSV shows them."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    return _json_text.encode(value).decode()
+
+
+@dataclass
+class ExportPage:
+    """One export answer: its records, and what they say about how to split it."""
+
+    records: list[dict[str, t.Any]] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    priorities: Counter[str] = field(default_factory=Counter)
+    without_priority: int = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows the API returned (5000 means the answer may have been cut)."""
+        return len(self.records)
+
+    def add(self, record: dict[str, t.Any]) -> None:
+        """Keep a record and count its status and priority."""
+        self.records.append(record)
+        status, priority = record.get("status"), record.get("priority")
+        if status:
+            self.statuses[status.lower()] += 1
+        if priority:
+            self.priorities[priority.lower()] += 1
+        else:
+            self.without_priority += 1
+
+
+class RecordBuilder:
+    """Turns the rows of one export into records; columns are classified once per header."""
+
+    def __init__(self, zone: tzinfo, columns: Mapping[str, str]) -> None:
+        self.zone = zone
+        self.columns = columns
+        self.kinds: dict[str, tuple[str, str | None]] = {}
+        self.template: dict[str, t.Any] = dict.fromkeys(COLUMNS.values())
+
+    def kind(self, header: str) -> tuple[str, str | None]:
+        """(kind, field) of a column: a default field, a custom field, or nested custom fields."""
+        known = self.kinds.get(header)
+        if known is None:
+            name = field_name(header)
+            if name in INTEGER_FIELDS:
+                known = ("integer", name)
+            elif name in TIMESTAMP_FIELDS:
+                known = ("timestamp", name)
+            elif name in FIELDS:
+                known = ("text", name)
+            elif name == CUSTOM_FIELDS:
+                known = ("nested", None)
+            else:
+                known = ("custom", self.columns.get(header))
+            self.kinds[header] = known
+        return known
+
+    def build(self, items: Iterable[tuple[str, t.Any]]) -> dict[str, t.Any]:
+        """A record from (header, value) pairs of one row."""
+        record = dict(self.template)
+        custom: dict[str, str | None] = {}
+        for header, value in items:
+            kind, name = self.kind(header)
+            if kind == "text":
+                record[t.cast("str", name)] = _text(value)
+            elif kind == "timestamp":
+                text = _text(value)
+                record[t.cast("str", name)] = to_utc(text, self.zone) if text else None
+            elif kind == "integer":
+                record[t.cast("str", name)] = self.integer(header, value)
+            elif kind == "nested" and isinstance(value, dict):
+                for key, nested in value.items():
+                    self.custom(record, custom, str(key), nested)
+            else:
+                self.custom(record, custom, header, value)
+        record[CUSTOM_FIELDS] = custom
+        return record
+
+    def custom(
+        self, record: dict[str, t.Any], custom: dict[str, str | None], header: str, value: t.Any
+    ) -> None:
+        """A workspace custom field: into custom_fields, and its own column when it has one."""
+        text = _text(value)
+        custom[header] = text
+        column = self.columns.get(header)
+        if column:
+            record[column] = text
+
+    @staticmethod
+    def integer(header: str, value: t.Any) -> int | None:
+        """An id column: an integer in the JSON export, digits in the CSV."""
+        if value is None or value == "":
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise ProviderError(
+                LABEL, f"column {header!r} holds {str(value)[:40]!r}, not an integer id"
+            ) from None
+
+
+class _Chunks(io.RawIOBase):
+    """A response body, read chunk by chunk, as a file (for io.TextIOWrapper)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    @override
+    def readable(self) -> bool:
+        return True
+
+    @override
+    def readinto(self, buffer: t.Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = chunk
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def _media_type(response: requests.Response) -> tuple[str, str | None]:
+    message = Message()
+    message["Content-Type"] = response.headers.get("Content-Type", "")
+    charset = message.get_param("charset")
+    return message.get_content_type().lower(), charset if isinstance(charset, str) else None
+
+
+def _json_codec(head: bytes, charset: str | None) -> tuple[str, int]:
+    """(codec, BOM length) for a JSON body: its BOM, else its charset, else its bytes."""
+    for bom, codec in (
+        (b"\xef\xbb\xbf", "utf-8"),
+        (b"\xff\xfe", "utf-16-le"),
+        (b"\xfe\xff", "utf-16-be"),
+    ):
+        if head.startswith(bom):
+            return codec, len(bom)
+    if charset:
+        return charset, 0
+    if len(head) >= 2 and head[1] == 0:
+        return "utf-16-le", 0
+    if len(head) >= 2 and head[0] == 0:
+        return "utf-16-be", 0
+    return "utf-8", 0
+
+
+def json_values(text: t.TextIO) -> Iterator[t.Any]:
+    """The top-level values of a JSON array or of NDJSON, decoded as the text arrives."""
+    decoder = json.JSONDecoder()
+    buffer, position, finished = "", 0, False
+    while True:
+        while position < len(buffer) and buffer[position] in " \t\r\n,[]\ufeff":
+            position += 1
+        if position < len(buffer):
+            try:
+                value, position = decoder.raw_decode(buffer, position)
+            except json.JSONDecodeError:
+                if finished:
+                    raise
+            else:
+                yield value
+                continue
+        if finished:
+            return
+        chunk = text.read(CHUNK_BYTES)
+        finished = not chunk
+        buffer, position = buffer[position:] + chunk, 0
+
+
+class FilumTicketsStream(HelpdeskStream):
+    """Tickets: POST /external/tickets/export, walked by day windows."""
+
+    provider = "filum"
+    provider_label = LABEL
+    credential_settings = ("api_token", "organization_id")
+    default_timezone = "UTC+7"
+    name = "filum_tickets"
+    path = "/external/tickets/export"
+    http_method = "POST"
+    primary_keys = ("ticket_id",)
+    # The bookmark is the last fully exported day, not a value of updated_at: the API
+    # filters by a date it does not name (see the module docstring and the README).
+    replication_key = "updated_at"
+    is_sorted = False
+    timestamp_fields = TIMESTAMP_FIELDS
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: custom-field header -> top-level column, as named from the export headers
+        self._column_names: dict[str, str] = {}
+
+    # -- settings and schema -----------------------------------------------------------
+
+    @property
+    def export_format(self) -> str:
+        """csv (the documented default) or json."""
+        return str(self.provider_config.get("export_format") or "csv")
+
+    @property
+    @override
+    def http_headers(self) -> dict[str, str]:
+        headers = super().http_headers
+        headers.update(
+            {
+                "Accept": ACCEPT[self.export_format],
+                "authorization": f"Bearer {self.provider_config['api_token']}",
+                "organization-id": str(self.provider_config["organization_id"]),
+                "auth-type": "token",
+            }
+        )
+        return headers
+
+    @property
+    @override
+    def schema(self) -> dict[str, t.Any]:
+        if self._input_schema is not None:  # a catalog already holds the discovered columns
+            return self._input_schema
+        if self._schema is None:
+            schema = load_schema(self.name)
+            if self.provider_config.get("custom_fields_as_columns"):
+                for header, column in custom_columns(self.sample_headers()).items():
+                    schema["properties"][column] = {
+                        "type": ["string", "null"],
+                        "description": f"Custom field {header!r} (also in custom_fields).",
+                    }
+            self._schema = schema
+        return self._schema
+
+    def sample_headers(self) -> list[str]:
+        """The custom-field headers of a one-day CSV export (its header row only)."""
+        today = datetime.now(self.zone).date()
+        prepared = self.prepare_request(None, Window(today, today))
+        prepared.headers["Accept"] = ACCEPT["csv"]
+        send = self.request_decorator(t.cast("t.Any", self._export_headers))
+        headers: list[str] = send(prepared)
+        return [h for h in headers if field_name(h) not in FIELDS]
+
+    def custom_column_map(self) -> dict[str, str]:
+        """Custom-field header -> column, for the columns the (catalog) schema holds."""
+        if not self.provider_config.get("custom_fields_as_columns"):
+            return {}
+        wanted = set(self.effective_schema.get("properties", {})) - set(
+            load_schema(self.name)["properties"]
+        )
+        return {h: c for h, c in self._column_names.items() if c in wanted}
+
+    @override
+    def get_url_params(
+        self,
+        context: Context | None,
+        next_page_token: Window[date] | None,
+    ) -> dict[str, t.Any]:
+        window = next_page_token
+        if window is None:  # pragma: no cover - every request names its window
+            return {}
+        params: dict[str, t.Any] = {
+            "start_date": window.start.isoformat(),
+            "end_date": window.end.isoformat(),
+        }
+        for name, values in window.filters:
+            params[name] = list(values)  # sent as repeated keys: statuses=open&statuses=pending
+        return params
+
+    @override
+    def get_new_paginator(self) -> None:
+        return None  # no paging: see get_records
+
+    # -- the walk ----------------------------------------------------------------------
+
+    def export_range(self, context: Context | None) -> tuple[date, date, date]:
+        """(first day, last day, today) in the Filum zone; days before today are over."""
+        today = datetime.now(self.zone).date()
+        first = self.config_start_date().astimezone(self.zone).date()
+        bookmark = self.bookmark_day(context)
+        if bookmark is not None:
+            lookback = math.ceil(float(self.config.get("lookback_days") or 0))
+            first = max(first, bookmark - timedelta(days=lookback))
+        end = self.sync_end()
+        last = min(end.astimezone(self.zone).date(), today) if end else today
+        return first, last, today
+
+    def bookmark_day(self, context: Context | None) -> date | None:
+        """The last fully exported day, from the state."""
+        value = self.get_starting_replication_key_value(context)
+        if not value:
+            return None
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            return parse_datetime(str(value), self.zone).astimezone(self.zone).date()
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        first, last, today = self.export_range(context)
+        self.logger.info("%s: exporting days %s..%s (days in %s)", LABEL, first, last, self.zone)
+        planner = WindowPlanner(first, last, MAX_WINDOW_DAYS, TARGET_ROWS)
+        send = self.request_decorator(t.cast("t.Any", self._export_page))
+        with self.get_http_request_counter() as counter:
+
+            def fetch(window: Window[date]) -> ExportPage:
+                counter.increment()
+                page: ExportPage = send(self.prepare_request(context, window))
+                self.logger.info("%s: %s -> %d rows", LABEL, self.describe(window), page.rows)
+                return page
+
+            walk = WindowWalk(
+                planner,
+                fetch,
+                is_truncated=lambda page: page.rows >= ROW_CAP,
+                refine=self.refine,
+            )
+            emitted: dict[t.Any, t.Any] = {}  # ticket_id -> updated_at, within one top window
+            top = None
+            for window, page, complete in walk:
+                if walk.top is not top:  # duplicates can only come from the same window
+                    top = walk.top
+                    emitted.clear()
+                if not complete:
+                    self.cap_exceeded(window, page)
+                planner.observe(window, page.rows)
+                records, page.records = page.records, []
+                for record in records:
+                    version = record["updated_at"]
+                    if emitted.get(record["ticket_id"], _UNSEEN) != version:
+                        emitted[record["ticket_id"]] = version
+                        yield record
+                del records
+                self.advance_bookmark(context, walk.done_through, first, today)
+
+    def refine(self, window: Window[date], page: ExportPage) -> list[Window[date]] | None:
+        """A capped window around its busiest day or in halves; one day by statuses, then
+        by priorities."""
+        busiest = self.busiest_day(window, page)
+        parts = (isolate(window, busiest) if busiest else None) or halves(window)
+        if parts:
+            return parts
+        if "priorities" not in window.filter_names:
+            statuses = _values(STATUSES, page.statuses)
+            parts = split_filter(window, "statuses", statuses, page.statuses)
+            if parts:
+                return parts
+            if page.without_priority:  # no priority filter would select these tickets
+                return None
+        priorities = _values(PRIORITIES, page.priorities)
+        return split_filter(window, "priorities", priorities, page.priorities)
+
+    def busiest_day(self, window: Window[date], page: ExportPage) -> date | None:
+        """The day holding at least half of a capped answer's rows, if one does.
+
+        Days are read from whichever of created_at and updated_at falls inside the window
+        for every row: that is the date the API filtered on. Any split is safe; this one
+        only saves the requests of halving down to a busy day.
+        """
+        if window.start == window.end:
+            return None
+        for name in ("created_at", "updated_at"):
+            days = Counter(
+                datetime.fromisoformat(record[name]).astimezone(self.zone).date()
+                for record in page.records
+                if record[name]
+            )
+            if days and window.start <= min(days) and max(days) <= window.end:
+                day, rows = days.most_common(1)[0]
+                return day if rows * 2 >= page.rows else None
+        return None
+
+    def cap_exceeded(self, window: Window[date], page: ExportPage) -> None:
+        """A one-day window still at the cap after every split: an error, or a warning."""
+        why = (
+            f"; {page.without_priority} of them have no priority, which no filter selects"
+            if page.without_priority and "priorities" not in window.filter_names
+            else ""
+        )
+        message = (
+            f"{self.describe(window)} still returns {ROW_CAP} rows, the export cap, after "
+            f"splitting by day, status and priority{why}: rows beyond the cap cannot be read"
+        )
+        if self.provider_config.get("on_unsplittable_cap") == "warn":
+            self.logger.warning(
+                "%s: %s; continuing (filum.on_unsplittable_cap=warn)", LABEL, message
+            )
+            return
+        raise ProviderError(
+            LABEL, f"{message}. Set filum.on_unsplittable_cap=warn to accept these {ROW_CAP}."
+        )
+
+    @staticmethod
+    def describe(window: Window[date]) -> str:
+        """`day 2024-11-11 (statuses=open, priorities=high)` or `days 2024-01-01..2024-03-30`."""
+        text = (
+            f"day {window.start}"
+            if window.start == window.end
+            else f"days {window.start}..{window.end}"
+        )
+        if window.filters:
+            text += " (" + ", ".join(f"{n}={','.join(v)}" for n, v in window.filters) + ")"
+        return text
+
+    def advance_bookmark(
+        self, context: Context | None, done_through: date | None, first: date, today: date
+    ) -> None:
+        """Bookmark the last day fully exported: walked, and over before the run began."""
+        if done_through is None:
+            return
+        day = min(done_through, today - timedelta(days=1))
+        state = self.get_context_state(context)
+        current = state.get("replication_key_value")
+        if day < first or (current and str(current) >= day.isoformat()):
+            return
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = day.isoformat()
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    @override
+    def _increment_stream_state(
+        self,
+        latest_record: dict[str, t.Any],
+        *,
+        context: Context | None = None,
+    ) -> None:
+        return  # bookmarks advance per exported day (advance_bookmark), not per record
+
+    @override
+    def post_process(
+        self,
+        row: dict[str, t.Any],
+        context: Context | None = None,
+    ) -> dict[str, t.Any] | None:
+        return row  # built in final form by RecordBuilder
+
+    # -- one request -------------------------------------------------------------------
+
+    def _send(self, prepared: requests.PreparedRequest) -> requests.Response:
+        response = self.requests_session.send(
+            prepared, stream=True, timeout=self.timeout, allow_redirects=self.allow_redirects
+        )
+        self._write_request_duration_log(
+            endpoint=self.path, response=response, context=None, extra_tags=None
+        )
+        return response
+
+    def _export_page(self, prepared: requests.PreparedRequest) -> ExportPage:
+        # The whole answer is read inside the retried call: a body cut off mid-way is
+        # retried like any dropped connection.
+        response = self._send(prepared)
+        try:
+            self.validate_response(response)
+            return self.read_page(response)
+        finally:
+            response.close()
+
+    def _export_headers(self, prepared: requests.PreparedRequest) -> list[str]:
+        response = self._send(prepared)
+        try:
+            self.validate_response(response)
+            text = self._csv_text(response)
+            return next(csv.reader(text, delimiter="\t"), []) if text else []
+        finally:
+            response.close()
+
+    def read_page(self, response: requests.Response) -> ExportPage:
+        """Parse one export answer, CSV or JSON as its content type says."""
+        media, charset = _media_type(response)
+        if "json" in media:
+            return self._read_json(response, charset)
+        if "csv" in media or "tab-separated" in media or media == "text/plain":
+            return self._read_csv(response)
+        raise ProviderError(
+            LABEL,
+            f"expected a CSV or JSON export from {urlparse(response.url).path} but got "
+            f"{media} (HTTP {response.status_code}): {response_snippet(response)}; "
+            "check filum.api_url",
+        )
+
+    def _builder(self, headers: Sequence[str]) -> RecordBuilder:
+        if self.provider_config.get("custom_fields_as_columns"):
+            names = custom_columns(h for h in headers if field_name(h) not in FIELDS)
+            self._column_names.update(names)
+        return RecordBuilder(self.zone, self.custom_column_map())
+
+    def _chunks(self, response: requests.Response) -> io.BufferedReader:
+        return io.BufferedReader(_Chunks(response.iter_content(CHUNK_BYTES)), CHUNK_BYTES)
+
+    def _csv_text(self, response: requests.Response) -> t.TextIO | None:
+        body = self._chunks(response)
+        bom = body.read(2)
+        if not bom:
+            return None
+        if bom != b"\xff\xfe":
+            raise ProviderError(
+                LABEL,
+                f"the CSV export from {urlparse(response.url).path} does not start with the "
+                f"UTF-16LE byte order mark the API documents (it starts with {bom!r}); "
+                "check filum.api_url, or set filum.export_format=json",
+            )
+        return io.TextIOWrapper(body, encoding="utf-16-le", newline="")
+
+    def _read_csv(self, response: requests.Response) -> ExportPage:
+        page = ExportPage()
+        text = self._csv_text(response)
+        if text is None:
+            return page
+        reader = csv.reader(text, delimiter="\t", quotechar='"')
+        try:
+            headers = next(reader, [])
+            builder = self._builder(headers)
+            for row in reader:
+                if not row:
+                    continue
+                if len(row) != len(headers):
+                    raise ProviderError(
+                        LABEL,
+                        f"CSV row {reader.line_num} has {len(row)} values for "
+                        f"{len(headers)} columns; the export is malformed "
+                        "(try filum.export_format=json)",
+                    )
+                page.add(builder.build(zip(headers, row, strict=True)))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ProviderError(
+                LABEL, f"the CSV export is not valid UTF-16LE tab-separated text ({exc})"
+            ) from None
+        return page
+
+    def _read_json(self, response: requests.Response, charset: str | None) -> ExportPage:
+        page = ExportPage()
+        body = self._chunks(response)
+        codec, bom = _json_codec(body.peek(4)[:4], charset)
+        body.read(bom)
+        try:
+            text = io.TextIOWrapper(body, encoding=codec)
+        except LookupError:
+            raise ProviderError(
+                LABEL, f"the JSON export names an unknown charset {codec!r}"
+            ) from None
+        builder: RecordBuilder | None = None
+        try:
+            for value in json_values(text):
+                for item in _records_of(value):
+                    builder = builder or self._builder(list(item))
+                    page.add(builder.build(item.items()))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ProviderError(
+                LABEL,
+                f"expected a JSON array or NDJSON export in {codec} from "
+                f"{urlparse(response.url).path} ({exc}); check filum.api_url",
+            ) from None
+        return page
+
+    # -- errors ------------------------------------------------------------------------
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == 401:
+            raise ProviderError(
+                LABEL,
+                f"authentication failed (HTTP 401: {self.provider_error_text(response)}): "
+                "check filum.api_token",
+            )
+        if status == 403:
+            raise ProviderError(
+                LABEL,
+                f"access denied (HTTP 403: {self.provider_error_text(response)}): check "
+                "filum.organization_id, and that filum.api_token belongs to that organization",
+            )
+        super().validate_response(response)
+
+    @override
+    def provider_error_text(self, response: requests.Response) -> str:
+        try:
+            body = msgspec.json.decode(response.content)
+        except msgspec.DecodeError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("detail"), list):
+            return "; ".join(_validation_error(item) for item in body["detail"])
+        return super().provider_error_text(response)
+
+
+def _values(documented: Sequence[str], seen: Counter[str]) -> list[str]:
+    """The documented filter values plus any other value the answer showed."""
+    return list(dict.fromkeys([*documented, *seen]))
+
+
+def _records_of(value: t.Any) -> Iterator[dict[str, t.Any]]:
+    """Ticket objects of one top-level JSON value (an object, or a wrapper around a list)."""
+    if isinstance(value, dict):
+        lists = [v for v in value.values() if isinstance(v, list)]
+        if len(lists) == 1 and not any(field_name(str(k)) in FIELDS for k in value):
+            yield from (item for item in lists[0] if isinstance(item, dict))
+        else:
+            yield value
+        return
+    raise ProviderError(
+        LABEL, f"expected ticket objects in the JSON export, got {str(value)[:60]!r}"
+    )
+
+
+#: Settings to name when the API rejects a parameter or header (FastAPI `loc`).
+_SETTING_OF = {
+    "organization-id": "filum.organization_id",
+    "authorization": "filum.api_token",
+    "start_date": "start_date",
+    "end_date": "end_date",
+}
+
+
+def _validation_error(item: t.Any) -> str:
+    """One FastAPI validation error: `header.organization-id: Input should be ... (check ...)`."""
+    if not isinstance(item, dict):
+        return str(item)
+    loc = [str(part) for part in item.get("loc") or []]
+    text = f"{'.'.join(loc)}: {item.get('msg') or item.get('type') or 'invalid'}"
+    settings = [_SETTING_OF[part] for part in loc if part in _SETTING_OF]
+    return text + (f" (check {settings[0]})" if settings else "")
+
+
+STREAMS: tuple[type[HelpdeskStream], ...] = (FilumTicketsStream,)
