@@ -1,0 +1,196 @@
+"""Socialboards slices and tokens without HTTP: the walk against a list that keeps changing."""
+
+from __future__ import annotations
+
+import logging
+import random
+import typing as t
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.providers.socialboards import (
+    MAX_ATTEMPTS,
+    AccessTokens,
+    CreationSlices,
+    Slice,
+    creation_time,
+    format_bound,
+)
+
+ACTIVITY = "lastThreadElementCreationTime"
+START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+END = datetime(2024, 7, 1, tzinfo=timezone.utc)
+
+
+class LiveList:
+    """POST /tickets/list in miniature: creation-time filter, newest activity first, a cap.
+
+    Between two answers it can post replies (the ticket moves to the top), create tickets
+    (inside the range: a clock ahead of the server's) and delete tickets.
+    """
+
+    def __init__(self, rng: random.Random, size: int, cap: int) -> None:
+        self.rng, self.cap, self.clock = rng, cap, 0
+        self.tickets: dict[int, tuple[datetime, int]] = {}
+        for ticket_id in range(1, size + 1):
+            self._add(ticket_id)
+        self.deleted: set[int] = set()
+
+    def _add(self, ticket_id: int) -> None:
+        self.clock += 1
+        created = START + timedelta(seconds=self.rng.randrange(int((END - START).total_seconds())))
+        self.tickets[ticket_id] = (created, self.clock)
+
+    def answer(self, token: Slice) -> list[dict[str, t.Any]]:
+        low, high = token.start, token.end
+        inside = [(i, c, a) for i, (c, a) in self.tickets.items() if low <= c <= high]
+        inside.sort(key=lambda x: (x[2], x[0]), reverse=True)
+        return [
+            {"id": i, "creationTime": c.isoformat(), "lastThreadElementCreationTime": str(a)}
+            for i, c, a in inside[token.skip : token.skip + self.cap]
+        ]
+
+    def churn(self, replies: int, creates: int, deletes: int) -> None:
+        for _ in range(replies):
+            ticket_id = self.rng.choice(list(self.tickets))
+            self.clock += 1
+            self.tickets[ticket_id] = (self.tickets[ticket_id][0], self.clock)
+        for _ in range(creates):
+            self._add(max(self.tickets) + 1)
+        for _ in range(deletes):
+            ticket_id = self.rng.choice(list(self.tickets))
+            del self.tickets[ticket_id]
+            self.deleted.add(ticket_id)
+
+
+def walk(
+    live: LiveList, *, churn: tuple[int, int, int] = (0, 0, 0), **options: t.Any
+) -> tuple[list[dict[str, t.Any]], CreationSlices]:
+    slices = CreationSlices(START, END, **options)
+    emitted: list[dict[str, t.Any]] = []
+    while slices.current is not None:
+        rows = live.answer(slices.current)
+        live.churn(*churn)
+        emitted += slices.take_answer(rows)
+        assert slices.requests < 5000, "the walk ends"
+    return emitted, slices
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize(
+    ("cap", "churn"),
+    [(50, (0, 0, 0)), (50, (1, 0, 0)), (50, (3, 1, 1)), (20, (2, 1, 1)), (50, (8, 2, 2))],
+)
+def test_no_ticket_present_from_start_to_end_is_missed_whatever_moves(seed, cap, churn):
+    """Replies, new tickets and deletions between any two answers; the server clamps at `cap`."""
+    live = LiveList(random.Random(seed), 1200, cap)
+    existing = set(live.tickets)
+    emitted, slices = walk(live, churn=churn, target=300, max_rows=900)
+    ids = [row["id"] for row in emitted]
+    assert existing - live.deleted <= set(ids)
+    assert len(ids) == len(set(ids)), "each ticket once"
+    keys = [creation_time(row) for row in emitted]
+    assert keys == sorted(keys), "emitted in creation order"
+    if churn == (0, 0, 0):
+        assert slices.rereads == 0
+        assert slices.requests <= 1200 / (cap - 1) * 1.3 + 12
+
+
+def test_a_short_first_answer_is_not_taken_for_the_end():
+    """A server that stops at 20 rows: the first answer is checked by asking past it."""
+    live = LiveList(random.Random(1), 400, 20)
+    emitted, slices = walk(live)
+    assert len(emitted) == 400
+    assert slices.largest == 20
+
+
+def test_a_vanished_anchor_makes_the_slice_be_read_again_narrower():
+    slices = CreationSlices(START, END)
+    first = slices.current
+    assert first is not None
+    page = [{"id": i, "creationTime": START.isoformat(), ACTIVITY: "9"} for i in range(50)]
+    assert slices.take_answer(page) == []
+    assert slices.current == Slice(first.start, first.end, skip=49)
+    # the anchor (id 49) is not on the next page: something above it disappeared
+    assert slices.take_answer([{"id": 99, "creationTime": START.isoformat()}]) == []
+    assert slices.current == Slice(first.start, first.start + (first.end - first.start) / 2)
+    assert slices.rereads == 1
+    assert slices.rows == {}
+
+
+def test_a_top_made_only_of_moved_tickets_makes_the_slice_be_read_again():
+    slices = CreationSlices(START, END)
+    page = [{"id": i, "creationTime": START.isoformat(), ACTIVITY: "1"} for i in range(50)]
+    slices.take_answer(page)
+    slices.take_answer([page[-1]])  # the anchor alone: the end of the slice
+    assert slices.current is not None
+    assert slices.current.recheck
+    moved = [{"id": i, "creationTime": START.isoformat(), ACTIVITY: "2"} for i in range(50)]
+    assert slices.take_answer(moved) == []
+    assert slices.rereads == 1
+    assert slices.current is not None
+    assert not slices.current.recheck
+
+
+def test_an_unsplittable_slice_that_keeps_moving_is_an_error_naming_it():
+    moment = START + timedelta(days=3)
+    slices = CreationSlices(moment, moment)
+    for _ in range(MAX_ATTEMPTS - 1):
+        slices.take_answer([{"id": i, ACTIVITY: "1"} for i in range(50)])
+        slices.take_answer([{"id": 1000}])  # the anchor is gone
+    slices.take_answer([{"id": i, ACTIVITY: "1"} for i in range(50)])
+    with pytest.raises(ProviderError, match=r"creationTime 2024-01-04T00:00:00\.0000000\+00:00"):
+        slices.take_answer([{"id": 1000}])
+
+
+def test_slice_bounds_are_written_with_seven_fractional_digits_in_utc():
+    moment = datetime(2024, 5, 12, 9, 0, 0, 123456, tzinfo=timezone(timedelta(hours=3)))
+    assert format_bound(moment) == "2024-05-12T06:00:00.1234560+00:00"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_tokens_are_renewed_early_and_a_rotation_is_logged_without_its_value(caplog):
+    answers = iter(
+        [
+            {"access_token": "sbx-access-one", "expires_in": 3599, "refresh_token": "r0"},
+            {"access_token": "sbx-access-two", "expires_in": 3599, "refresh_token": "r1-new"},
+            {"access_token": "sbx-access-three", "expires_in": "3599"},
+        ]
+    )
+    sent: list[str] = []
+
+    def exchange(refresh_token: str) -> dict[str, t.Any]:
+        sent.append(refresh_token)
+        return next(answers)
+
+    clock = Clock()
+    tokens = AccessTokens("r0", exchange, logging.getLogger("test-socialboards"), clock)
+    with caplog.at_level(logging.INFO):
+        assert tokens.bearer() == "sbx-access-one"
+        clock.now += 3500
+        assert tokens.bearer() == "sbx-access-one", "still a minute and a half to go"
+        clock.now += 40
+        assert tokens.bearer() == "sbx-access-two", "renewed a minute before expiry"
+        tokens.discard()
+        assert tokens.bearer() == "sbx-access-three", "renewed after a 401"
+    assert sent == ["r0", "r0", "r1-new"], "the rotated refresh token is used from then on"
+    assert tokens.rotations == 1
+    text = caplog.text
+    assert "rotated the refresh token" in text
+    assert "r1-new" not in text
+    assert "sbx-access" not in text
+
+
+def test_a_token_answer_without_access_token_is_an_error():
+    tokens = AccessTokens("r0", lambda _r: {"token_type": "bearer"}, logging.getLogger("t"))
+    with pytest.raises(ProviderError, match="without an access_token"):
+        tokens.bearer()
