@@ -9,6 +9,7 @@ without format=json the backend default (xlsx) is returned.
 
 from __future__ import annotations
 
+import bisect
 import json
 import typing as t
 from datetime import datetime, timedelta, timezone
@@ -67,6 +68,10 @@ class EnneoAPI(ProviderAPI):
         super().__init__(seed, size)
         self.tickets: dict[int, dict[str, t.Any]] = {}
         self.next_id = 4711
+        # Caches that keep 200k-ticket exports fast: rows sorted per order field, and each
+        # ticket's rendered JSON per endpoint; both are dropped when the data changes.
+        self._sorted: dict[str, tuple[list[tuple[t.Any, int]], list[dict[str, t.Any]]]] = {}
+        self._rendered: dict[tuple[str, int], bytes] = {}
         for _ in range(size):
             self._create(data.moment_between(self.rng))
 
@@ -130,6 +135,9 @@ class EnneoAPI(ProviderAPI):
         ticket = self.tickets[self.rng.choice(list(self.tickets))]
         ticket["modifiedAt"] = ticket["lastMessageAt"] = now
         ticket["status"] = self.rng.choice(STATUSES)
+        self._sorted.clear()
+        for prefix in ("", "t."):
+            self._rendered.pop((prefix, ticket["id"]), None)
 
     # -- API ---------------------------------------------------------------------------
 
@@ -159,19 +167,69 @@ class EnneoAPI(ProviderAPI):
                     ".sheet"
                 },
             )
-        try:
-            rows = self._filtered(request, prefix)
-        except (KeyError, ValueError) as exc:
-            return json_response({"error": f"invalid filter: {exc}"}, 400)
         order = (request.arg("orderByField") or f"{prefix}createdAt").removeprefix(prefix)
-        if rows and order not in rows[0]:
+        if self.tickets and order not in next(iter(self.tickets.values())):
             return json_response({"error": f"unknown orderByField {order}"}, 400)
         descending = (request.arg("orderByDirection") or "desc") == "desc"
-        rows.sort(key=lambda r: (r[order] is None, r[order] or 0, r["id"]), reverse=descending)
+        try:
+            rows = self._ordered_page_source(request, prefix, order, descending)
+        except (KeyError, ValueError) as exc:
+            return json_response({"error": f"invalid filter: {exc}"}, 400)
         page = rows[offset : offset + limit]
-        if prefix:
-            return json_response([self._ticket_row(row) for row in page])
-        return json_response([self._reporting_row(row) for row in page])
+        body = b"[" + b",".join(self._render(prefix, row) for row in page) + b"]"
+        return Response(200, body, {"Content-Type": "application/json; charset=utf-8"})
+
+    def _ordered_page_source(
+        self, request: Request, prefix: str, order: str, descending: bool
+    ) -> list[dict[str, t.Any]]:
+        """Filtered rows in the asked order; range filters on the order field use bisect."""
+        keys, rows = self._sorted_by(order)
+        low, high = 0, len(rows)
+        index = 0
+        residual = False
+        while f"filters[{index}][key]" in request.query:
+            key = (request.arg(f"filters[{index}][key]") or "").removeprefix(prefix)
+            comparator = request.arg(f"filters[{index}][comparator]") or "="
+            value = request.arg(f"filters[{index}][value]")
+            if key == order and comparator in {">=", ">", "<=", "<"} and value is not None:
+                target = parse_local(value) if order.endswith("At") or order == "dueBy" else value
+                if comparator == ">=":
+                    low = max(low, bisect.bisect_left(keys, (target, -1)))
+                elif comparator == ">":
+                    low = max(low, bisect.bisect_right(keys, (target, 1 << 62)))
+                elif comparator == "<=":
+                    high = min(high, bisect.bisect_right(keys, (target, 1 << 62)))
+                else:
+                    high = min(high, bisect.bisect_left(keys, (target, -1)))
+                high = min(high, len(keys))  # rows without a value never match a range
+            else:
+                residual = True
+            index += 1
+        selected = rows[low:high] if low < high else []
+        if residual:
+            allowed = {row["id"] for row in self._filtered(request, prefix)}
+            selected = [row for row in selected if row["id"] in allowed]
+        return selected[::-1] if descending else selected
+
+    def _sorted_by(self, order: str) -> tuple[list[tuple[t.Any, int]], list[dict[str, t.Any]]]:
+        if order not in self._sorted:
+            present = [r for r in self.tickets.values() if r[order] is not None]
+            present.sort(key=lambda r: (r[order], r["id"]))
+            missing = [r for r in self.tickets.values() if r[order] is None]
+            self._sorted[order] = (
+                [(r[order], r["id"]) for r in present],
+                present + sorted(missing, key=lambda r: r["id"]),
+            )
+        return self._sorted[order]
+
+    def _render(self, prefix: str, row: dict[str, t.Any]) -> bytes:
+        cache_key = (prefix, row["id"])
+        if cache_key not in self._rendered:
+            shaped = self._ticket_row(row) if prefix else self._reporting_row(row)
+            self._rendered[cache_key] = json.dumps(
+                shaped, ensure_ascii=False, separators=(",", ":")
+            ).encode("utf-8")
+        return self._rendered[cache_key]
 
     def _filtered(self, request: Request, prefix: str) -> list[dict[str, t.Any]]:
         rows = list(self.tickets.values())

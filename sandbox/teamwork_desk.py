@@ -9,6 +9,7 @@ times are RFC 3339 UTC with milliseconds.
 
 from __future__ import annotations
 
+import bisect
 import json
 import typing as t
 from datetime import datetime, timedelta, timezone
@@ -144,6 +145,8 @@ class TeamworkDeskAPI(ProviderAPI):
         }
         self.tickets: dict[int, dict[str, t.Any]] = {}
         self.next_id = 1001
+        # rows sorted per order field, rebuilt after the data changes (keeps big lists fast)
+        self._sorted: dict[str, tuple[list[tuple[t.Any, int]], list[dict[str, t.Any]]]] = {}
         for _ in range(size):
             self._create(data.moment_between(rng, resolution=MS))
 
@@ -184,6 +187,7 @@ class TeamworkDeskAPI(ProviderAPI):
         ticket = self.tickets[self.rng.choice(list(self.tickets))]
         ticket["updatedAt"] = now
         ticket["status"] = self._ref("ticketstatuses")
+        self._sorted.clear()
 
     # -- API ---------------------------------------------------------------------------
 
@@ -218,16 +222,15 @@ class TeamworkDeskAPI(ProviderAPI):
             page = max(int(request.arg("page", "1") or 1), 1)
             size = int(request.arg("pageSize", str(DEFAULT_PAGE_SIZE)) or DEFAULT_PAGE_SIZE)
             query = json.loads(request.arg("filter") or "{}")
-            rows = [t_ for t_ in self.tickets.values() if self._matches(t_, query)]
+            order = request.arg("orderBy") or "id"
+            if order not in {"id", "createdAt", "updatedAt"}:
+                return json_response({"detail": "unsupported in sandbox", "source": "orderBy"}, 400)
+            rows = self._select(query, order)
         except (ValueError, KeyError, TypeError) as exc:
             return json_response({"detail": f"invalid filter: {exc}", "source": "filter"}, 400)
         size = min(max(size, 1), MAX_PAGE_SIZE)
-        order = request.arg("orderBy") or "id"
-        if order not in {"id", "createdAt", "updatedAt"}:
-            return json_response({"detail": "unsupported in sandbox", "source": "orderBy"}, 400)
-        rows.sort(
-            key=lambda r: (r[order], r["id"]), reverse=(request.arg("orderMode") or "asc") == "desc"
-        )
+        if (request.arg("orderMode") or "asc") == "desc":
+            rows = rows[::-1]
         pages = max(-(-len(rows) // size), 1)
         chunk = rows[(page - 1) * size : page * size]
         includes = {x for x in (request.arg("includes") or "").split(",") if x}
@@ -252,6 +255,28 @@ class TeamworkDeskAPI(ProviderAPI):
             },
         }
         return json_response(body)
+
+    def _select(self, query: dict[str, t.Any], order: str) -> list[dict[str, t.Any]]:
+        """Tickets matching `query`, ascending by `order`; a range on `order` uses bisect."""
+        if order not in self._sorted:
+            rows = sorted(self.tickets.values(), key=lambda r: (r[order], r["id"]))
+            self._sorted[order] = ([(r[order], r["id"]) for r in rows], rows)
+        keys, rows = self._sorted[order]
+        bounds = query.get(order) if set(query) == {order} else None
+        if not isinstance(bounds, dict) or not set(bounds) <= {"$gte", "$gt", "$lte", "$lt"}:
+            return [row for row in rows if self._matches(row, query)]
+        low, high = 0, len(rows)
+        for op, raw in bounds.items():
+            target = parse_time(raw) if order != "id" else raw
+            if op == "$gte":
+                low = max(low, bisect.bisect_left(keys, (target, -1)))
+            elif op == "$gt":
+                low = max(low, bisect.bisect_right(keys, (target, 1 << 62)))
+            elif op == "$lte":
+                high = min(high, bisect.bisect_right(keys, (target, 1 << 62)))
+            else:
+                high = min(high, bisect.bisect_left(keys, (target, -1)))
+        return rows[low:high]
 
     def _matches(self, ticket: dict[str, t.Any], query: dict[str, t.Any]) -> bool:
         for key, condition in query.items():
