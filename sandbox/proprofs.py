@@ -1,0 +1,365 @@
+"""ProProfs Help Desk: POST /app/api/v1/list/ticket/ (provider-docs/proprofs-ticket-list.txt).
+
+Quirks kept: credentials travel in the JSON body; failures are an envelope
+`{"status": "error", "description": ...}` under HTTP 200; the last-modified range must fall
+within 3 months (a wider one is refused with that envelope, as is a start after the end);
+start only means start..start+3 months capped at now, end only end-3 months..end, neither
+the last 3 months; start_ticket_id/end_ticket_id narrow by ID (start < end); 25 tickets
+per page with first/previous/next/last page links built from the Host header;
+`total_tickets` is a string; every time is naive text in the account zone (America/Chicago
+unless set); `deleted` is "0"/"1". Pages are ordered by last modification,
+newest first, and each page is cut from the data as it is when asked for: a ticket modified
+mid-walk leaves a window bounded in the past and every later ticket moves up one place.
+
+Undocumented, chosen here: bounds are inclusive `YYYY-MM-DD HH:MM:SS`; page links are POSTed
+with the same body (`post_links = False` answers them 405 and serves GET instead); an
+unassigned ticket has `"staff": ""`.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from calendar import monthrange
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sandbox import data
+from sandbox.server import ProviderAPI, Request, Response, json_response
+
+PATH = "/app/api/v1/list/ticket/"
+EMAIL = "owner@sandbox-helpdesk.example.com"
+TOKEN = "6fea0sandbox1d6144d0proprofs9"
+PER_PAGE = 25
+STATUSES = ["new", "open", "pending", "hold", "resolved", "closed"]
+PRIORITIES = ["high", "normal", "low"]
+STAFF = [
+    {"id": f"SF008-{10650 + i}", "name": name, "email": f"agent{i}@sandbox-helpdesk.example.com"}
+    for i, name in enumerate(["John Smith", "Trần Thị Mai", "Jürgen Weiß", "Zoë Ødegaard"])
+]
+INBOXES = [
+    {"id": f"IB008-{20700 + i}", "name": name, "email": f"{slug}@sandbox-helpdesk.example.com"}
+    for i, (name, slug) in enumerate(
+        [("Support", "support"), ("Hỗ trợ", "hotro"), ("Billing", "billing")]
+    )
+]
+CUSTOM_FIELDS = [("CF008-104", "City"), ("CF008-323", "Preference"), ("CF008-367", "Train")]
+LABELS = [("LB008-338", "Important"), ("LB008-394", "New label"), ("LB008-401", "Đơn hàng")]
+NAIVE = "%Y-%m-%d %H:%M:%S"
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Calendar month arithmetic, clamping the day (Nov 30 + 3 months -> Feb 28/29)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, monthrange(year, month)[1]))
+
+
+def envelope_error(description: str) -> Response:
+    """ProProfs' failure answer: HTTP 200 with status "error"."""
+    return json_response({"status": "error", "description": description})
+
+
+class ProProfsAPI(ProviderAPI):
+    """Tickets with nested messages, listed by last-modified window and page links."""
+
+    key = "proprofs"
+
+    def __init__(self, seed: int, size: int) -> None:
+        super().__init__(seed, size)
+        #: the account's global time zone: every time in requests and answers is in it
+        self.zone = ZoneInfo("America/Chicago")
+        #: widest last-modified range the API accepts, in calendar months
+        self.max_months = 3
+        #: whether page links accept POST (False: 405 to POST, GET served)
+        self.post_links = True
+        #: host written into page links (None: the Host header of the request)
+        self.link_host: str | None = None
+        #: answer every list request with an HTML page under HTTP 200
+        self.answer_html = False
+        #: one entry per list request: method, page, the range asked for, the body's keys
+        self.calls: list[dict[str, t.Any]] = []
+        self.tickets: dict[int, dict[str, t.Any]] = {}
+        self.next_id = 231000
+        for _ in range(size):
+            self._create(data.moment_between(self.rng))
+
+    # -- data --------------------------------------------------------------------------
+
+    def unambiguous(self, moment: datetime) -> datetime:
+        """Move a moment out of the hour that repeats when DST ends (naive text is ambiguous)."""
+        loc = moment.astimezone(self.zone)
+        if loc.replace(fold=1 - loc.fold).utcoffset() != loc.utcoffset():
+            return moment + timedelta(hours=1)
+        return moment
+
+    def local(self, moment: datetime | None) -> str:
+        """UTC moment -> naive account-zone text ("" for none, as the API sends)."""
+        return "" if moment is None else moment.astimezone(self.zone).strftime(NAIVE)
+
+    def _message(self, created: datetime, *, reply: bool, customer: str) -> dict[str, t.Any]:
+        rng = self.rng
+        message: dict[str, t.Any] = {
+            "text": data.body(rng) + rng.choice(["", "\r\n"]),
+            "created": created,
+        }
+        if reply:
+            staff = rng.choice(STAFF)
+            message["from"] = "helpdesk@sandbox-helpdesk.example.com"
+            message["to"] = customer
+            message["reply_by"] = dict(staff)
+        else:
+            message["from"] = customer
+            message["to"] = "ProProfs <support@sandbox-helpdesk.example.com>"
+        return message
+
+    def _create(self, created: datetime, modified: datetime | None = None) -> None:
+        rng = self.rng
+        created = self.unambiguous(created)
+        modified = self.unambiguous(
+            modified
+            or min(created + timedelta(minutes=rng.randrange(0, 60 * 24 * 9)), data.DATA_END)
+        )
+        name, email = data.person(rng)
+        customer = f"{name} <{email}>"
+        messages = [self._message(created, reply=False, customer=customer)]
+        for index in range(rng.randrange(0, 4)):
+            when = created + (modified - created) * (index + 1) / 4
+            messages.append(
+                self._message(
+                    self.unambiguous(when.replace(microsecond=0)),
+                    reply=index % 2 == 0,
+                    customer=customer,
+                )
+            )
+        ticket: dict[str, t.Any] = {
+            "id": self.next_id,
+            "customer_email": email,
+            "customer_name": name,
+            "customer_phone": rng.choice(["", f"+1 312 555 {rng.randrange(1000, 9999)}"]),
+            "subject": data.subject(rng),
+            "messages": messages,
+            "staff": rng.choice([*STAFF, None]),
+            "priority": rng.choice(PRIORITIES),
+            "due": self.unambiguous(created + timedelta(days=3)) if rng.random() < 0.3 else None,
+            "inbox": rng.choice(INBOXES),
+            "custom_fields": [
+                {"id": cid, "name": cname, "value": rng.choice(["", "Delhi", "Hà Nội", "Zürich"])}
+                for cid, cname in CUSTOM_FIELDS[: rng.randrange(0, len(CUSTOM_FIELDS) + 1)]
+            ],
+            "labels": [
+                {"id": lid, "name": lname} for lid, lname in rng.sample(LABELS, rng.randrange(0, 3))
+            ],
+            "status": rng.choice(STATUSES),
+            "deleted": rng.random() < 0.05,
+            "created": created,
+            "modified": modified,
+        }
+        if rng.random() < 0.1:  # a field the docs do not list: it must be carried through
+            ticket["ticket_rating"] = rng.choice(["good", "bad"])
+        self.tickets[self.next_id] = ticket
+        self.next_id += 1
+
+    def mutate(self) -> None:
+        """A new ticket, and a reply on an existing one (its last-modified time becomes now)."""
+        now = self.unambiguous(data.utc_now())
+        self._create(now, now)
+        ticket = self.tickets[self.rng.choice(list(self.tickets))]
+        customer = f"{ticket['customer_name']} <{ticket['customer_email']}>"
+        ticket["messages"].append(self._message(now, reply=True, customer=customer))
+        ticket["modified"] = now
+        ticket["status"] = self.rng.choice(STATUSES)
+
+    def render(self, ticket: dict[str, t.Any]) -> dict[str, t.Any]:
+        """A ticket as the API sends it."""
+        messages = []
+        for message in ticket["messages"]:
+            out = {
+                "message_plain_text": message["text"],
+                "created": self.local(message["created"]),
+                "from": message["from"],
+                "to": message["to"],
+            }
+            if "reply_by" in message:
+                out["reply_by"] = message["reply_by"]
+            messages.append(out)
+        rendered = {
+            "ticket_id": str(ticket["id"]),
+            "customer_email": ticket["customer_email"],
+            "customer_name": ticket["customer_name"],
+            "customer_phone": ticket["customer_phone"],
+            "ticket_subject": ticket["subject"],
+            "messages": messages,
+            "staff": ticket["staff"] or "",
+            "priority": ticket["priority"],
+            "ticket_due_date": self.local(ticket["due"]),
+            "inbox": ticket["inbox"],
+            "custom_fields": ticket["custom_fields"],
+            "labels": ticket["labels"],
+            "ticket_status": ticket["status"],
+            "deleted": "1" if ticket["deleted"] else "0",
+            "created_date_time": self.local(ticket["created"]),
+            "modified_date_time": self.local(ticket["modified"]),
+        }
+        if "ticket_rating" in ticket:
+            rendered["ticket_rating"] = ticket["ticket_rating"]
+        return rendered
+
+    # -- API ---------------------------------------------------------------------------
+
+    def routes(self) -> dict[tuple[str, str], t.Callable[[Request], Response]]:
+        return {("POST", PATH): self.list_tickets, ("GET", PATH): self.list_tickets}
+
+    def parse_local(self, text: t.Any) -> datetime:
+        """A filter value: naive account-zone `YYYY-MM-DD HH:MM:SS` (or a date)."""
+        if not isinstance(text, str):
+            raise ValueError(text)
+        value = datetime.fromisoformat(text.strip())
+        if value.tzinfo is not None:
+            raise ValueError(text)
+        return value
+
+    def _range(self, body: dict[str, t.Any], now: datetime) -> tuple[datetime, datetime] | str:
+        """The last-modified range asked for (naive local), or the error description."""
+        try:
+            start = (
+                self.parse_local(body["start_last_modified_date"])
+                if body.get("start_last_modified_date")
+                else None
+            )
+            end = (
+                self.parse_local(body["end_last_modified_date"])
+                if body.get("end_last_modified_date")
+                else None
+            )
+        except ValueError:
+            return "Invalid date format for start_last_modified_date or end_last_modified_date"
+        if start is None and end is None:
+            return add_months(now, -self.max_months), now
+        if end is None:
+            assert start is not None
+            return start, min(add_months(start, self.max_months), now)
+        if start is None:
+            return add_months(end, -self.max_months), end
+        if start >= end:
+            return "The start date must be earlier than the end date"
+        if end > add_months(start, self.max_months):
+            return "The start and end dates should fall within a 3-month range"
+        return start, end
+
+    def _id_range(self, body: dict[str, t.Any]) -> tuple[float, float] | str:
+        """start_ticket_id..end_ticket_id (inclusive), or the error description."""
+        low, high = body.get("start_ticket_id"), body.get("end_ticket_id")
+        for value in (low, high):
+            if value is not None and not isinstance(value, int):
+                return "start_ticket_id and end_ticket_id must be integers"
+        if low is not None and high is not None and low >= high:
+            return "The start ticket ID must be smaller than the end ticket ID"
+        return (
+            float("-inf") if low is None else low,
+            float("inf") if high is None else high,
+        )
+
+    def list_tickets(self, request: Request) -> Response:
+        """Auth from the body, the 3-month rule, newest-modified first, 25 per page."""
+        body = request.json()
+        page_text = request.arg("page", "1") or "1"
+        call = {
+            "method": request.method,
+            "page": page_text,
+            "keys": sorted(body) if isinstance(body, dict) else None,
+            "start": body.get("start_last_modified_date") if isinstance(body, dict) else None,
+            "end": body.get("end_last_modified_date") if isinstance(body, dict) else None,
+            "url": request.path + (f"?page={page_text}" if "page" in request.query else ""),
+        }
+        self.calls.append(call)
+        if self.answer_html:
+            return Response(
+                200,
+                b"<!DOCTYPE html><html><head><title>ProProfs Help Desk</title></head>"
+                b"<body><h1>We'll be back soon!</h1><p>Scheduled maintenance.</p></body></html>",
+                {"Content-Type": "text/html; charset=utf-8"},
+            )
+        is_link = "page" in request.query
+        if request.method == "GET" and not is_link:
+            return json_response({"detail": "Method Not Allowed"}, 405)
+        if request.method == "POST" and is_link and not self.post_links:
+            return json_response({"detail": "Method Not Allowed"}, 405)
+        if not isinstance(body, dict):
+            return envelope_error("Invalid request format")
+        if body.get("account_email") != EMAIL or body.get("token") != TOKEN:
+            return envelope_error("Unable to authenticate request using account email and token")
+        if not page_text.isdigit() or int(page_text) < 1:
+            return envelope_error("Invalid page number")
+        now = data.utc_now().astimezone(self.zone).replace(tzinfo=None)
+        window = self._range(body, now)
+        if isinstance(window, str):
+            return envelope_error(window)
+        ids = self._id_range(body)
+        if isinstance(ids, str):
+            return envelope_error(ids)
+        low, high = window
+        call["range"] = (low, high)
+        call["ids"] = ids
+        rows = [
+            ticket
+            for ticket in self.tickets.values()
+            if low <= ticket["modified"].astimezone(self.zone).replace(tzinfo=None) <= high
+            and ids[0] <= ticket["id"] <= ids[1]
+        ]
+        rows.sort(key=lambda r: (r["modified"], r["id"]), reverse=True)
+        page = int(page_text)
+        last = max(-(-len(rows) // PER_PAGE), 1)
+        chunk = rows[(page - 1) * PER_PAGE : page * PER_PAGE]
+        host = self.link_host or request.header("host") or "www.proprofsdesk.com"
+        base = f"http://{host}{PATH}"
+
+        def link(number: int) -> str:
+            if len(rows) <= PER_PAGE or not 1 <= number <= last:
+                return ""
+            return base if number == 1 else f"{base}?page={number}"
+
+        return json_response(
+            {
+                "status": "success",
+                "ticket_data": {
+                    "first_page_link": link(1),
+                    "previous_page_link": link(page - 1),
+                    "next_page_link": link(page + 1),
+                    "last_page_link": link(last),
+                    "total_tickets": str(len(rows)),
+                    "page": page,
+                    "total_tickets_on_page": len(chunk),
+                    "ticket_per_page": PER_PAGE,
+                    "tickets": [self.render(ticket) for ticket in chunk],
+                },
+            }
+        )
+
+    # -- truth -------------------------------------------------------------------------
+
+    def truth(self) -> dict[str, dict[str, t.Any]]:
+        ids = sorted(str(i) for i in self.tickets)
+        messages = sorted(
+            [str(i), position]
+            for i, ticket in self.tickets.items()
+            for position in range(1, len(ticket["messages"]) + 1)
+        )
+        return {
+            "proprofs_tickets": {"count": len(ids), "ids": ids},
+            "proprofs_ticket_messages": {"count": len(messages), "ids": messages},
+        }
+
+    def utc(self, ticket_id: str, field: str = "modified") -> str | None:
+        """What the tap must emit for a ticket's time (`created`, `modified`, `due`)."""
+        value = self.tickets[int(ticket_id)][field]
+        return None if value is None else value.astimezone(timezone.utc).isoformat()
+
+
+API = ProProfsAPI
+DEFAULT_SIZE = 1000
+SECRETS = (TOKEN,)
+
+
+def tap_settings(url: str) -> dict[str, t.Any]:
+    """Settings block of the tap for this emulator (timezone left at its default)."""
+    return {"account_email": EMAIL, "token": TOKEN, "api_url": url}
