@@ -22,10 +22,13 @@ import backoff
 import msgspec
 import requests
 from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream
 
 from tap_helpdesk.errors import HelpdeskError, ProviderError
-from tap_helpdesk.timestamps import parse_datetime, parse_zone, to_utc
+from tap_helpdesk.output import StdoutWriter
+from tap_helpdesk.timestamps import NaiveToUtc, parse_datetime, parse_zone, to_utc
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -33,7 +36,7 @@ else:
     from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from singer_sdk.helpers.types import Context
 
@@ -100,11 +103,17 @@ class HelpdeskStream(RESTStream[t.Any]):
     timestamp_fields: t.ClassVar[tuple[str, ...]] = ()
 
     _LOG_REQUEST_METRIC_URLS = False
+    # Records leave post_process JSON-native (decoded JSON, timestamps already ISO strings):
+    # the SDK's per-record type conformance would re-walk every field for nothing.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, tap: TapHelpdesk, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(tap, *args, **kwargs)
         self._helpdesk_tap = tap
         self._bookmark_floor: str | None = None
+        #: the last record of the page being emitted, for sorted streams that page
+        #: (set by the stream's parse_response); None: the bookmark moves per record
+        self.page_tail: dict[str, t.Any] | None = None
 
     # -- settings ----------------------------------------------------------------------
 
@@ -176,6 +185,8 @@ class HelpdeskStream(RESTStream[t.Any]):
         *,
         context: Context | None = None,
     ) -> None:
+        if self.page_tail is not None and latest_record is not self.page_tail:
+            return  # the bookmark moves once per page, at its last record
         # The lookback re-reads records older than the bookmark: they must not move it back.
         value = latest_record.get(self.replication_key or "")
         if self._bookmark_floor and isinstance(value, str) and value < self._bookmark_floor:
@@ -184,13 +195,18 @@ class HelpdeskStream(RESTStream[t.Any]):
 
     # -- records -----------------------------------------------------------------------
 
+    @cached_property
+    def convert_time(self) -> NaiveToUtc:
+        """Provider timestamp text -> ISO 8601 UTC text (naive text read in `zone`)."""
+        return NaiveToUtc(self.zone)
+
     def normalise_timestamps(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
         """Rewrite this stream's timestamp fields as ISO 8601 UTC."""
-        zone = self.zone
+        convert = self.convert_time
         for field in self.timestamp_fields:
             value = record.get(field)
             if isinstance(value, str):
-                record[field] = to_utc(value, zone)
+                record[field] = convert(value)
         return record
 
     def decode_json(self, response: requests.Response) -> t.Any:
@@ -350,6 +366,45 @@ class HelpdeskStream(RESTStream[t.Any]):
         context: Context | None = None,
     ) -> dict[str, t.Any] | None:
         return self.normalise_timestamps(row)
+
+    # -- per-record hot path -----------------------------------------------------------
+
+    @override
+    def generate_child_contexts(
+        self,
+        record: dict[str, t.Any],
+        context: Context | None,
+    ) -> Iterable[Context | None]:
+        # The SDK copies every record into a child context even for a stream with no
+        # children; only streams with children need one.
+        if self.child_streams:
+            yield from super().generate_child_contexts(record, context)
+
+    @cached_property
+    def _every_property_selected(self) -> bool:
+        return all(selected for breadcrumb, selected in self.mask.items() if breadcrumb)
+
+    @cached_property
+    def _direct_records(self) -> bool:
+        """Records can be written as they are: nothing deselected, no stream map at work."""
+        return (
+            self._every_property_selected
+            and len(self.stream_maps) == 1
+            and isinstance(self.stream_maps[0], SameRecordTransform)
+            # SameRecordTransform.transform also flattens (flattening_enabled)
+            and not self.stream_maps[0].flattening_enabled
+            and isinstance(self._tap.message_writer, StdoutWriter)
+        )
+
+    @override
+    def _write_record_message(self, record: dict[str, t.Any]) -> None:
+        if not self._direct_records:
+            super()._write_record_message(record)
+            return
+        # What the SDK writes, without a RecordMessage object and its dict copy per record.
+        writer = t.cast("StdoutWriter", self._tap.message_writer)
+        writer.write_record(self.stream_maps[0].stream_alias, record, self._stream_version)
+        self.state_manager.is_flushed = False
 
 
 def parse_records(stream: HelpdeskStream, response: requests.Response) -> list[dict[str, t.Any]]:

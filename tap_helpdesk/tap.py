@@ -9,10 +9,10 @@ from urllib.parse import urlparse
 from jsonschema import Draft7Validator
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 from tap_helpdesk.errors import HelpdeskError, SettingsError
 from tap_helpdesk.limits import RequestBudget
+from tap_helpdesk.output import StdoutWriter
 from tap_helpdesk.providers import PROVIDERS, Provider
 from tap_helpdesk.redaction import redact, register_secret
 from tap_helpdesk.timestamps import parse_datetime, parse_zone
@@ -210,7 +210,7 @@ class TapHelpdesk(Tap):
     """Singer tap for helpdesk tickets."""
 
     name = "tap-helpdesk"
-    message_writer_class = MsgSpecWriter
+    message_writer_class = StdoutWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(

@@ -20,6 +20,7 @@ from tap_helpdesk.errors import SettingsError
 _FIXED_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 # Python 3.10's fromisoformat rejects `Z` and more than 6 fractional digits (.NET sends 7).
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
+_ZERO = timedelta(0)
 
 
 @lru_cache(maxsize=64)
@@ -46,26 +47,74 @@ def parse_zone(name: str, setting: str = "timezone") -> tzinfo:
 
 def parse_datetime(value: str, zone: tzinfo) -> datetime:
     """Parse a provider timestamp; a naive one is read as wall-clock time in `zone`."""
-    text = value.strip()
     try:
-        parsed = datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", text.replace("Z", "+00:00")))
+        # The common forms parse in C on Python 3.11+ (the per-record hot path).
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        parsed = pendulum.parse(text, tz=None, strict=False)  # type: ignore[assignment]
-        if not isinstance(parsed, datetime):
-            if isinstance(parsed, date):
-                parsed = datetime(parsed.year, parsed.month, parsed.day)
-            else:
-                raise
+        parsed = _parse_slow(value.strip())
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
     return parsed
+
+
+def _parse_slow(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", text.replace("Z", "+00:00")))
+    except ValueError:
+        parsed = pendulum.parse(text, tz=None, strict=False)
+    if isinstance(parsed, datetime):
+        return parsed
+    if isinstance(parsed, date):
+        return datetime(parsed.year, parsed.month, parsed.day)
+    raise ValueError(f"not a timestamp: {text!r}")
+
+
+class NaiveToUtc:
+    """Fast conversion of naive `YYYY-MM-DD HH:MM:SS` text in one zone to ISO 8601 UTC.
+
+    Exports hold hundreds of thousands of such values; when the zone's offset is a whole
+    number of hours and constant through the hour, only the date and hour change, so the
+    UTC text of each local hour is computed once and the minutes and seconds are copied.
+    Anything else (other forms, half-hour zones, an hour in which the offset changes) takes
+    the general path.
+    """
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self._hours: dict[str, str | None] = {}
+
+    def __call__(self, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if len(value) == 19 and value[10] in " T" and value[13] == ":":
+            prefix = self._hours.get(value[:13], "")
+            if prefix == "":
+                prefix = self._hours[value[:13]] = self._utc_hour(value[:13])
+            if prefix is not None:
+                return f"{prefix}{value[13:19]}+00:00"
+        return to_utc(value, self.zone)
+
+    def _utc_hour(self, local_hour: str) -> str | None:
+        try:
+            start = datetime.fromisoformat(f"{local_hour}:00:00").replace(tzinfo=self.zone)
+        except ValueError:
+            return None
+        end = start.replace(minute=59, second=59)
+        offset = start.utcoffset()
+        if offset is None or offset != end.utcoffset() or offset % timedelta(hours=1):
+            return None
+        # fold=0 (the first of a repeated hour), as the general path reads it
+        return start.astimezone(timezone.utc).isoformat()[:13]
 
 
 def to_utc(value: str | None, zone: tzinfo = timezone.utc) -> str | None:
     """Normalise a provider timestamp to ISO 8601 UTC; empty values become None."""
     if value is None or value == "":
         return None
-    return parse_datetime(value, zone).astimezone(timezone.utc).isoformat()
+    parsed = parse_datetime(value, zone)
+    if parsed.utcoffset() == _ZERO:
+        return parsed.replace(tzinfo=timezone.utc).isoformat()
+    return parsed.astimezone(timezone.utc).isoformat()
 
 
 def utc_iso(moment: datetime) -> str:

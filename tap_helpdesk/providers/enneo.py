@@ -113,7 +113,9 @@ class EnneoExportStream(HelpdeskStream):
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
         records = parse_records(self, response)
-        return self.walk.take_page(records, has_more=len(records) >= PAGE_SIZE)
+        fresh = self.walk.take_page(records, has_more=len(records) >= PAGE_SIZE)
+        self.page_tail = fresh[-1] if fresh else None
+        return fresh
 
     @override
     def post_process(

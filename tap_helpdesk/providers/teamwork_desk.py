@@ -149,7 +149,9 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
                 f"check {self.provider}.api_url",
             )
         self.sideloads.add(body.get("included") or {})
-        return self.walk.take_page(body["tickets"], has_more=_has_more(body))
+        fresh = self.walk.take_page(body["tickets"], has_more=_has_more(body))
+        self.page_tail = fresh[-1] if fresh else None
+        return fresh
 
     @override
     def generate_child_contexts(
