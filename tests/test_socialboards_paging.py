@@ -194,3 +194,19 @@ def test_a_token_answer_without_access_token_is_an_error():
     tokens = AccessTokens("r0", lambda _r: {"token_type": "bearer"}, logging.getLogger("t"))
     with pytest.raises(ProviderError, match="without an access_token"):
         tokens.bearer()
+
+
+def test_a_slice_too_large_to_hold_is_narrowed_unless_it_is_one_instant():
+    live = LiveList(random.Random(5), 1200, 50)
+    burst = START + timedelta(days=60)  # half of the tickets arrive within one hour
+    for i in list(live.tickets)[:600]:
+        live.tickets[i] = (burst + timedelta(seconds=i * 5), live.tickets[i][1])
+    emitted, slices = walk(live, target=100, max_rows=200)
+    assert sorted(row["id"] for row in emitted) == sorted(live.tickets)
+    assert slices.rereads > 0
+    # 600 tickets imported at one instant cannot be split: that slice is held whole
+    bulk = LiveList(random.Random(6), 600, 50)
+    instant = START + timedelta(days=2)
+    bulk.tickets = {i: (instant, a) for i, (_c, a) in bulk.tickets.items()}
+    emitted, slices = walk(bulk, target=100, max_rows=200)
+    assert sorted(row["id"] for row in emitted) == sorted(bulk.tickets)

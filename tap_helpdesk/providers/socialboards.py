@@ -107,7 +107,7 @@ class Slice:
 
 
 class CreationSlices:
-    """Walks [start, end] in creation-time slices; see `take_answer` for one slice.
+    """Walks [start, end] in creation-time slices and says which tickets to emit when.
 
     Each slice is a fixed set (creation times never change) listed newest activity first.
     A slice that fits in one answer is a snapshot. A longer one is paged with skip, each
@@ -170,7 +170,7 @@ class CreationSlices:
                 return self._complete(token)  # one answer: a snapshot
             self.current = replace(token, skip=0, recheck=True)
             return []
-        if len(self.rows) > self.max_rows:
+        if len(self.rows) > self.max_rows and token.end - token.start > MIN_SPAN:
             return self._too_many(token)
         overlap = 1 if len(rows) > 1 else 0
         self.anchor = rows[-1].get("id") if overlap else None
