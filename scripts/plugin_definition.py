@@ -97,6 +97,19 @@ def _setting(name: str, schema: dict[str, t.Any]) -> dict[str, t.Any]:
     return setting
 
 
+#: object settings declared leaf by leaf (`batch_config.storage.root`), as the Hub lists
+#: SDK taps' batch settings: Meltano then sets and inherits each leaf on its own (an
+#: inherited instance does not see nested values of an undeclared object's keys)
+NESTED_SETTINGS = ("batch_config",)
+
+
+def _leaves(name: str, schema: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    children = schema.get("properties") or {}
+    if not children:
+        return [_setting(name, schema)]
+    return [leaf for key, child in children.items() for leaf in _leaves(f"{name}.{key}", child)]
+
+
 def settings() -> list[dict[str, t.Any]]:
     """Every setting, provider blocks flattened to dotted names (`enneo.api_token`)."""
     schema = dict(TapHelpdesk.config_jsonschema)
@@ -107,6 +120,8 @@ def settings() -> list[dict[str, t.Any]]:
         if name in PROVIDER_SETTINGS:
             for child, child_schema in prop["properties"].items():
                 result.append(_setting(f"{name}.{child}", child_schema))
+        elif name in NESTED_SETTINGS:
+            result += _leaves(name, prop)
         else:
             result.append(_setting(name, prop))
     return result

@@ -97,7 +97,11 @@ def test_tap_emits_batch_messages_and_target_postgres_loads_them(
         env={
             **pg,
             "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
-            "TAP_HELPDESK_BATCH_CONFIG": json.dumps(batch_config(meltano_root)),
+            # the Meltano settings batch_config.encoding.format, ... as environment variables
+            "TAP_HELPDESK_BATCH_CONFIG_ENCODING_FORMAT": "jsonl",
+            "TAP_HELPDESK_BATCH_CONFIG_ENCODING_COMPRESSION": "gzip",
+            "TAP_HELPDESK_BATCH_CONFIG_STORAGE_ROOT": meltano_root.as_uri(),
+            "TAP_HELPDESK_BATCH_CONFIG_STORAGE_PREFIX": "helpdesk-",
         },
     )
     with pg_schemas(pg, schema) as connection:
