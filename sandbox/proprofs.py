@@ -76,6 +76,8 @@ class ProProfsAPI(ProviderAPI):
         self.link_host: str | None = None
         #: answer every list request with an HTML page under HTTP 200
         self.answer_html = False
+        #: disregard end_last_modified_date (as if the API only knew `last_modified_date`)
+        self.ignore_end = False
         #: one entry per list request: method, page, the range asked for, the body's keys
         self.calls: list[dict[str, t.Any]] = []
         self.tickets: dict[int, dict[str, t.Any]] = {}
@@ -228,7 +230,7 @@ class ProProfsAPI(ProviderAPI):
             )
             end = (
                 self.parse_local(body["end_last_modified_date"])
-                if body.get("end_last_modified_date")
+                if body.get("end_last_modified_date") and not self.ignore_end
                 else None
             )
         except ValueError:

@@ -35,7 +35,7 @@ from singer_sdk.streams.rest import HTTPRequest, PageContext
 from tap_helpdesk.client import HelpdeskStream
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.schemas import load_schema
-from tap_helpdesk.timestamps import to_utc, utc_iso
+from tap_helpdesk.timestamps import parse_datetime, to_utc, utc_iso
 from tap_helpdesk.windows import add_months
 
 if sys.version_info >= (3, 12):
@@ -439,6 +439,7 @@ class ProProfsTicketsStream(HelpdeskStream):
         self._committed: str | None = None
         self._unknown_deleted: set[str] = set()
         self._zone_warned = False
+        self._range_warned = False
 
     # -- the walk ----------------------------------------------------------------------
 
@@ -577,6 +578,7 @@ class ProProfsTicketsStream(HelpdeskStream):
                 LABEL, f"expected ticket_data.tickets to be a list of objects from {self.path}"
             )
         total = _integer(data.get("total_tickets"))
+        self.check_range(token.part, tickets)
         assert self.walk is not None
         fresh = self.walk.take_page(token, total, str(data.get("next_page_link") or ""), tickets)
         self.pages_read += 1
@@ -643,6 +645,27 @@ class ProProfsTicketsStream(HelpdeskStream):
         row = self.normalise_timestamps(row)
         self.check_zone(row)
         return row
+
+    def check_range(self, part: Slice, tickets: list[dict[str, t.Any]]) -> None:
+        """Warn once when an answer holds tickets outside the range asked for."""
+        for ticket in tickets:
+            if self._range_warned:
+                return
+            try:
+                modified = parse_datetime(str(ticket.get("modified_date_time")), self.zone)
+            except (TypeError, ValueError):
+                continue
+            modified = modified.astimezone(self.zone).replace(tzinfo=None)
+            if modified < part.start or (part.end is not None and modified > part.end):
+                self._range_warned = True
+                self.logger.warning(
+                    "%s: asked for tickets modified %s, got ticket %s modified %s: the API "
+                    "may not filter on end_last_modified_date as its sample request says",
+                    LABEL,
+                    part.describe(),
+                    ticket.get("ticket_id"),
+                    ticket.get("modified_date_time"),
+                )
 
     def check_zone(self, row: dict[str, t.Any]) -> None:
         """Warn once when a ticket seems modified in the future: the zone setting is off."""
