@@ -148,7 +148,7 @@ def test_replies_mid_sync_make_a_naive_walk_lose_tickets_but_not_the_tap(make_sa
     run = run_tap(config(sandbox))
     assert run.returncode == 0, run.stderr
     api = api_of(sandbox)
-    assert len(api.replied) > 40, "tickets moved all through the sync"
+    assert len(api.replied) > 30, "tickets moved all through the sync"
     assert not existing - run.ids(STREAM), "no ticket that existed at the start is skipped"
     new = set(sandbox.truth()[STREAM]["ids"]) - existing
     assert new
@@ -226,21 +226,6 @@ def test_ten_percent_faults_still_give_every_ticket(make_sandbox):
     assert_clean(run, api_of(sandbox))
 
 
-def test_an_access_token_refused_mid_sync_is_renewed_and_the_request_retried(make_sandbox):
-    """Tokens die after 0.3 s although the token endpoint promises an hour."""
-    sandbox = make_sandbox("socialboards", sizes={"socialboards": 1500})
-    api = api_of(sandbox)
-    api.token_lifetime, api.advertised_expires_in = 0.3, 3599
-    run = run_tap(config(sandbox, rate=50))
-    assert run.returncode == 0, run.stderr
-    assert sorted(run.ids(STREAM)) == sandbox.truth()[STREAM]["ids"]
-    refused = sandbox.stats()["statuses"].get("socialboards:401", 0)
-    assert refused >= 2
-    assert len(api.issued_access_tokens) == refused + 1
-    assert run.stderr.count("access token refused (HTTP 401); renewing it") == refused
-    assert_clean(run, api)
-
-
 def test_a_token_is_renewed_before_it_expires(make_sandbox):
     sandbox = make_sandbox("socialboards", sizes={"socialboards": 1500})
     api = api_of(sandbox)
@@ -253,17 +238,24 @@ def test_a_token_is_renewed_before_it_expires(make_sandbox):
     assert_clean(run, api)
 
 
-def test_a_rotated_refresh_token_is_used_for_the_rest_of_the_run_and_never_printed(make_sandbox):
-    """Each exchange returns a new refresh token and retires the one sent."""
+def test_a_token_refused_mid_sync_is_renewed_with_the_rotated_refresh_token(make_sandbox):
+    """Tokens die after 0.3 s although the endpoint promises an hour, and every exchange
+    returns a new refresh token and retires the one sent."""
     sandbox = make_sandbox("socialboards", sizes={"socialboards": 1500})
     api = api_of(sandbox)
-    api.rotate_refresh_tokens = True
     api.token_lifetime, api.advertised_expires_in = 0.3, 3599
-    run = run_tap(config(sandbox, rate=50))
+    api.rotate_refresh_tokens = True
+    # about two seconds, logging at debug level: the secret scan sees everything
+    run = run_tap(config(sandbox, rate=20), env={"TAP_HELPDESK_LOGLEVEL": "DEBUG"})
     assert run.returncode == 0, run.stderr
+    assert "DEBUG" in run.stderr
     assert sorted(run.ids(STREAM)) == sandbox.truth()[STREAM]["ids"]
+    refused = sandbox.stats()["statuses"].get("socialboards:401", 0)
+    assert refused >= 1
+    assert len(api.issued_access_tokens) == refused + 1, "one new token per 401, then retried"
+    assert run.stderr.count("access token refused (HTTP 401); renewing it") == refused
     rotations = len(api.issued_refresh_tokens)
-    assert rotations >= 3
+    assert rotations == refused + 1, "each exchange used the refresh token rotated before it"
     assert run.stderr.count("the token endpoint rotated the refresh token") == rotations
     assert_clean(run, api)
 
@@ -297,6 +289,20 @@ def test_wrong_credentials_give_one_clear_line(make_sandbox, setting, value, rea
         f"(HTTP 400: {reason}): {CREDENTIALS}"
     ]
     assert_no_secret(run.stdout, run.stderr, secrets=["sbx-refresh-wrong-value-0042"])
+    assert_clean(run, api_of(sandbox))
+
+
+def test_a_fresh_token_refused_too_gives_one_clear_line(make_sandbox):
+    sandbox = make_sandbox("socialboards", sizes={"socialboards": 10})
+    api_of(sandbox).token_lifetime = 0.0  # every access token is dead on arrival
+    run = run_tap(config(sandbox))
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert run.error_lines() == [
+        "tap-helpdesk: error: Socialboards: authentication failed (HTTP 401 with a new "
+        f"access token): {CREDENTIALS}"
+    ]
+    assert sandbox.stats()["paths"] == {"/token": 2, "/tickets/list": 2}
     assert_clean(run, api_of(sandbox))
 
 
