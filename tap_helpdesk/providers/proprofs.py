@@ -10,11 +10,12 @@ request and in the answer, is naive text in the account zone (`proprofs.timezone
 Completeness does not depend on the (undocumented) order of the pages. Page-number paging
 loses a ticket when the list changes under it, so every window we page through ends in the
 past: a ticket modified mid-walk can only leave it, which `total_tickets` shows. A walk
-whose total changed is read again in halves until each part is read unchanged (a single
-page is always a consistent snapshot). Tickets that left are met again in the tail: after
-the windows, the range from their end to now is read the same way, until it fits on one
-page. The bookmark moves only when a window is complete, so a killed run resumes without
-gaps whatever order the tickets came in.
+whose total changed is read again in halves (a busy second by ticket ID) until each part is
+read unchanged; a single page is always a consistent snapshot. Tickets that left are met in
+the tail: after the windows, what was modified since they end is asked for "from start
+only"; on one page that is a snapshot and the walk ends, else it is read as one more window
+ending now and the tail is asked for again. The bookmark moves only when a window is
+complete, so a killed run resumes without gaps whatever order the tickets came in.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ MAX_ATTEMPTS = 5
 #: Tails read after the windows (each holds what changed while the one before was read).
 MAX_TAILS = 50
 #: Tickets remembered to drop unchanged re-reads (bounds the memory of a run).
-SEEN_CAP = 200_000
+SEEN_CAP = 50_000
 _EMPTY_RESULT = re.compile(r"\bno\b.*\b(tickets?|records?|data|results?)\b.*\bfound\b", re.I)
 _CREDENTIAL_WORDS = re.compile(r"authenticat|credential|token|account email|unauthori", re.I)
 _TRUE = frozenset({"1", "true", "yes"})
