@@ -477,6 +477,17 @@ ENNEO_STATUS = {
     "resolved": "solved",
     "closed": "closed",
 }
+FILUM_STATUS = {"open": "open", "pending": "pending", "closed": "closed", "deleted": "deleted"}
+SOCIALBOARDS_STATUS = {"open": "open", "pending": "pending", "closed": "closed"}
+PROPROFS_STATUS = {
+    "new": "open",
+    "open": "open",
+    "pending": "pending",
+    "hold": "pending",
+    "resolved": "solved",
+    "closed": "closed",
+}
+PROPROFS_PRIORITY = {"low": "low", "normal": "medium", "high": "high"}
 TEAMWORK_STATUS = {
     "active": "open",
     "waiting": "pending",
@@ -498,9 +509,14 @@ def _utc(value: t.Any) -> datetime | None:
 
 
 def check_unified(
-    rows: list[dict[str, t.Any]], sandbox: Sandbox, expected: dict[str, int]
+    rows: list[dict[str, t.Any]],
+    sandbox: Sandbox,
+    expected: dict[str, int],
+    values_of: t.Collection[str] | None = None,
 ) -> dict[str, int]:
-    """helpdesk_tickets: one row per ticket of every modelled provider, mapped values.
+    """helpdesk_tickets: one row per ticket of every modelled provider, mapped values
+    compared ticket by ticket with the sandbox for the providers in `values_of` (all by
+    default).
 
     Returns rows per provider.
     """
@@ -517,6 +533,8 @@ def check_unified(
     assert {row["priority"] for row in rows} - {None} <= PRIORITIES
     by_key = {(row["provider"], row["ticket_id"]): row for row in rows}
     problems: list[str] = []
+    if values_of is not None:
+        providers = [p for p in providers if p in values_of]
     if "enneo" in providers:
         api: t.Any = sandbox.apis["enneo"]
         for ticket_id, ticket in api.tickets.items():
@@ -565,5 +583,104 @@ def check_unified(
             }
             if got != wanted:
                 problems.append(f"teamwork_desk {ticket_id}: {got} != {wanted}")
+    problems += _check_filum(by_key, sandbox, providers)
+    problems += _check_socialboards(by_key, sandbox, providers)
+    problems += _check_proprofs(by_key, sandbox, providers)
     assert not problems, "\n".join(problems[:20])
     return per_provider
+
+
+def _json(value: t.Any) -> t.Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _compare(
+    provider: str, ticket_id: t.Any, got: dict[str, t.Any], wanted: dict[str, t.Any]
+) -> list[str]:
+    return [] if got == wanted else [f"{provider} {ticket_id}: {got} != {wanted}"]
+
+
+def _row_view(row: dict[str, t.Any], wanted: dict[str, t.Any]) -> dict[str, t.Any]:
+    view = {k: row[k] for k in wanted}
+    for k in ("created_at", "updated_at", "closed_at"):
+        if k in view:
+            view[k] = _utc(view[k])
+    return view
+
+
+def _check_filum(
+    by_key: dict[t.Any, dict[str, t.Any]], sandbox: Sandbox, providers: list[str]
+) -> list[str]:
+    if "filum" not in providers:
+        return []
+    api: t.Any = sandbox.apis["filum"]
+    problems: list[str] = []
+    for ticket_id, ticket in api.tickets.items():
+        row = by_key[("filum", str(ticket_id))]
+        wanted = {
+            "status": FILUM_STATUS[ticket.status],
+            "priority": ticket.priority,
+            "subject": ticket.subject,
+            "created_at": _utc(api.utc(ticket_id, "created")),
+            "updated_at": _utc(api.utc(ticket_id, "updated")),
+            "closed_at": None,
+            "customer_email": ticket.customer[2] or None,
+            "assignee_email": ticket.assignee[1] if ticket.assignee else None,
+        }
+        problems += _compare("filum", ticket_id, _row_view(row, wanted), wanted)
+        custom = _json(row["custom_fields"])
+        if not isinstance(custom, dict):
+            problems.append(f"filum {ticket_id}: custom_fields {custom!r} is not an object")
+    return problems
+
+
+def _check_socialboards(
+    by_key: dict[t.Any, dict[str, t.Any]], sandbox: Sandbox, providers: list[str]
+) -> list[str]:
+    if "socialboards" not in providers:
+        return []
+    api: t.Any = sandbox.apis["socialboards"]
+    problems: list[str] = []
+    for ticket_id, ticket in api.tickets.items():
+        row = by_key[("socialboards", str(ticket_id))]
+        flags = ticket["properties"]
+        wanted = {
+            "status": "deleted"
+            if flags["isDeleted"] or flags["isSpam"]
+            else SOCIALBOARDS_STATUS[ticket["status"]],
+            "priority": None,
+            "subject": ticket["title"],
+            "created_at": _utc(api.utc(ticket_id, "creationTime")),
+            "updated_at": _utc(api.utc(ticket_id, "lastThreadElementCreationTime")),
+            "closed_at": None,
+            "customer_email": ticket["author"]["email"],
+            "assignee_email": (ticket["lockedBy"] or {}).get("email"),
+        }
+        problems += _compare("socialboards", ticket_id, _row_view(row, wanted), wanted)
+    return problems
+
+
+def _check_proprofs(
+    by_key: dict[t.Any, dict[str, t.Any]], sandbox: Sandbox, providers: list[str]
+) -> list[str]:
+    if "proprofs" not in providers:
+        return []
+    api: t.Any = sandbox.apis["proprofs"]
+    problems: list[str] = []
+    for ticket_id, ticket in api.tickets.items():
+        row = by_key[("proprofs", str(ticket_id))]
+        wanted = {
+            "status": "deleted" if ticket["deleted"] else PROPROFS_STATUS[ticket["status"]],
+            "priority": PROPROFS_PRIORITY[ticket["priority"]],
+            "subject": ticket["subject"],
+            "created_at": _utc(api.utc(str(ticket_id), "created")),
+            "updated_at": _utc(api.utc(str(ticket_id), "modified")),
+            "closed_at": None,
+            "customer_email": ticket["customer_email"],
+            "assignee_email": (ticket["staff"] or {}).get("email"),
+        }
+        problems += _compare("proprofs", ticket_id, _row_view(row, wanted), wanted)
+        custom = _json(row["custom_fields"])
+        if ticket["custom_fields"] and custom != ticket["custom_fields"]:
+            problems.append(f"proprofs {ticket_id}: custom_fields {custom!r}")
+    return problems
