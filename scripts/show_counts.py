@@ -1,6 +1,10 @@
 """Print rows per stream in a DuckDB file next to the sandbox's own counts; exit 1 on a gap.
 
-python scripts/show_counts.py --duckdb output/warehouse.duckdb --sandbox http://127.0.0.1:8765
+python scripts/show_counts.py --duckdb output/warehouse.duckdb --sandbox http://127.0.0.1:8765 \
+    [--unified-schema analytics]
+
+With --unified-schema, also the dbt model helpdesk_tickets: its rows per provider next to
+the sandbox's <provider>_tickets counts, and how they spread over the unified statuses.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import sys
 import urllib.request
 
 import duckdb
+
+from tap_helpdesk.providers import PROVIDER_KEYS
 
 
 def landed_counts(path: str, schema: str) -> dict[str, int]:
@@ -27,6 +33,43 @@ def landed_counts(path: str, schema: str) -> dict[str, int]:
         return counts
 
 
+def unified_counts(path: str, schema: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """helpdesk_tickets: rows per provider, and per provider and status."""
+    with duckdb.connect(path, read_only=True) as connection:
+        rows = connection.execute(
+            f'select provider, status, count(*) from "{schema}".helpdesk_tickets '
+            "group by all order by all"
+        ).fetchall()
+    per_provider: dict[str, int] = {}
+    per_status: dict[str, dict[str, int]] = {}
+    for provider, status, count in rows:
+        per_provider[provider] = per_provider.get(provider, 0) + int(count)
+        per_status.setdefault(provider, {})[str(status)] = int(count)
+    return per_provider, per_status
+
+
+def print_unified(path: str, schema: str, landed: dict[str, int], expected: dict[str, int]) -> int:
+    """Print the unified model's rows per provider; return how many providers differ.
+
+    A provider whose tickets landed but are missing from the model counts as a difference.
+    """
+    per_provider, per_status = unified_counts(path, schema)
+    providers = sorted(set(per_provider) | {p for p in PROVIDER_KEYS if f"{p}_tickets" in landed})
+    width = max(map(len, [*providers, "provider"]))
+    print(f"\n{schema}.helpdesk_tickets (dbt): rows per provider")
+    print(f"{'provider':<{width}}  {'rows':>8}  {'sandbox':>8}  statuses")
+    gaps = 0
+    for provider in providers:
+        got, want = per_provider.get(provider, 0), expected.get(f"{provider}_tickets")
+        mark = "ok" if got == want else "MISMATCH"
+        gaps += mark != "ok"
+        spread = ", ".join(f"{status} {n}" for status, n in per_status.get(provider, {}).items())
+        shown = want if want is not None else "-"
+        print(f"{provider:<{width}}  {got:>8}  {shown:>8}  {mark}  {spread}")
+    print(f"{sum(per_provider.values())} tickets from {len(providers)} providers")
+    return gaps
+
+
 def sandbox_counts(url: str) -> dict[str, int]:
     """What the sandbox holds, per stream."""
     with urllib.request.urlopen(f"{url}/_sandbox/truth", timeout=30) as response:
@@ -39,6 +82,7 @@ def main() -> None:
     parser.add_argument("--duckdb", required=True)
     parser.add_argument("--schema", default="helpdesk")
     parser.add_argument("--sandbox", required=True)
+    parser.add_argument("--unified-schema", help="schema of the dbt model helpdesk_tickets")
     args = parser.parse_args()
     landed = landed_counts(args.duckdb, args.schema)
     expected = sandbox_counts(args.sandbox)
@@ -55,6 +99,8 @@ def main() -> None:
         f"{total} rows in {len(landed)} tables; "
         + ("every stream matches the sandbox" if not gaps else f"{gaps} streams differ")
     )
+    if args.unified_schema:
+        gaps += print_unified(args.duckdb, args.unified_schema, landed, expected)
     sys.exit(1 if gaps else 0)
 
 
