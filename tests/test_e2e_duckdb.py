@@ -4,6 +4,7 @@ the same file), every stream compared with the sandbox and the unified model che
 
 from __future__ import annotations
 
+import csv
 import time
 import typing as t
 
@@ -12,6 +13,7 @@ import pytest
 from tests.conftest import tap_config
 from tests.e2e_meltano import (
     E2E_SIZES,
+    ROOT,
     MeltanoProject,
     check_streams,
     check_unified,
@@ -59,3 +61,21 @@ def test_duckdb_end_to_end_with_dbt(make_sandbox: t.Callable[..., t.Any], tmp_pa
         f"\nDuckDB rows per stream: {counts}\nhelpdesk_tickets per provider: {unified}"
         f"\nmeltano run {run.seconds:.1f}s, test {time.monotonic() - started:.1f}s"
     )
+
+
+def test_documented_mappings_are_the_seeds() -> None:
+    """docs/dbt.md's mapping tables hold exactly the rows of the dbt seeds."""
+    docs = (ROOT / "docs" / "dbt.md").read_text(encoding="utf-8")
+    for kind in ("status", "priority"):
+        block = docs.split(f"<!-- mapping:{kind}:start -->")[1].split(
+            f"<!-- mapping:{kind}:end -->"
+        )[0]
+        documented = [
+            tuple(cell.strip() for cell in line.strip("|").split("|"))
+            for line in block.strip().splitlines()[2:]
+        ]
+        with (ROOT / "transform" / "seeds" / f"helpdesk_{kind}_map.csv").open(
+            encoding="utf-8"
+        ) as f:
+            seeded = [tuple(row) for row in list(csv.reader(f))[1:]]
+        assert documented == seeded, kind
