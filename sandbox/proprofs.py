@@ -90,8 +90,9 @@ class ProProfsAPI(ProviderAPI):
     def unambiguous(self, moment: datetime) -> datetime:
         """Move a moment out of the hour that repeats when DST ends (naive text is ambiguous)."""
         loc = moment.astimezone(self.zone)
-        if loc.replace(fold=1 - loc.fold).utcoffset() != loc.utcoffset():
-            return moment + timedelta(hours=1)
+        while loc.replace(fold=1 - loc.fold).utcoffset() != loc.utcoffset():
+            moment += timedelta(hours=1)  # (from the first occurrence, twice)
+            loc = moment.astimezone(self.zone)
         return moment
 
     def local(self, moment: datetime | None) -> str:
