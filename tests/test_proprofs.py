@@ -362,6 +362,23 @@ def test_unknown_values_are_carried_through_or_reported(make_sandbox):
     assert len(run.records[TICKETS]) == 40
 
 
+def test_messages_can_be_left_out_through_the_catalog(make_sandbox):
+    sandbox = make_sandbox("proprofs", sizes={"proprofs": 60})
+    settings = config(sandbox)
+    catalog = json.loads(run_tap(settings, args=["--discover"]).stdout)
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] == MESSAGES:
+            for item in entry["metadata"]:
+                if item["breadcrumb"] == []:
+                    item["metadata"]["selected"] = False
+    run = run_tap(settings, catalog=catalog)
+    assert run.returncode == 0, run.stderr
+    assert set(run.schemas) == {TICKETS}
+    assert MESSAGES not in run.records
+    assert len(run.records[TICKETS]) == 60
+    assert all(r["messages"] for r in run.records[TICKETS]), "still nested in the tickets"
+
+
 def test_page_links_fall_back_to_get_when_post_is_refused(make_sandbox):
     sandbox = make_sandbox("proprofs", sizes={"proprofs": 300})
     api = sandbox.apis["proprofs"]
