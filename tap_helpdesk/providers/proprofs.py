@@ -220,7 +220,8 @@ class TicketWalk:
     #: now as naive account-zone time, whole seconds
     clock: Callable[[], datetime]
     sleep: Callable[[float], None] = time.sleep
-    log: Callable[..., None] = print
+    #: where "read again" lines go (the stream's logger; never stdout, the Singer channel)
+    log: Callable[..., None] = lambda *args: None
     tails: int = 0
     #: the end of the window the last page completed (EVERYTHING after the final tail)
     completed: datetime | None = None
