@@ -45,10 +45,11 @@ def unambiguous(moment: datetime) -> datetime:
     Naive local text cannot say which of the two 02:30 it means; a real instance has the
     same problem, and the tap reads such text as the first occurrence.
     """
-    loc = moment.astimezone(ZONE)
-    if loc.replace(fold=1 - loc.fold).utcoffset() != loc.utcoffset():
-        return moment + timedelta(hours=1)
-    return moment
+    while True:
+        loc = moment.astimezone(ZONE)
+        if loc.replace(fold=1 - loc.fold).utcoffset() == loc.utcoffset():
+            return moment
+        moment += timedelta(hours=1)  # from the first occurrence this takes two steps
 
 
 def parse_local(text: str) -> datetime:
