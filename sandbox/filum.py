@@ -18,7 +18,7 @@ one organization: a well-formed organization-id that is not the token's gets 403
 is not a UUID gets FastAPI's 422 (organization ids are assumed to be UUIDs). 429 answers
 carry no Retry-After (none is documented).
 
-Data: `size` tickets over 2024; data sets of the demo size or larger put HOT_DAY_TICKETS of
+Data: `size` tickets over 2024 (UTC+7 days); data sets of the demo size or larger put HOT_DAY_TICKETS of
 them on HOT_DAY (a Singles' Day sale), more than one export can hold.
 """
 
@@ -44,6 +44,9 @@ MAX_RANGE_DAYS = 90
 STATUSES = ("open", "pending", "closed", "deleted")
 STATUS_WEIGHTS = (35, 20, 40, 5)
 PRIORITIES = ("low", "medium", "high", "urgent")
+#: the data's year, as UTC+7 days
+YEAR_START = datetime(2024, 1, 1, tzinfo=ZONE).astimezone(timezone.utc)
+YEAR_END = datetime(2024, 12, 31, 23, 59, 59, tzinfo=ZONE).astimezone(timezone.utc)
 HOT_DAY = date(2024, 11, 11)
 HOT_DAY_TICKETS = 6200
 DEFAULT_COLUMNS = (
@@ -183,7 +186,7 @@ class FilumAPI(ProviderAPI):
         self.agents = [data.person(self.rng) for _ in range(12)]
         hot = HOT_DAY_TICKETS if size >= DEFAULT_SIZE else 0
         for _ in range(size - hot):
-            self.create(data.moment_between(self.rng))
+            self.create(data.moment_between(self.rng, YEAR_START, YEAR_END))
         self.add_burst(HOT_DAY, hot)
 
     # -- data --------------------------------------------------------------------------
@@ -203,7 +206,7 @@ class FilumAPI(ProviderAPI):
         name, email = data.person(rng)
         phone = f"+84 9{rng.randrange(10)} {rng.randrange(100, 999)} {rng.randrange(1000, 9999)}"
         if updated is None:
-            updated = min(created + timedelta(minutes=rng.randrange(0, 60 * 24 * 5)), data.DATA_END)
+            updated = min(created + timedelta(minutes=rng.randrange(0, 60 * 24 * 5)), YEAR_END)
             updated = max(updated, created)
         ticket = Ticket(
             id=self.next_id,

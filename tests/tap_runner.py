@@ -46,7 +46,8 @@ class TapRun:
 def parse_messages(stdout: str, run: TapRun) -> None:
     """Fill a TapRun from Singer messages."""
     records: dict[str, list[dict[str, t.Any]]] = defaultdict(list)
-    for line in stdout.splitlines():
+    # Messages end at "\n" only: str.splitlines() would also cut at a U+2028 inside a value.
+    for line in stdout.split("\n"):
         if not line.strip():
             continue
         message = json.loads(line)

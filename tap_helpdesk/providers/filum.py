@@ -6,7 +6,8 @@ every ticket of that day range at once: there is no paging. An answer holds at m
 rows, and a full one may have been cut with no sign; a range of more than 90 days is
 silently shortened. So the range is walked in windows (tap_helpdesk.windows) of at most 90
 days, sized from the rows per day seen so far, and a window that comes back with 5000 rows
-is asked for again in halves down to one day, then by status, then by priority.
+is asked for again in parts (around its busiest day, or in halves) down to one day, then
+by status, then by priority, until no part is at the cap.
 
 The docs do not say which date the range applies to (creation or update), so the bookmark
 is not a record time: it is the last day fully exported, and each run starts lookback_days
@@ -18,6 +19,7 @@ charset the response names, is accepted.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -27,7 +29,7 @@ import typing as t
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from email.message import Message
 from urllib.parse import urlparse
 
@@ -90,6 +92,7 @@ FIELDS = frozenset(COLUMNS.values())
 INTEGER_FIELDS = frozenset({"ticket_id", "installed_source_id"})
 TIMESTAMP_FIELDS = ("created_at", "updated_at", "due_date")
 CUSTOM_FIELDS = "custom_fields"
+SCHEMA_FIELDS = frozenset(load_schema("filum_tickets")["properties"])
 _UNSEEN = object()
 
 # Descriptions may be long; the csv module's default limit is 128 KiB per value.
@@ -112,16 +115,22 @@ def field_name(header: str) -> str:
 
 
 def custom_columns(headers: Iterable[str]) -> dict[str, str]:
-    """Custom-field headers -> top-level column names that clash with nothing.
+    """The custom-field headers of an export -> top-level column names that clash with nothing.
 
-    A name taken by a default field, by `custom_fields` or by an earlier custom field gets
-    a `custom_` prefix (and a number if that is taken too).
+    The first header naming a default field is that field; any other header is a custom
+    field (a workspace may well have one called "Status"). A column name taken by a
+    default field, by `custom_fields` or by an earlier custom field gets a `custom_` prefix
+    (and a number if that is taken too).
     """
+    defaults: set[str] = set()
     taken = set(FIELDS) | {CUSTOM_FIELDS}
     columns: dict[str, str] = {}
     for header in headers:
         base = field_name(header)
-        if base in FIELDS or header in columns:
+        if base in FIELDS and base not in defaults:
+            defaults.add(base)
+            continue
+        if header in columns:
             continue
         name = base or "custom_field"
         if name in taken:
@@ -169,49 +178,87 @@ class ExportPage:
             self.without_priority += 1
 
 
+Convert = t.Callable[[t.Any], t.Any]
+
+
 class RecordBuilder:
-    """Turns the rows of one export into records; columns are classified once per header."""
+    """Turns the rows of one export into records; each header is classified once.
+
+    A column is (header, field, convert): a default column fills its snake_case field, a
+    custom-field column (field None) goes into custom_fields and, when it has one, into its
+    own top-level column.
+    """
 
     def __init__(self, zone: tzinfo, columns: Mapping[str, str]) -> None:
         self.zone = zone
         self.columns = columns
-        self.kinds: dict[str, tuple[str, str | None]] = {}
+        self.specs: dict[str, tuple[str, str | None, Convert]] = {}
+        self.layouts: dict[tuple[str, ...], list[tuple[str, str | None, Convert]]] = {}
         self.template: dict[str, t.Any] = dict.fromkeys(COLUMNS.values())
 
-    def kind(self, header: str) -> tuple[str, str | None]:
-        """(kind, field) of a column: a default field, a custom field, or nested custom fields."""
-        known = self.kinds.get(header)
+    def spec(self, header: str) -> tuple[str, str | None, Convert]:
+        """(header, field, convert) of a column."""
+        known = self.specs.get(header)
         if known is None:
             name = field_name(header)
             if name in INTEGER_FIELDS:
-                known = ("integer", name)
+                known = (header, name, functools.partial(_integer, header))
             elif name in TIMESTAMP_FIELDS:
-                known = ("timestamp", name)
+                known = (header, name, self.timestamp)
             elif name in FIELDS:
-                known = ("text", name)
-            elif name == CUSTOM_FIELDS:
-                known = ("nested", None)
+                known = (header, name, _text)
+            elif name == CUSTOM_FIELDS:  # a JSON export may nest them
+                known = (header, None, _nested)
             else:
-                known = ("custom", self.columns.get(header))
-            self.kinds[header] = known
+                known = (header, None, _text)
+            self.specs[header] = known
         return known
 
-    def build(self, items: Iterable[tuple[str, t.Any]]) -> dict[str, t.Any]:
-        """A record from (header, value) pairs of one row."""
+    def csv_rows(self, headers: Sequence[str]) -> t.Callable[[list[str]], dict[str, t.Any]]:
+        """A function from one CSV row (values in `headers` order) to its record."""
+        specs = self.layout(headers)
+        columns = self.columns
+
+        def build(values: list[str]) -> dict[str, t.Any]:
+            record = dict(self.template)
+            custom: dict[str, str | None] = {}
+            for (header, name, convert), value in zip(specs, values, strict=True):
+                if name is not None:
+                    record[name] = convert(value)
+                else:
+                    custom[header] = text = value or None
+                    if header in columns:
+                        record[columns[header]] = text
+            record[CUSTOM_FIELDS] = custom
+            return record
+
+        return build
+
+    def layout(self, headers: Sequence[str]) -> list[tuple[str, str | None, Convert]]:
+        """The columns of a header row; a second header naming the same field is custom."""
+        specs, used = [], set()
+        for header in headers:
+            spec = self.spec(header)
+            if spec[1] in used:  # a second "Status": a custom field of that name
+                spec = (header, None, _text)
+            used.add(spec[1])
+            specs.append(spec)
+        return specs
+
+    def json_object(self, item: Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """A record from one JSON object (keyed by header or by field name)."""
+        keys = tuple(item)
+        specs = self.layouts.get(keys)
+        if specs is None:
+            specs = self.layouts[keys] = self.layout(keys)
         record = dict(self.template)
         custom: dict[str, str | None] = {}
-        for header, value in items:
-            kind, name = self.kind(header)
-            if kind == "text":
-                record[t.cast("str", name)] = _text(value)
-            elif kind == "timestamp":
-                text = _text(value)
-                record[t.cast("str", name)] = to_utc(text, self.zone) if text else None
-            elif kind == "integer":
-                record[t.cast("str", name)] = self.integer(header, value)
-            elif kind == "nested" and isinstance(value, dict):
-                for key, nested in value.items():
-                    self.custom(record, custom, str(key), nested)
+        for (header, name, convert), value in zip(specs, item.values(), strict=True):
+            if name is not None:
+                record[name] = convert(value)
+            elif convert is _nested and isinstance(value, dict):
+                for nested_key, nested in value.items():
+                    self.custom(record, custom, str(nested_key), nested)
             else:
                 self.custom(record, custom, header, value)
         record[CUSTOM_FIELDS] = custom
@@ -221,25 +268,41 @@ class RecordBuilder:
         self, record: dict[str, t.Any], custom: dict[str, str | None], header: str, value: t.Any
     ) -> None:
         """A workspace custom field: into custom_fields, and its own column when it has one."""
-        text = _text(value)
-        custom[header] = text
-        column = self.columns.get(header)
-        if column:
-            record[column] = text
+        custom[header] = text = _text(value)
+        if header in self.columns:
+            record[self.columns[header]] = text
 
-    @staticmethod
-    def integer(header: str, value: t.Any) -> int | None:
-        """An id column: an integer in the JSON export, digits in the CSV."""
+    def timestamp(self, value: t.Any) -> str | None:
+        """A naive UTC+7 (filum.timezone) time as ISO 8601 UTC."""
         if value is None or value == "":
             return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        try:
-            return int(str(value).strip())
-        except ValueError:
-            raise ProviderError(
-                LABEL, f"column {header!r} holds {str(value)[:40]!r}, not an integer id"
-            ) from None
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                return to_utc(value, self.zone)  # the slower, more forgiving parser
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=self.zone)
+            return moment.astimezone(timezone.utc).isoformat()
+        return to_utc(_text(value), self.zone)
+
+
+def _nested(value: t.Any) -> t.Any:  # marks a column of nested custom fields
+    return value
+
+
+def _integer(header: str, value: t.Any) -> int | None:
+    """An id column: an integer in the JSON export, digits in the CSV."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ProviderError(
+            LABEL, f"column {header!r} holds {str(value)[:40]!r}, not an integer id"
+        ) from None
 
 
 class _Chunks(io.RawIOBase):
@@ -374,21 +437,19 @@ class FilumTicketsStream(HelpdeskStream):
         return self._schema
 
     def sample_headers(self) -> list[str]:
-        """The custom-field headers of a one-day CSV export (its header row only)."""
+        """The column headers of a one-day CSV export (its header row only)."""
         today = datetime.now(self.zone).date()
         prepared = self.prepare_request(None, Window(today, today))
         prepared.headers["Accept"] = ACCEPT["csv"]
         send = self.request_decorator(t.cast("t.Any", self._export_headers))
         headers: list[str] = send(prepared)
-        return [h for h in headers if field_name(h) not in FIELDS]
+        return headers
 
     def custom_column_map(self) -> dict[str, str]:
         """Custom-field header -> column, for the columns the (catalog) schema holds."""
         if not self.provider_config.get("custom_fields_as_columns"):
             return {}
-        wanted = set(self.effective_schema.get("properties", {})) - set(
-            load_schema(self.name)["properties"]
-        )
+        wanted = set(self.effective_schema.get("properties", {})) - SCHEMA_FIELDS
         return {h: c for h, c in self._column_names.items() if c in wanted}
 
     @override
@@ -420,11 +481,18 @@ class FilumTicketsStream(HelpdeskStream):
         first = self.config_start_date().astimezone(self.zone).date()
         bookmark = self.bookmark_day(context)
         if bookmark is not None:
-            lookback = math.ceil(float(self.config.get("lookback_days") or 0))
-            first = max(first, bookmark - timedelta(days=lookback))
+            first = max(first, bookmark - timedelta(days=self.lookback_days))
         end = self.sync_end()
         last = min(end.astimezone(self.zone).date(), today) if end else today
         return first, last, today
+
+    @property
+    def lookback_days(self) -> int:
+        """Whole days re-read before the bookmark (the setting's default when unset)."""
+        value = self.config.get("lookback_days")
+        if value is None:  # the SDK leaves top-level defaults out of self.config here
+            value = self._tap.config_jsonschema["properties"]["lookback_days"].get("default", 0)
+        return math.ceil(float(value))
 
     def bookmark_day(self, context: Context | None) -> date | None:
         """The last fully exported day, from the state."""
@@ -622,8 +690,7 @@ class FilumTicketsStream(HelpdeskStream):
 
     def _builder(self, headers: Sequence[str]) -> RecordBuilder:
         if self.provider_config.get("custom_fields_as_columns"):
-            names = custom_columns(h for h in headers if field_name(h) not in FIELDS)
-            self._column_names.update(names)
+            self._column_names.update(custom_columns(headers))
         return RecordBuilder(self.zone, self.custom_column_map())
 
     def _chunks(self, response: requests.Response) -> io.BufferedReader:
@@ -651,18 +718,18 @@ class FilumTicketsStream(HelpdeskStream):
         reader = csv.reader(text, delimiter="\t", quotechar='"')
         try:
             headers = next(reader, [])
-            builder = self._builder(headers)
-            for row in reader:
+            build = self._builder(headers).csv_rows(headers)
+            for number, row in enumerate(reader, start=1):
                 if not row:
                     continue
                 if len(row) != len(headers):
                     raise ProviderError(
                         LABEL,
-                        f"CSV row {reader.line_num} has {len(row)} values for "
+                        f"CSV row {number} has {len(row)} values for "
                         f"{len(headers)} columns; the export is malformed "
                         "(try filum.export_format=json)",
                     )
-                page.add(builder.build(zip(headers, row, strict=True)))
+                page.add(build(row))
         except (UnicodeDecodeError, csv.Error) as exc:
             raise ProviderError(
                 LABEL, f"the CSV export is not valid UTF-16LE tab-separated text ({exc})"
@@ -685,7 +752,7 @@ class FilumTicketsStream(HelpdeskStream):
             for value in json_values(text):
                 for item in _records_of(value):
                     builder = builder or self._builder(list(item))
-                    page.add(builder.build(item.items()))
+                    page.add(builder.json_object(item))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ProviderError(
                 LABEL,

@@ -1,0 +1,202 @@
+"""Filum CX export parsing, without a server: CSV and JSON bodies as the API may send them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import typing as t
+
+import pytest
+import requests
+
+from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.providers.filum import (
+    COLUMNS,
+    FilumTicketsStream,
+    custom_columns,
+    field_name,
+    json_values,
+)
+from tap_helpdesk.tap import TapHelpdesk
+
+HEADERS = [*COLUMNS, "Kênh liên hệ", "Status "]
+ROW = [
+    "231000",
+    "2024-05-12 09:00:00",
+    "2024-05-13 00:30:00",
+    "Nguyễn Văn Bảo",
+    "",
+    "bao@example.com",
+    'Say "hi"\tand\r\nbye 😡',
+    "Xin chào,\nCảm ơn! 🎉",
+    "open",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "102",
+    "Zalo OA",
+    "Zalo",
+    "custom status value",
+]
+
+
+@pytest.fixture(scope="module")
+def stream() -> FilumTicketsStream:
+    """A Filum stream of a tap configured for nothing but parsing."""
+    tap = TapHelpdesk(
+        config={
+            "start_date": "2024-01-01T00:00:00Z",
+            "filum": {"api_token": "t-0000", "organization_id": "o"},
+        },
+        setup_mapper=False,
+    )
+    return t.cast("FilumTicketsStream", tap.streams["filum_tickets"])
+
+
+def response(body: bytes, content_type: str, status: int = 200) -> requests.Response:
+    """A streamed-looking response holding `body`."""
+    answer = requests.Response()
+    answer.status_code = status
+    answer.headers["Content-Type"] = content_type
+    answer.raw = io.BytesIO(body)
+    answer.url = "https://api.filum.ai/external/tickets/export"
+    return answer
+
+
+def tsv(rows: list[list[str]], *, bom: bool = True, end: str = "\r\n") -> bytes:
+    """Rows as Filum writes them: tab-separated, quoted where needed, UTF-16LE."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter="\t", lineterminator=end).writerows(rows)
+    return (b"\xff\xfe" if bom else b"") + buffer.getvalue().encode("utf-16-le")
+
+
+EXPECTED = {
+    "ticket_id": 231000,
+    "created_at": "2024-05-12T02:00:00+00:00",
+    "updated_at": "2024-05-12T17:30:00+00:00",
+    "customer_name": "Nguyễn Văn Bảo",
+    "customer_phone": None,
+    "customer_email": "bao@example.com",
+    "subject": 'Say "hi"\tand\r\nbye 😡',
+    "description": "Xin chào,\nCảm ơn! 🎉",
+    "status": "open",
+    "priority": None,
+    "due_date": None,
+    "assignee_name": None,
+    "assignee_email": None,
+    "creator_name": None,
+    "creator_email": None,
+    "installed_source_id": 102,
+    "installed_source_name": "Zalo OA",
+    "custom_fields": {"Kênh liên hệ": "Zalo", "Status ": "custom status value"},
+}
+
+
+@pytest.mark.parametrize("end", ["\r\n", "\n"])
+def test_csv_row_becomes_a_record_in_utc_with_nulls(stream, end):
+    page = stream.read_page(response(tsv([HEADERS, ROW], end=end), "text/csv; charset=utf-16le"))
+    assert page.records == [EXPECTED]
+    assert page.statuses == {"open": 1}
+    assert page.without_priority == 1
+
+
+def test_json_array_ndjson_and_charsets_give_the_same_record(stream):
+    item = dict(zip(HEADERS, ROW, strict=True))
+    item["Ticket ID"], item["Installed Source ID"] = 231000, 102
+    item = {k: (v if v != "" else None) for k, v in item.items()}
+    array = json.dumps([item], ensure_ascii=False)
+    ndjson = json.dumps(item, ensure_ascii=False) + "\n"
+    bodies = [
+        (array.encode("utf-16-le"), "application/json; charset=utf-16le"),
+        (b"\xff\xfe" + ndjson.encode("utf-16-le"), "application/x-ndjson"),
+        (array.encode("utf-8"), "application/json"),
+        (b"\xef\xbb\xbf" + ndjson.encode("utf-8"), "application/x-ndjson; charset=utf-8"),
+        (array.encode("utf-16-le"), "application/json"),  # no charset: told by its bytes
+        (json.dumps({"data": [item]}).encode(), "application/json"),  # wrapped
+    ]
+    for body, kind in bodies:
+        assert stream.read_page(response(body, kind)).records == [EXPECTED], kind
+
+
+def test_json_keyed_by_field_names_with_nested_custom_fields(stream):
+    item = {
+        "ticketId": "231000",
+        "created_at": "2024-05-12T09:00:00+07:00",
+        "customFields": {"Kênh liên hệ": "Zalo", "Điểm": 5, "VIP": True},
+    }
+    [record] = stream.read_page(response(json.dumps([item]).encode(), "application/json")).records
+    assert record["ticket_id"] == 231000
+    assert record["created_at"] == "2024-05-12T02:00:00+00:00"
+    assert record["custom_fields"] == {"Kênh liên hệ": "Zalo", "Điểm": "5", "VIP": "true"}
+
+
+def test_json_values_are_decoded_as_the_text_arrives():
+    class Trickle(io.StringIO):
+        def read(self, size: int | None = -1) -> str:
+            return super().read(3)
+
+    text = '[{"a": "x,]}[ \\"y"}, {"b": [1, 2]}\n]'
+    assert list(json_values(Trickle(text))) == [{"a": 'x,]}[ "y'}, {"b": [1, 2]}]
+    assert list(json_values(Trickle('{"a": 1}\n{"a": 2}\n'))) == [{"a": 1}, {"a": 2}]
+    assert list(json_values(Trickle(""))) == []
+    with pytest.raises(json.JSONDecodeError):
+        list(json_values(Trickle('[{"a": "cut off')))
+
+
+def test_empty_export_is_an_empty_page(stream):
+    assert stream.read_page(response(b"", "text/csv")).records == []
+    assert stream.read_page(response(tsv([HEADERS]), "text/csv")).records == []
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "message"),
+    [
+        (tsv([HEADERS, ROW], bom=False), "text/csv", "does not start with the UTF-16LE byte"),
+        (tsv([HEADERS, ROW[:-1]]), "text/csv", "CSV row 1 has 18 values for 19 columns"),
+        (tsv([HEADERS, ["x1", *ROW[1:]]]), "text/csv", "column 'Ticket ID' holds 'x1'"),
+        (b"\xff\xfe\x00\xd8", "text/csv", "not valid UTF-16LE tab-separated text"),
+        (b"<html>Login</html>", "text/html", "expected a CSV or JSON export from /external"),
+        (b'[{"Ticket ID": 1', "application/json", "expected a JSON array or NDJSON export"),
+        (b"[1, 2]", "application/json", "expected ticket objects in the JSON export"),
+    ],
+)
+def test_malformed_exports_are_one_clear_error(stream, body, kind, message):
+    with pytest.raises(ProviderError) as caught:
+        stream.read_page(response(body, kind))
+    assert str(caught.value).startswith("Filum CX: ")
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_fastapi_validation_details_name_the_setting(stream):
+    body = {
+        "detail": [
+            {"type": "missing", "loc": ["query", "start_date"], "msg": "Field required"},
+            {"type": "uuid_parsing", "loc": ["header", "organization-id"], "msg": "Bad UUID"},
+        ]
+    }
+    text = stream.provider_error_text(response(json.dumps(body).encode(), "application/json", 422))
+    assert text == (
+        "query.start_date: Field required (check start_date); "
+        "header.organization-id: Bad UUID (check filum.organization_id)"
+    )
+    plain = response(b'{"detail": "Rate limit exceeded"}', "application/json", 429)
+    assert stream.provider_error_text(plain) == "Rate limit exceeded"
+
+
+def test_headers_become_snake_case_and_custom_columns_never_clash():
+    assert field_name("Ticket ID") == "ticket_id"
+    assert field_name("ticketId") == "ticket_id"
+    assert field_name("Installed Source ID") == "installed_source_id"
+    assert field_name("Kênh liên hệ") == "kenh_lien_he"
+    assert field_name("Đơn hàng #") == "don_hang"
+    assert custom_columns(["Status ", "Kênh liên hệ", "kenh lien he", "custom fields", "😀"]) == {
+        "Kênh liên hệ": "kenh_lien_he",
+        "kenh lien he": "custom_kenh_lien_he",
+        "custom fields": "custom_custom_fields",
+        "😀": "custom_field",
+    }

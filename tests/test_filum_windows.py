@@ -1,0 +1,140 @@
+"""The window pieces Filum's walk is built from (tap_helpdesk.windows), on their own."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from tap_helpdesk.windows import (
+    Window,
+    WindowPlanner,
+    WindowWalk,
+    even_windows,
+    halves,
+    isolate,
+    split_filter,
+    walk_windows,
+)
+
+D = date(2024, 1, 1)
+
+
+def day(n: int) -> date:
+    """The n-th day after 2024-01-01."""
+    return D + timedelta(days=n)
+
+
+def test_planner_starts_like_even_windows_then_sizes_from_density():
+    planner = WindowPlanner(day(0), day(364), max_days=90, target_rows=4000)
+    windows = iter(planner)
+    first = next(windows)
+    assert first == even_windows(day(0), day(364), timedelta(days=90))[0]
+    assert (first.end - first.start).days + 1 == 73  # 365 days in 5 even windows
+    planner.observe(first, 73 * 200)  # 200 rows a day
+    second = next(windows)
+    assert second.start == first.end + timedelta(days=1)
+    assert (second.end - second.start).days + 1 == 20  # 4000 rows / 200 a day
+    planner.observe(second, 0)  # a quiet window: back to the widest
+    third = next(windows)
+    assert (third.end - third.start).days + 1 == 68  # the other 272 days in 4 even windows
+    planner.observe(third, 0)
+    rest = list(windows)
+    assert rest[-1].end == day(364)
+    assert all((w.end - w.start).days < 90 for w in rest)
+
+
+def test_planner_leaves_days_split_by_filter_out_of_the_density():
+    planner = WindowPlanner(day(0), day(179), max_days=90, target_rows=4000)
+    windows = iter(planner)
+    first = next(windows)
+    planner.observe(Window(day(0), day(88)), 890)
+    planner.observe(Window(day(89), day(89)).with_filter("statuses", ["open"]), 4000)
+    planner.observe(Window(day(89), day(89)).with_filter("statuses", ["closed"]), 3000)
+    assert first.end == day(89)
+    assert (next(windows).end - day(90)).days + 1 == 90, "10 rows a day outside the busy day"
+
+
+def test_isolate_cuts_around_a_busy_day():
+    window = Window(day(0), day(9))
+    assert isolate(window, day(4)) == [
+        Window(day(0), day(3)),
+        Window(day(4), day(4)),
+        Window(day(5), day(9)),
+    ]
+    assert isolate(window, day(0)) == [Window(day(0), day(0)), Window(day(1), day(9))]
+    assert isolate(window, day(9)) == [Window(day(0), day(8)), Window(day(9), day(9))]
+    assert isolate(Window(day(3), day(3)), day(3)) is None
+    assert isolate(window, day(20)) is None
+
+
+def test_split_filter_balances_values_by_weight_and_narrows_an_existing_filter():
+    window = Window(day(0), day(0))
+    statuses = ["open", "pending", "closed", "deleted"]
+    weights = {"open": 2500, "pending": 1500, "closed": 900, "deleted": 100}
+    parts = split_filter(window, "statuses", statuses, weights)
+    assert [dict(p.filters)["statuses"] for p in parts] == [
+        ("open",),
+        ("pending", "closed", "deleted"),
+    ]
+    narrower = split_filter(parts[1], "statuses", statuses, weights)
+    assert [p.filters for p in narrower or []] == [
+        (("statuses", ("pending",)),),
+        (("statuses", ("closed", "deleted")),),
+    ]
+    single = parts[0]
+    assert split_filter(single, "statuses", statuses) is None
+    by_priority = split_filter(single, "priorities", ["low", "high"])
+    assert [p.filters for p in by_priority or []] == [
+        (("statuses", ("open",)), ("priorities", ("low",))),
+        (("statuses", ("open",)), ("priorities", ("high",))),
+    ]
+    # values nobody has seen still go somewhere
+    zero = split_filter(window, "statuses", ["a", "b", "c"], {})
+    assert sorted(v for p in zero or [] for v in dict(p.filters)["statuses"]) == ["a", "b", "c"]
+
+
+def test_walk_refines_depth_first_and_reports_how_far_it_got():
+    rows = {day(n): 3 for n in range(10)} | {day(4): 30}
+    cap = 10
+
+    def fetch(window: Window[date]) -> int:
+        total = sum(rows[d] for d in rows if window.start <= d <= window.end)
+        return min(total // 3 if window.filters else total, cap)
+
+    def refine(window: Window[date], _page: int) -> list[Window[date]] | None:
+        if window.start < window.end:
+            return isolate(window, day(4)) or halves(window)
+        return split_filter(window, "statuses", ["a", "b", "c"])
+
+    walk = WindowWalk(
+        [Window(day(0), day(9))], fetch, is_truncated=lambda n: n >= cap, refine=refine
+    )
+    seen = [
+        (window.describe(), count, complete, walk.done_through) for window, count, complete in walk
+    ]
+    assert seen == [
+        ("2024-01-01..2024-01-02", 6, True, day(1)),
+        ("2024-01-03..2024-01-04", 6, True, day(3)),
+        ("2024-01-05..2024-01-05 statuses=a", 10, False, day(3)),
+        ("2024-01-05..2024-01-05 statuses=c", 10, False, day(3)),
+        ("2024-01-05..2024-01-05 statuses=b", 10, False, day(4)),
+        ("2024-01-06..2024-01-08", 9, True, day(7)),
+        ("2024-01-09..2024-01-10", 6, True, day(9)),
+    ]
+
+
+def test_walk_windows_keeps_its_list_interface():
+    def fetch(window: Window[date]) -> list[int]:
+        return [1] * ((window.end - window.start).days + 1)
+
+    leaves = list(
+        walk_windows(
+            [Window(day(0), day(3))],
+            fetch,
+            is_truncated=lambda rows: len(rows) >= 4,
+            refine=lambda w: [Window(w.start, day(1)), Window(day(2), w.end)],
+        )
+    )
+    assert [(w.start, w.end, len(r), c) for w, r, c in leaves] == [
+        (day(0), day(1), 2, True),
+        (day(2), day(3), 2, True),
+    ]
