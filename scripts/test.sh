@@ -11,10 +11,14 @@ cd "$ROOT"
 source scripts/setup.sh
 
 echo "== PostgreSQL for the end-to-end tests"
-eval "$(bash scripts/postgres.sh start)"
+PG_ENV="$(bash scripts/postgres.sh start)"  # fails the script if it fails
+eval "$PG_ENV"
 trap 'bash scripts/postgres.sh stop' EXIT
 
-echo "== ruff";  ruff check . && ruff format --check .
+echo "== ruff"
+# one command per line: under `set -e` a failing command before `&&` would not stop the script
+ruff check .
+ruff format --check .
 echo "== mypy";  mypy
 echo "== meltano plugin definitions (project and Hub) are in sync with the tap"
 python scripts/plugin_definition.py --check
