@@ -18,8 +18,8 @@ one organization: a well-formed organization-id that is not the token's gets 403
 is not a UUID gets FastAPI's 422 (organization ids are assumed to be UUIDs). 429 answers
 carry no Retry-After (none is documented).
 
-Data: `size` tickets over 2024 (UTC+7 days); data sets of the demo size or larger put HOT_DAY_TICKETS of
-them on HOT_DAY (a Singles' Day sale), more than one export can hold.
+Data: `size` tickets over 2024 (UTC+7 days); data sets of the demo size or larger put
+HOT_DAY_TICKETS of them on HOT_DAY (a Singles' Day sale), more than one export can hold.
 """
 
 from __future__ import annotations
