@@ -77,10 +77,25 @@ psql_admin() {
     -v ON_ERROR_STOP=1 -qAt "$@"
 }
 
+# As root the server runs as `postgres`, which must reach the cluster directory: a checkout
+# under a private home (/root/...) is out of its reach, so the cluster then lives under
+# /var/lib/postgresql instead (one per checkout).
+place_cluster() {
+  mkdir -p "$PGROOT"
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$PGROOT"; then
+    local home
+    home="/var/lib/postgresql/tap-helpdesk-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)"
+    mkdir -p "$home"
+    chown postgres:postgres "$home"
+    DATA="$home/data"
+    SOCKETS="$home/run"
+  fi
+}
+
 start() {
   install_server
   BIN="$(find_bin)"
-  mkdir -p "$PGROOT"
+  place_cluster
   if [ ! -s "$PGROOT/password" ]; then
     python3 -c "import secrets; print(secrets.token_urlsafe(18))" > "$PGROOT/password"
   fi
@@ -121,6 +136,8 @@ SQL
 
 stop() {
   BIN="$(find_bin)" || exit 0
+  [ -d "$PGROOT" ] || exit 0
+  place_cluster
   if running; then
     as_owner "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
     log "stopped"
@@ -129,6 +146,7 @@ stop() {
 
 status() {
   BIN="$(find_bin)" || { echo "not installed"; exit 1; }
+  place_cluster
   if running; then
     echo "running on 127.0.0.1:$(cat "$PGROOT/port") (data: $DATA)"
   else
