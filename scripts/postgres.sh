@@ -37,14 +37,18 @@ install_server() {
   if find_bin >/dev/null; then
     return 0
   fi
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-    log "no PostgreSQL server found and cannot install it (needs root and apt-get):"
+  local sudo=""
+  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo="sudo -n"  # e.g. a GitHub Actions runner
+  fi
+  if { [ "$(id -u)" != 0 ] && [ -z "$sudo" ]; } || ! command -v apt-get >/dev/null; then
+    log "no PostgreSQL server found and cannot install it (needs apt-get as root):"
     log "install the Debian package 'postgresql' and retry"
     exit 1
   fi
   log "installing PostgreSQL from Debian packages"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  $sudo apt-get update -qq >&2
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     postgresql postgresql-client >&2
   find_bin >/dev/null || { log "apt-get installed no PostgreSQL server binaries"; exit 1; }
 }
