@@ -24,6 +24,7 @@ from __future__ import annotations
 import sys
 import time
 import typing as t
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
@@ -59,12 +60,11 @@ LABEL = "Socialboards"
 TAKE = 50  # documented maximum ("Max value is 50. default: 25"); larger values are clamped
 ORDER_BY = "last_thread_activity_desc"  # the only TicketListOrderBy value the docs show
 ACTIVITY = "lastThreadElementCreationTime"  # what that order sorts by, newest first
-FIRST_WIDTH = timedelta(days=7)  # the first slice; later ones are sized from the density
+FIRST_WIDTH = timedelta(days=1)  # the first slice; later ones are sized from the density
 TARGET_ROWS = 700  # tickets a slice is sized for (about 14 pages)
 MAX_SLICE_ROWS = 3000  # a slice is held whole to be sorted: narrow it beyond this
 MIN_SPAN = timedelta(milliseconds=1)  # narrower slices are re-read, not split
 MAX_GROWTH = 4.0  # a slice is at most this many times wider than the one before
-DECAY = 0.5  # weight of older slices in the density estimate, per slice
 MAX_ATTEMPTS = 5  # reads of an unsplittable slice before giving up on it
 DEFAULT_TOKEN_SECONDS = 3600.0  # "the access token lives about an hour"
 CREDENTIALS = "socialboards.refresh_token and socialboards.client_id"
@@ -121,6 +121,10 @@ class CreationSlices:
     An anchor that is gone (it moved, or tickets were deleted above it) or a top that is
     all moved tickets makes the slice be read again, narrower.
 
+    A slice is emitted only when whole, sorted by creation time. Each next slice is sized
+    for `target` tickets at the density of the last one (at most 4 times wider); one that
+    grows past `max_rows` tickets is dropped and cut shorter where its tickets lie.
+
     The last page is the one shorter than the largest answer the server has given in
     this run (it clamps `take` silently), or empty; never a comparison with `take`.
     """
@@ -145,7 +149,7 @@ class CreationSlices:
         self.first_page: dict[t.Any, t.Any] = {}  # id -> last activity, on the first page
         self.anchor: t.Any = None
         self.boundary_ids: set[t.Any] = set()  # ids of the last slice: they share its end
-        self.seen_rows = self.seen_seconds = 0.0  # decaying sums behind the density estimate
+        self.known: list[datetime] = []  # creation times seen ahead, in a slice too large
         self.slices = self.requests = self.rereads = 0
 
     def take_answer(self, rows: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
@@ -208,27 +212,24 @@ class CreationSlices:
         return []
 
     def _too_many(self, token: Slice) -> list[dict[str, t.Any]]:
-        # A slice must be held whole to be emitted in creation order: keep it bounded.
+        # A slice must be held whole to be emitted in creation order: keep it bounded. What
+        # was read is not wasted: those creation times say where tickets are, and the next
+        # slices are cut so that none holds more than half a target of them.
         span = token.end - token.start
-        count = len(self.rows)
+        held = sorted(creation_time(row) for row in self.rows.values())
         self.rows = {}
         self.rereads += 1
-        self.width = max(min(span * (self.target / count), span / 2), MIN_SPAN)
-        self.current = Slice(token.start, token.start + self.width)
+        self.known = held
+        self.width = max(min(span * (self.target / len(held) / 2), span / 2), MIN_SPAN)
+        self._next_slice(token.start)
         return []
 
     def _learn_density(self, token: Slice, count: int) -> None:
-        # Tickets per second over the last slices, each weighted by its span and halved
-        # per slice; the next slice aims at `target` tickets and grows at most 4-fold.
+        # The next slice aims at `target` tickets at the density of this one, and grows at
+        # most 4-fold (an empty or thin slice says little about what follows).
         span = token.end - token.start
-        self.seen_rows = self.seen_rows * DECAY + count
-        self.seen_seconds = self.seen_seconds * DECAY + span.total_seconds()
-        limit = max(self.width, span) * MAX_GROWTH
-        if self.seen_rows <= 0 or self.seen_seconds <= 0:
-            self.width = limit
-            return
-        wanted = timedelta(seconds=self.target * self.seen_seconds / self.seen_rows)
-        self.width = max(min(wanted, limit), MIN_SPAN)
+        limit = max(span * MAX_GROWTH, MIN_SPAN)
+        self.width = max(min(span * (self.target / count), limit), MIN_SPAN) if count else limit
 
     def _complete(self, token: Slice) -> list[dict[str, t.Any]]:
         self.slices += 1
@@ -240,8 +241,16 @@ class CreationSlices:
         if token.end >= self.end:
             self.current = None
         else:
-            self.current = Slice(token.end, min(token.end + self.width, self.end))
+            self._next_slice(token.end)
         return fresh
+
+    def _next_slice(self, start: datetime) -> None:
+        end = min(start + self.width, self.end)
+        self.known = self.known[bisect_right(self.known, start) :]
+        crowd = self.target // 2
+        if len(self.known) > crowd:
+            end = min(end, self.known[crowd])
+        self.current = Slice(start, end)
 
 
 class SlicePaginator(BaseAPIPaginator[Slice]):
