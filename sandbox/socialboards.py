@@ -28,6 +28,7 @@ import secrets
 import time
 import typing as t
 import uuid
+from bisect import bisect_left, bisect_right, insort
 from datetime import datetime, timedelta, timezone
 
 from sandbox import data
@@ -96,6 +97,7 @@ class SocialboardsAPI(ProviderAPI):
         super().__init__(seed, size)
         self.tickets: dict[int, dict[str, t.Any]] = {}
         self.ids: list[int] = []
+        self.by_creation: list[tuple[int, int]] = []  # (creation ticks, id), sorted
         self.next_id = 4_470_000
         # knobs a test may change
         self.token_lifetime = 3600.0
@@ -211,6 +213,7 @@ class SocialboardsAPI(ProviderAPI):
             self.tickets[ticket_id]["attachments"]
         )
         self.ids.append(ticket_id)
+        insort(self.by_creation, (created, ticket_id))
 
     def mutate(self) -> None:
         """A new ticket arrives, an existing one gets a reply (and jumps to the top)."""
@@ -242,13 +245,13 @@ class SocialboardsAPI(ProviderAPI):
 
     def listing(self, start: int | None = None, end: int | None = None) -> list[int]:
         """Ids in the API's order (last thread activity, newest first) within a creation range."""
-        rows = [
-            r
-            for r in self.tickets.values()
-            if (start is None or r["_created"] >= start) and (end is None or r["_created"] <= end)
-        ]
-        rows.sort(key=lambda r: (r["_last"], r["id"]), reverse=True)
-        return [r["id"] for r in rows]
+        low = 0 if start is None else bisect_left(self.by_creation, (start, -1))
+        high = (
+            len(self.by_creation) if end is None else bisect_right(self.by_creation, (end, 2**62))
+        )
+        ids = [ticket_id for _created, ticket_id in self.by_creation[low:high]]
+        ids.sort(key=lambda i: (self.tickets[i]["_last"], i), reverse=True)
+        return ids
 
     # -- API ---------------------------------------------------------------------------
 
