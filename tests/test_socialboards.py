@@ -258,11 +258,16 @@ def test_a_token_refused_mid_sync_is_renewed_with_the_rotated_refresh_token(make
     assert_clean(run, api)
 
 
-def test_requests_stay_within_the_default_budget(make_sandbox):
-    sandbox = make_sandbox("socialboards", sizes={"socialboards": 250})
-    run = run_tap(config(sandbox, rate=None))
+def test_default_budget_and_end_date_are_kept(make_sandbox):
+    sandbox = make_sandbox("socialboards", sizes={"socialboards": 300})
+    run = run_tap(config(sandbox, rate=None, end_date="2024-10-01T00:00:00+02:00"))
     assert run.returncode == 0, run.stderr
-    assert sorted(run.ids(STREAM)) == sandbox.truth()[STREAM]["ids"]
+    end = parse_time("2024-10-01T00:00:00+02:00")
+    api = api_of(sandbox)
+    assert sorted(run.ids(STREAM)) == sorted(
+        i for i, x in api.tickets.items() if x["_created"] <= end
+    )
+    assert max(parse_time(body["to"]) for body in api.bodies) == end
     stats = sandbox.stats()
     assert stats["peak_per_second"]["socialboards"] <= 5
     assert stats["requests"]["socialboards"] >= 10
