@@ -335,7 +335,9 @@ class SocialboardsAPI(ProviderAPI):
 
 API = SocialboardsAPI
 DEFAULT_SIZE = 1500
-SECRETS = (REFRESH_TOKEN,)
+# the configured refresh token, and the prefixes of every access token and rotated refresh
+# token the sandbox issues: a generic scan for SECRETS catches any of them
+SECRETS = (REFRESH_TOKEN, ACCESS_TOKEN_PREFIX, ROTATED_REFRESH_PREFIX)
 
 
 def tap_settings(url: str) -> dict[str, t.Any]:
