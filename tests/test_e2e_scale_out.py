@@ -47,6 +47,9 @@ def test_two_instances_in_parallel_into_postgres(
     project = MeltanoProject(
         tmp_path, sandbox, env={**pg, "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema}
     )
+    # Create this run's Meltano system database before two processes race to create it
+    # ("table job already exists" otherwise).
+    project.run("state", "list")
     with pg_schemas(pg, schema) as connection:
         begun = time.monotonic()
         processes = {
