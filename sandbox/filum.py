@@ -79,7 +79,7 @@ NOTES = (
     "Dòng 1\nDòng 2 🙏",
 )
 SOURCES = ((101, "Website chat"), (102, "Zalo OA"), (103, "Email"), (104, "Hotline"))
-CONTENT_TYPES = {"text/csv": "text/csv", "application/json": "application/json"}
+ACCEPTED = ("text/csv", "application/json")
 
 
 def local_text(moment: datetime | None) -> str:
@@ -311,10 +311,8 @@ class FilumAPI(ProviderAPI):
                 continue
             values[name] = value
         accept = values.get("accept")
-        if accept is not None and accept not in CONTENT_TYPES:
-            errors.append(
-                _literal_error(("header", "accept"), accept, ("text/csv", "application/json"))
-            )
+        if accept is not None and accept not in ACCEPTED:
+            errors.append(_literal_error(("header", "accept"), accept, ACCEPTED))
         auth_type = values.get("auth-type")
         if auth_type is not None and auth_type not in {"token", "account"}:
             errors.append(_literal_error(("header", "auth-type"), auth_type, ("token", "account")))

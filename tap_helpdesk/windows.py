@@ -248,9 +248,11 @@ class WindowWalk(t.Generic[Moment, Page]):
                 if not complete:
                     children = self._refine(window, page)
                     if children:
+                        del page  # hold no more than one answer while fetching the next
                         self._stack.extend(reversed(children))
                         continue
                 yield window, page, complete
+                del page
 
     @property
     def done_through(self) -> Moment | None:

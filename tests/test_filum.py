@@ -7,6 +7,9 @@ budget; tests/test_filum_budget.py is the one that does.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import typing as t
 from datetime import date, datetime, timedelta, timezone
 
@@ -14,7 +17,7 @@ import pytest
 
 from sandbox.filum import PRIORITIES, STATUSES, ZONE
 from tests.conftest import assert_no_secret, tap_config
-from tests.tap_runner import run_tap, run_tap_until
+from tests.tap_runner import run_tap, run_tap_until, write_json
 
 if t.TYPE_CHECKING:
     from sandbox.filum import FilumAPI
@@ -323,6 +326,39 @@ def test_tickets_changing_mid_sync_are_not_lost(make_sandbox, filter_field):
         assert all(latest[i] == api.utc(i, "updated") for i in api.tickets)
 
 
+def peak_memory_mb(config: dict[str, t.Any], records: int) -> float:
+    """Peak resident memory of one tap run, read inside the tap process at exit (VmHWM;
+    unlike ru_maxrss it does not count the parent's pages from before exec)."""
+    report = (
+        "import atexit, re, runpy, sys; atexit.register(lambda: sys.stderr.write("
+        "'VmHWM ' + re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)"
+        " + '\\n')); sys.argv[0] = 'tap-helpdesk'; runpy.run_module('tap_helpdesk', "
+        "run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", report, "--config", str(write_json(config))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count('"type":"RECORD"') == records
+    found = re.search(r"VmHWM (\d+)", done.stderr)
+    assert found, done.stderr[-500:]
+    return int(found.group(1)) / 1024
+
+
+def test_memory_stays_flat_as_tickets_grow(make_sandbox):
+    peaks = {}
+    for size in (2000, 40000):
+        sandbox = make_sandbox("filum", sizes={"filum": size})
+        peaks[size] = peak_memory_mb(tap_config(sandbox, "filum", end_date=END_OF_2024), size)
+    # one answer (at most 5000 rows) at a time: 20 times the tickets, about the same memory
+    assert peaks[40000] - peaks[2000] < 25, peaks
+    assert peaks[40000] < 150, peaks
+
+
 # -- custom fields, requests -------------------------------------------------------------
 
 
@@ -420,3 +456,21 @@ def test_bad_responses_give_one_clear_line(make_sandbox, kind, export_format, ex
     [line] = run.error_lines()
     assert expected in line
     assert_no_secret(run.stdout, run.stderr)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [
+        ("export_format", "xml", "filum.export_format: must be one of csv, json"),
+        ("timezone", "Mars/Olympus", "filum.timezone: unknown time zone 'Mars/Olympus'"),
+        ("on_unsplittable_cap", "ignore", "filum.on_unsplittable_cap: must be one of error"),
+    ],
+)
+def test_malformed_filum_settings_give_one_clear_line(make_sandbox, setting, value, expected):
+    sandbox = make_sandbox("filum", sizes={"filum": 5})
+    run = run_tap(config_for(sandbox, **{setting: value}))
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    [line] = run.error_lines()
+    assert line.startswith(f"tap-helpdesk: error: {expected}")
+    assert not filum(sandbox).exports, "nothing is requested with a malformed setting"
