@@ -6,9 +6,11 @@ import csv
 import io
 import json
 import typing as t
+from datetime import date
 
 import pytest
 import requests
+import urllib3
 
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.filum import (
@@ -19,6 +21,7 @@ from tap_helpdesk.providers.filum import (
     json_values,
 )
 from tap_helpdesk.tap import TapHelpdesk
+from tap_helpdesk.windows import Window
 
 HEADERS = [*COLUMNS, "Kênh liên hệ", "Status "]
 ROW = [
@@ -200,3 +203,36 @@ def test_headers_become_snake_case_and_custom_columns_never_clash():
         "custom fields": "custom_custom_fields",
         "😀": "custom_field",
     }
+
+
+class CutOff:
+    """A urllib3-like body that breaks after `size` bytes, as a dropped connection does."""
+
+    def __init__(self, body: bytes, size: int) -> None:
+        self.body, self.size = body, size
+
+    def stream(self, amt: int, decode_content: bool = True) -> t.Iterator[bytes]:
+        yield self.body[: self.size]
+        raise urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")
+
+    def close(self) -> None:
+        return
+
+
+def test_an_answer_cut_off_midway_is_fetched_again(stream, monkeypatch):
+    body = tsv([HEADERS, ROW])
+    attempts: list[int] = []
+
+    def send(prepared: requests.PreparedRequest) -> requests.Response:
+        attempts.append(1)
+        answer = response(body, "text/csv; charset=utf-16le")
+        if len(attempts) == 1:
+            answer.raw = CutOff(body, 300)
+        return answer
+
+    monkeypatch.setattr(stream, "_send", send)
+    monkeypatch.setattr(stream, "retry_delay", lambda exc, attempt: 0.0)
+    fetch = stream.request_decorator(stream._export_page)
+    page = fetch(stream.prepare_request(None, Window(date(2024, 5, 12), date(2024, 5, 12))))
+    assert len(attempts) == 2, "the cut answer was asked for again"
+    assert page.records == [EXPECTED]
