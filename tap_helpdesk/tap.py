@@ -6,9 +6,9 @@ import sys
 import typing as t
 from urllib.parse import urlparse
 
-from jsonschema import Draft7Validator
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.plugin_base import JSONSchemaValidator
 
 from tap_helpdesk.errors import HelpdeskError, SettingsError
 from tap_helpdesk.limits import RequestBudget
@@ -291,7 +291,8 @@ class TapHelpdesk(Tap):
         problems = [
             _describe_schema_error(error)
             for error in sorted(
-                Draft7Validator(schema).iter_errors(dict(self.config)),
+                # the SDK's validator also fills in defaults (lookback_days: 1, ...)
+                JSONSchemaValidator(schema).iter_errors(self._config),
                 key=lambda e: list(e.absolute_path),
             )
         ]
