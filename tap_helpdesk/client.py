@@ -24,7 +24,7 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.streams import RESTStream
+from singer_sdk.streams import RESTStream, Stream
 
 from tap_helpdesk.errors import HelpdeskError, ProviderError
 from tap_helpdesk.output import StdoutWriter
@@ -407,6 +407,34 @@ class HelpdeskStream(RESTStream[t.Any]):
         self.state_manager.is_flushed = False
 
 
+class PageFedStream(Stream):
+    """A child stream whose records arrive inside its parent's pages (no requests of its own).
+
+    The parent hands over one child context per page it reads; the SDK would write a SCHEMA
+    message for every one of them, so it is written once per run here. State lives at the
+    stream level, not per page.
+    """
+
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._schema_written = False
+
+    @property
+    def parent(self) -> Stream:
+        """The parent stream instance whose pages carry this stream's records."""
+        parent_type = self.parent_stream_type
+        assert parent_type is not None
+        return next(s for s in self._tap.streams.values() if isinstance(s, parent_type))
+
+    @override
+    def _write_schema_message(self) -> None:
+        if not self._schema_written:
+            self._schema_written = True
+            super()._write_schema_message()
+
+
 def parse_records(stream: HelpdeskStream, response: requests.Response) -> list[dict[str, t.Any]]:
     """Decode a response that must be a JSON array of records."""
     body = stream.decode_json(response)
@@ -419,4 +447,10 @@ def parse_records(stream: HelpdeskStream, response: requests.Response) -> list[d
     return body
 
 
-__all__ = ["HelpdeskStream", "parse_records", "response_snippet", "seconds_until_reset"]
+__all__ = [
+    "HelpdeskStream",
+    "PageFedStream",
+    "parse_records",
+    "response_snippet",
+    "seconds_until_reset",
+]

@@ -30,10 +30,9 @@ from urllib.parse import urlsplit
 
 import requests
 from singer_sdk.pagination import BaseAPIPaginator
-from singer_sdk.streams import Stream
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
-from tap_helpdesk.client import HelpdeskStream
+from tap_helpdesk.client import HelpdeskStream, PageFedStream
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.schemas import load_schema
 from tap_helpdesk.timestamps import parse_datetime, to_utc, utc_iso
@@ -735,30 +734,17 @@ def _integer(value: t.Any) -> int | None:
         return None
 
 
-class ProProfsTicketMessagesStream(Stream):
+class ProProfsTicketMessagesStream(PageFedStream):
     """Messages nested in the ticket pages; no requests of their own."""
 
     name = "proprofs_ticket_messages"
     parent_stream_type = ProProfsTicketsStream
-    state_partitioning_keys: t.ClassVar[list[str]] = []
     primary_keys = ("ticket_id", "position")
     schema = load_schema("proprofs_ticket_messages")
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._schema_written = False
-
-    @override
-    def _write_schema_message(self) -> None:
-        # Synced once per page of tickets; one SCHEMA message per run is enough.
-        if not self._schema_written:
-            self._schema_written = True
-            super()._write_schema_message()
-
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        parent = self._tap.streams[ProProfsTicketsStream.name]
-        assert isinstance(parent, ProProfsTicketsStream)
+        parent = t.cast("ProProfsTicketsStream", self.parent)
         rows, parent.messages = parent.messages, []
         for row in rows:
             if isinstance(row.get("created"), str):

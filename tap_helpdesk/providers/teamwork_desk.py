@@ -14,9 +14,7 @@ import json
 import sys
 import typing as t
 
-from singer_sdk.streams import Stream
-
-from tap_helpdesk.client import HelpdeskStream
+from tap_helpdesk.client import HelpdeskStream, PageFedStream
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.paging import KeysetPaginator, KeysetToken, KeysetWalk
 from tap_helpdesk.schemas import load_schema
@@ -164,24 +162,12 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
             yield {"sideload_page": self.walk.page.last_key}
 
 
-class TeamworkSideloadStream(Stream):
+class TeamworkSideloadStream(PageFedStream):
     """Objects from `included` of the ticket pages; no requests of their own."""
 
     parent_stream_type = TeamworkDeskTicketsStream
-    state_partitioning_keys: t.ClassVar[list[str]] = []
     primary_keys = ("id",)
     included_key: t.ClassVar[str]
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._schema_written = False
-
-    @override
-    def _write_schema_message(self) -> None:
-        # Synced once per page of tickets; one SCHEMA message per run is enough.
-        if not self._schema_written:
-            self._schema_written = True
-            super()._write_schema_message()
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
