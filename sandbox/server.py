@@ -331,6 +331,9 @@ class Sandbox:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle's algorithm on, the client's
+            # delayed ACK would hold every answer back about 40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: t.Any) -> None:
                 return
