@@ -30,10 +30,15 @@ class StdoutWriter(MsgSpecWriter):
     def __init__(self) -> None:
         super().__init__()
         self._pending = bytearray()
-        atexit.register(self.flush)
+        # where the pending bytes go: stdout as it was when they were written (tests and the
+        # SDK's test runner swap sys.stdout; an exit-time flush must not cross streams)
+        self._out: t.BinaryIO = sys.stdout.buffer
+        atexit.register(self._flush_at_exit)
 
     @override
     def write_message(self, message: t.Any) -> None:
+        if not self._pending:
+            self._out = sys.stdout.buffer
         self._pending += self.format_message(message)
         if message.type != SingerMessageType.RECORD or len(self._pending) >= _CHUNK:
             self.flush()
@@ -44,15 +49,24 @@ class StdoutWriter(MsgSpecWriter):
         if version is not None:
             message["version"] = version
         message["time_extracted"] = datetime.now(timezone.utc)
+        if not self._pending:
+            self._out = sys.stdout.buffer
         _encoder.encode_into(message, self._pending, -1)
         self._pending += b"\n"
         if len(self._pending) >= _CHUNK:
             self.flush()
 
+    def _flush_at_exit(self) -> None:
+        # Records written after the last STATE (a run that ended early): deliver them if
+        # their stream is still open; a closed one (a test's capture buffer) takes nothing.
+        try:
+            self.flush()
+        except (ValueError, OSError):
+            self._pending.clear()
+
     def flush(self) -> None:
         """Hand everything written so far to stdout."""
         if self._pending:
-            out = sys.stdout.buffer
-            out.write(self._pending)
-            out.flush()
+            self._out.write(self._pending)
+            self._out.flush()
             self._pending.clear()
