@@ -273,6 +273,12 @@ class SandboxProcess:
             "live": args.live,
             "cache": None if args.live else str(cache_file(args.cache_dir, provider, n, args.seed)),
         }
+        if options["cache"] and not Path(options["cache"]).exists():
+            note(
+                f"{provider}: no cached answers for N={n} on this sandbox code; the first tap "
+                "run records them from the sandbox, which can take long at large N "
+                "(see docs/performance.md; --n-for STREAM=N lowers N for one stream)"
+            )
         self.process = subprocess.Popen(
             [sys.executable, __file__, "_serve", json.dumps(options)],
             stdout=subprocess.PIPE,
