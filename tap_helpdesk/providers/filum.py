@@ -29,7 +29,7 @@ import typing as t
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from email.message import Message
 from urllib.parse import urlparse
 
@@ -38,7 +38,7 @@ import msgspec
 from tap_helpdesk.client import HelpdeskStream, response_snippet
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.schemas import load_schema
-from tap_helpdesk.timestamps import parse_datetime, to_utc
+from tap_helpdesk.timestamps import NaiveToUtc, parse_datetime, to_utc
 from tap_helpdesk.windows import (
     Window,
     WindowPlanner,
@@ -191,6 +191,7 @@ class RecordBuilder:
 
     def __init__(self, zone: tzinfo, columns: Mapping[str, str]) -> None:
         self.zone = zone
+        self.convert_time = NaiveToUtc(zone)
         self.columns = columns
         self.specs: dict[str, tuple[str, str | None, Convert]] = {}
         self.layouts: dict[tuple[str, ...], list[tuple[str, str | None, Convert]]] = {}
@@ -274,16 +275,10 @@ class RecordBuilder:
 
     def timestamp(self, value: t.Any) -> str | None:
         """A naive UTC+7 (filum.timezone) time as ISO 8601 UTC."""
-        if value is None or value == "":
-            return None
         if isinstance(value, str):
-            try:
-                moment = datetime.fromisoformat(value)
-            except ValueError:
-                return to_utc(value, self.zone)  # the slower, more forgiving parser
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=self.zone)
-            return moment.astimezone(timezone.utc).isoformat()
+            return self.convert_time(value)  # "" -> None; other forms take the general path
+        if value is None:
+            return None
         return to_utc(_text(value), self.zone)
 
 
