@@ -97,8 +97,6 @@ class HelpdeskStream(RESTStream[t.Any]):
     provider_label: t.ClassVar[str]
     #: Settings to check when the provider refuses the credentials.
     credential_settings: t.ClassVar[tuple[str, ...]] = ()
-    #: Time zone setting default for naive provider timestamps.
-    default_timezone: t.ClassVar[str] = "UTC"
     #: Fields of each record holding timestamps to emit in UTC.
     timestamp_fields: t.ClassVar[tuple[str, ...]] = ()
 
@@ -130,7 +128,8 @@ class HelpdeskStream(RESTStream[t.Any]):
     @cached_property
     def zone(self) -> tzinfo:
         """The zone naive provider timestamps are written in."""
-        name = self.provider_config.get("timezone") or self.default_timezone
+        # the default lives once, in the provider's settings block (tap.py)
+        name = self.provider_config.get("timezone") or "UTC"
         return parse_zone(name, f"{self.provider}.timezone")
 
     @property

@@ -378,7 +378,6 @@ class FilumTicketsStream(HelpdeskStream):
     provider = "filum"
     provider_label = LABEL
     credential_settings = ("api_token", "organization_id")
-    default_timezone = "UTC+7"
     name = "filum_tickets"
     path = "/external/tickets/export"
     http_method = "POST"

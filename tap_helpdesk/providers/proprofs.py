@@ -415,7 +415,6 @@ class ProProfsTicketsStream(HelpdeskStream):
     provider = "proprofs"
     provider_label = LABEL
     credential_settings = ("account_email", "token")
-    default_timezone = "America/Chicago"
     name = "proprofs_tickets"
     path = "/app/api/v1/list/ticket/"  # case-sensitive, with its trailing slash
     http_method = "POST"
