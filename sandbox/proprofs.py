@@ -19,8 +19,10 @@ unassigned ticket has `"staff": ""`.
 from __future__ import annotations
 
 import typing as t
+from bisect import bisect, bisect_left, bisect_right
 from calendar import monthrange
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from sandbox import data
@@ -45,6 +47,7 @@ INBOXES = [
 CUSTOM_FIELDS = [("CF008-104", "City"), ("CF008-323", "Preference"), ("CF008-367", "Train")]
 LABELS = [("LB008-338", "Important"), ("LB008-394", "New label"), ("LB008-401", "Đơn hàng")]
 NAIVE = "%Y-%m-%d %H:%M:%S"
+LOCAL = itemgetter(2)
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -57,6 +60,30 @@ def add_months(moment: datetime, months: int) -> datetime:
 def envelope_error(description: str) -> Response:
     """ProProfs' failure answer: HTTP 200 with status "error"."""
     return json_response({"status": "error", "description": description})
+
+
+class Ticket(dict[str, t.Any]):
+    """A ticket that keeps its place in the API's last-modified index when `modified` is set
+    (by mutate() or from outside, as the tests do)."""
+
+    __slots__ = ("api",)
+    api: ProProfsAPI
+
+    def __init__(self, api: ProProfsAPI, fields: dict[str, t.Any]) -> None:
+        super().__init__(fields)
+        self.api = api
+
+    def __setitem__(self, key: str, value: t.Any) -> None:
+        if key != "modified":
+            super().__setitem__(key, value)
+            return
+        self.api._remove(self)
+        super().__setitem__(key, value)
+        self.api._insert(self)
+
+
+#: (modified, id, modified as naive account-zone time, ticket)
+Entry = tuple[datetime, int, datetime, Ticket]
 
 
 class ProProfsAPI(ProviderAPI):
@@ -80,10 +107,15 @@ class ProProfsAPI(ProviderAPI):
         self.ignore_end = False
         #: one entry per list request: method, page, the range asked for, the body's keys
         self.calls: list[dict[str, t.Any]] = []
-        self.tickets: dict[int, dict[str, t.Any]] = {}
+        self.tickets: dict[int, Ticket] = {}
         self.next_id = 231000
         for _ in range(size):
             self._create(data.moment_between(self.rng))
+        #: every ticket, sorted by (modified, id)
+        self._index: list[Entry] = []
+        #: how many neighbours in the index have their local times going backwards
+        self._descents = 0
+        self._build_index()
 
     # -- data --------------------------------------------------------------------------
 
@@ -115,7 +147,7 @@ class ProProfsAPI(ProviderAPI):
             message["to"] = "ProProfs <support@sandbox-helpdesk.example.com>"
         return message
 
-    def _create(self, created: datetime, modified: datetime | None = None) -> None:
+    def _create(self, created: datetime, modified: datetime | None = None) -> Ticket:
         rng = self.rng
         created = self.unambiguous(created)
         modified = self.unambiguous(
@@ -134,7 +166,7 @@ class ProProfsAPI(ProviderAPI):
                     customer=customer,
                 )
             )
-        ticket: dict[str, t.Any] = {
+        fields: dict[str, t.Any] = {
             "id": self.next_id,
             "customer_email": email,
             "customer_name": name,
@@ -158,19 +190,64 @@ class ProProfsAPI(ProviderAPI):
             "modified": modified,
         }
         if rng.random() < 0.1:  # a field the docs do not list: it must be carried through
-            ticket["ticket_rating"] = rng.choice(["good", "bad"])
-        self.tickets[self.next_id] = ticket
+            fields["ticket_rating"] = rng.choice(["good", "bad"])
+        ticket = self.tickets[self.next_id] = Ticket(self, fields)
         self.next_id += 1
+        return ticket
 
     def mutate(self) -> None:
         """A new ticket, and a reply on an existing one (its last-modified time becomes now)."""
         now = self.unambiguous(data.utc_now())
-        self._create(now, now)
+        self._insert(self._create(now, now))
         ticket = self.tickets[self.rng.choice(list(self.tickets))]
         customer = f"{ticket['customer_name']} <{ticket['customer_email']}>"
         ticket["messages"].append(self._message(now, reply=True, customer=customer))
         ticket["modified"] = now
         ticket["status"] = self.rng.choice(STATUSES)
+
+    # -- last-modified index -------------------------------------------------------------
+
+    def _entry(self, ticket: Ticket) -> Entry:
+        modified = ticket["modified"]
+        return modified, ticket["id"], modified.astimezone(self.zone).replace(tzinfo=None), ticket
+
+    def _build_index(self) -> None:
+        self._index = sorted(map(self._entry, self.tickets.values()), key=itemgetter(0, 1))
+        self._descents = sum(self._descent(i) for i in range(len(self._index) - 1))
+
+    def _descent(self, i: int) -> int:
+        """1 if the local time at i+1 is before the one at i (possible only for times in the
+        hour that repeats when DST ends), else 0."""
+        index = self._index
+        return int(0 <= i < len(index) - 1 and index[i][2] > index[i + 1][2])
+
+    def _insert(self, ticket: Ticket) -> None:
+        entry = self._entry(ticket)
+        i = bisect(self._index, entry[:2])
+        self._descents -= self._descent(i - 1)
+        self._index.insert(i, entry)
+        self._descents += self._descent(i - 1) + self._descent(i)
+
+    def _remove(self, ticket: Ticket) -> None:
+        i = bisect_left(self._index, (ticket["modified"], ticket["id"]))
+        if i == len(self._index) or self._index[i][3] is not ticket:
+            return
+        self._descents -= self._descent(i - 1) + self._descent(i)
+        del self._index[i]
+        self._descents += self._descent(i - 1)
+
+    def _matching(self, low: datetime, high: datetime, ids: tuple[float, float]) -> list[Entry]:
+        """Entries modified in [low, high] (naive local) with an ID in `ids`, oldest first."""
+        if len(self._index) != len(self.tickets):  # tickets added or removed from outside
+            self._build_index()
+        if self._descents:  # local times are not in order: the window is no single slice
+            rows = [entry for entry in self._index if low <= entry[2] <= high]
+        else:
+            start = bisect_left(self._index, low, key=LOCAL)
+            rows = self._index[start : bisect_right(self._index, high, key=LOCAL)]
+        if ids != (float("-inf"), float("inf")):
+            rows = [entry for entry in rows if ids[0] <= entry[1] <= ids[1]]
+        return rows
 
     def render(self, ticket: dict[str, t.Any]) -> dict[str, t.Any]:
         """A ticket as the API sends it."""
@@ -303,16 +380,11 @@ class ProProfsAPI(ProviderAPI):
         low, high = window
         call["range"] = (low, high)
         call["ids"] = ids
-        rows = [
-            ticket
-            for ticket in self.tickets.values()
-            if low <= ticket["modified"].astimezone(self.zone).replace(tzinfo=None) <= high
-            and ids[0] <= ticket["id"] <= ids[1]
-        ]
-        rows.sort(key=lambda r: (r["modified"], r["id"]), reverse=True)
+        rows = self._matching(low, high, ids)
         page = int(page_text)
         last = max(-(-len(rows) // PER_PAGE), 1)
-        chunk = rows[(page - 1) * PER_PAGE : page * PER_PAGE]
+        stop = max(len(rows) - (page - 1) * PER_PAGE, 0)  # newest first: page 1 ends `rows`
+        chunk = [entry[3] for entry in reversed(rows[max(stop - PER_PAGE, 0) : stop])]
         host = self.link_host or request.header("host") or "www.proprofsdesk.com"
         base = f"http://{host}{PATH}"
 

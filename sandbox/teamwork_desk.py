@@ -147,11 +147,16 @@ class TeamworkDeskAPI(ProviderAPI):
         self.next_id = 1001
         # rows sorted per order field, rebuilt after the data changes (keeps big lists fast)
         self._sorted: dict[str, tuple[list[tuple[t.Any, int]], list[dict[str, t.Any]]]] = {}
+        #: ids per entity kind, for _ref (copying the customers' for every ticket was quadratic)
+        self._ids: dict[str, list[int]] = {}
         for _ in range(size):
             self._create(data.moment_between(rng, resolution=MS))
 
     def _ref(self, kind: str) -> dict[str, t.Any]:
-        return {"id": self.rng.choice(list(self.entities[kind])), "type": kind}
+        ids = self._ids.get(kind)
+        if ids is None or len(ids) != len(self.entities[kind]):
+            ids = self._ids[kind] = list(self.entities[kind])
+        return {"id": self.rng.choice(ids), "type": kind}
 
     def _create(self, created: datetime, updated: datetime | None = None) -> None:
         rng = self.rng
