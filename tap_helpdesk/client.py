@@ -54,6 +54,13 @@ RETRIABLE_EXCEPTIONS = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
+#: What a response body cut off mid-way raises while it is read (streamed answers).
+BODY_ERRORS = (
+    ConnectionResetError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 MAX_BACKOFF_SECONDS = 60.0
 _TAGS = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"\s+")
@@ -472,6 +479,7 @@ def parse_records(stream: HelpdeskStream, response: requests.Response) -> list[d
 
 
 __all__ = [
+    "BODY_ERRORS",
     "HelpdeskStream",
     "PageFedStream",
     "parse_records",

@@ -122,6 +122,94 @@ def isolate(window: Window[Moment], moment: Moment) -> list[Window[Moment]] | No
     return [part for part in parts if part is not None]
 
 
+def split_by_density(
+    window: Window[date],
+    rows_per_day: t.Mapping[date, int],
+    *,
+    capacity: int,
+    target: int,
+) -> list[Window[date]] | None:
+    """Consecutive parts of a capped window, each sized to fit under the cap.
+
+    A capped answer shows some days whole and others cut. When its rows leave out the
+    window's first days (the export kept the newest rows), every day after its earliest day
+    is whole, that day is cut and the days before are unknown; when they leave out the last
+    days, the mirror. Whole days are packed by their own counts, up to `capacity` rows a
+    part. Unknown days are taken at the whole days' density, planned for `target` rows a
+    part (the margin absorbs a busier stretch); the cut day goes with them, unless it
+    showed half a cap or more, when it is asked for alone. Days are never split. None when
+    the rows span the whole window (a sample: no day is known whole) or no day is whole.
+    """
+    seen = sorted(d for d, rows in rows_per_day.items() if rows and window.start <= d <= window.end)
+    if not seen or window.start == window.end:
+        return None
+    one = timedelta(days=1)
+    first, last = seen[0], seen[-1]
+    if first > window.start:  # the newest rows were kept
+        cut, whole = first, _days(first + one, window.end)
+        unknown = _days(window.start, first - one)
+    elif last < window.end:  # the oldest rows were kept
+        cut, whole = last, _days(window.start, last - one)
+        unknown = _days(last + one, window.end)
+    else:
+        return None
+    if not whole:
+        return None
+    density = sum(rows_per_day.get(d, 0) for d in whole) / len(whole)
+    scale = capacity / max(target, 1)
+    weights = {d: float(rows_per_day.get(d, 0)) for d in whole}
+    weights.update(dict.fromkeys(unknown, density * scale))
+    weights[cut] = max(rows_per_day.get(cut, 0), density) * scale
+    if rows_per_day.get(cut, 0) * 2 >= capacity:
+        estimated = [unknown, [cut]]
+    else:
+        estimated = [sorted([*unknown, cut])]
+    runs = [*estimated, whole] if cut == first else [whole, *reversed(estimated)]
+    parts: list[Window[date]] = []
+    for run in runs:
+        if run:
+            parts += _pack(window, run, weights, capacity)
+    return parts
+
+
+def _pack(
+    window: Window[date], days: list[date], weights: t.Mapping[date, float], capacity: int
+) -> list[Window[date]]:
+    """Consecutive `days` in as few parts as keep each within `capacity`, of even weight.
+
+    Packing greedily gives the fewest parts but a small last one; the same number of parts
+    cut at the day boundaries nearest to even shares keeps every part as far from the cap
+    as it can be (kept only when no part is then over capacity).
+    """
+    greedy: list[list[date]] = []
+    run, load = [days[0]], weights[days[0]]
+    for current in days[1:]:
+        if load + weights[current] > capacity:
+            greedy.append(run)
+            run, load = [], 0.0
+        run.append(current)
+        load += weights[current]
+    greedy.append(run)
+    share = sum(weights[d] for d in days) / len(greedy)
+    even: list[list[date]] = []
+    run, load = [], 0.0
+    for current in days:
+        goal = share * (len(even) + 1)
+        if run and len(even) < len(greedy) - 1 and load + weights[current] / 2 > goal:
+            even.append(run)
+            run = []
+        run.append(current)
+        load += weights[current]
+    even.append(run)
+    fits = all(len(r) == 1 or sum(weights[d] for d in r) <= capacity for r in even)
+    runs = even if fits and len(even) == len(greedy) else greedy
+    return [replace(window, start=r[0], end=r[-1]) for r in runs]
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
 class CapExceeded(Exception):
     """A window still returns a full (possibly truncated) result and cannot be split."""
 
@@ -219,40 +307,56 @@ class WindowWalk(t.Generic[Moment, Page]):
     that is an error. Top-level windows are taken from `windows` one at a time, only when
     the previous one is finished, so a `WindowPlanner` can size each from the ones before.
     `done_through` says how far the walk has got, for a bookmark that never skips a window.
+
+    A caller that streams an answer (and so cannot hand back a finished page from `fetch`)
+    drives the walk itself: `requests()` yields each window to fetch, and `settle(window,
+    page)` reports its answer before the next one is asked for.
     """
 
     def __init__(
         self,
         windows: t.Iterable[Window[Moment]],
-        fetch: t.Callable[[Window[Moment]], Page],
+        fetch: t.Callable[[Window[Moment]], Page] | None = None,
         *,
         is_truncated: t.Callable[[Page], bool],
         refine: t.Callable[[Window[Moment], Page], list[Window[Moment]] | None],
     ) -> None:
         self._windows: t.Iterable[Window[Moment]] = windows
-        self._fetch: t.Callable[[Window[Moment]], Page] = fetch
+        self._fetch: t.Callable[[Window[Moment]], Page] | None = fetch
         self._is_truncated: t.Callable[[Page], bool] = is_truncated
         self._refine: t.Callable[[Window[Moment], Page], list[Window[Moment]] | None] = refine
         self._stack: list[Window[Moment]] = []
         #: the top-level window being walked
         self.top: Window[Moment] | None = None
 
-    def __iter__(self) -> t.Iterator[tuple[Window[Moment], Page, bool]]:
+    def requests(self) -> t.Iterator[Window[Moment]]:
+        """The windows to fetch, in order; `settle` each before asking for the next."""
         for top in self._windows:
             self.top = top
             self._stack = [top]
             while self._stack:
-                window = self._stack.pop()
-                page = self._fetch(window)
-                complete = not self._is_truncated(page)
-                if not complete:
-                    children = self._refine(window, page)
-                    if children:
-                        del page  # hold no more than one answer while fetching the next
-                        self._stack.extend(reversed(children))
-                        continue
+                yield self._stack.pop()
+
+    def settle(self, window: Window[Moment], page: Page) -> bool | None:
+        """Report the answer to `window`: None when it was replaced by its refinements,
+        else whether the leaf is complete (False: still truncated, and cannot be split)."""
+        if not self._is_truncated(page):
+            return True
+        children = self._refine(window, page)
+        if children:
+            self._stack.extend(reversed(children))
+            return None
+        return False
+
+    def __iter__(self) -> t.Iterator[tuple[Window[Moment], Page, bool]]:
+        if self._fetch is None:  # pragma: no cover - a programming error
+            raise TypeError("a WindowWalk without fetch is driven by requests() and settle()")
+        for window in self.requests():
+            page = self._fetch(window)
+            complete = self.settle(window, page)
+            if complete is not None:
                 yield window, page, complete
-                del page
+            del page  # hold no more than one answer while fetching the next
 
     @property
     def done_through(self) -> Moment | None:

@@ -15,7 +15,9 @@ import urllib3
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.filum import (
     COLUMNS,
+    ExportAnswer,
     FilumTicketsStream,
+    RecentTickets,
     custom_columns,
     field_name,
     json_values,
@@ -232,7 +234,27 @@ def test_an_answer_cut_off_midway_is_fetched_again(stream, monkeypatch):
 
     monkeypatch.setattr(stream, "_send", send)
     monkeypatch.setattr(stream, "retry_delay", lambda exc, attempt: 0.0)
-    fetch = stream.request_decorator(stream._export_page)
-    page = fetch(stream.prepare_request(None, Window(date(2024, 5, 12), date(2024, 5, 12))))
+    answer = ExportAnswer()
+    open_export = stream.request_decorator(stream._open_export)
+    window = Window(date(2024, 5, 12), date(2024, 5, 12))
+    records = list(stream.export(window, answer, open_export, None))
     assert len(attempts) == 2, "the cut answer was asked for again"
-    assert page.records == [EXPECTED]
+    assert records == [EXPECTED]
+    assert answer.rows == 1, "only the complete read is counted"
+
+
+def test_recent_tickets_drop_repeats_and_forget_what_the_walk_has_passed():
+    recent = RecentTickets()
+
+    def ticket(ticket_id: int, created: str, updated: str) -> dict[str, t.Any]:
+        return {"ticket_id": ticket_id, "created_at": created, "updated_at": updated}
+
+    first = ticket(1, "2024-03-01T10:00:00+00:00", "2024-03-02T10:00:00+00:00")
+    assert recent.is_new(first)
+    assert not recent.is_new(dict(first)), "the same version again"
+    changed = ticket(1, "2024-03-01T10:00:00+00:00", "2024-03-05T08:00:00+00:00")
+    assert recent.is_new(changed), "a new version is emitted"
+    assert recent.is_new(ticket(2, "2024-03-03T10:00:00+00:00", "2024-03-03T11:00:00+00:00"))
+    recent.forget_before("2024-03-04T17:00:00+00:00")
+    assert len(recent) == 1, "ticket 2 lies wholly before the window now read"
+    assert not recent.is_new(dict(changed)), "ticket 1's latest version is still known"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 from tap_helpdesk.windows import (
@@ -11,6 +12,7 @@ from tap_helpdesk.windows import (
     even_windows,
     halves,
     isolate,
+    split_by_density,
     split_filter,
     walk_windows,
 )
@@ -138,3 +140,64 @@ def test_walk_windows_keeps_its_list_interface():
         (day(0), day(1), 2, True),
         (day(2), day(3), 2, True),
     ]
+
+
+def test_split_by_density_packs_whole_days_and_sizes_the_unknown_ones():
+    # A capped answer that kept the newest rows: days 6..9 whole (1000 rows each), day 5
+    # cut (1000 seen), days 0..4 not seen at all.
+    window = Window(day(0), day(9))
+    seen = {day(n): 1000 for n in range(5, 10)}
+    parts = split_by_density(window, seen, capacity=4999, target=4750)
+    assert parts is not None
+    assert parts[0].start == day(0)
+    assert parts[-1].end == day(9)
+    assert all(a.end + timedelta(days=1) == b.start for a, b in itertools.pairwise(parts))
+    spans = [(p.start, p.end) for p in parts]
+    # unknown days and the cut day at 1000 a day planned for 4750 (4 days: 4210 < 4999)
+    assert spans == [(day(0), day(2)), (day(3), day(5)), (day(6), day(9))]
+
+
+def test_split_by_density_mirrors_an_answer_that_kept_the_oldest_rows():
+    window = Window(day(0), day(9))
+    seen = {day(0): 2000, day(1): 2000, day(2): 1000}
+    parts = split_by_density(window, seen, capacity=4999, target=4750)
+    # whole days 0..1 (4000 rows) fit one part; the cut day 2 and unknown 3..9 at 2000 a day
+    assert parts is not None
+    assert (parts[0].start, parts[0].end) == (day(0), day(1))
+    assert parts[-1].end == day(9)
+    assert all((p.end - p.start).days + 1 <= 2 for p in parts[1:])
+
+
+def test_split_by_density_asks_for_a_heavy_cut_day_alone_and_keeps_filters():
+    window = Window(day(0), day(9)).with_filter("statuses", ["open"])
+    seen = {day(7): 3000, day(8): 1000, day(9): 1000}
+    parts = split_by_density(window, seen, capacity=4999, target=4750)
+    assert parts is not None
+    # unknown days 0..6 at 1000 a day in two even parts; the cut day alone; whole 8..9
+    assert [(p.start, p.end) for p in parts] == [
+        (day(0), day(3)),
+        (day(4), day(6)),
+        (day(7), day(7)),
+        (day(8), day(9)),
+    ]
+    assert all(p.filters == window.filters for p in parts)
+
+
+def test_split_by_density_declines_when_no_day_is_known_whole():
+    window = Window(day(0), day(9))
+    spread = {day(n): 500 for n in range(10)}  # a sample of every day: scale unknown
+    assert split_by_density(window, spread, capacity=4999, target=4750) is None
+    last_only = {day(9): 5000}  # only the cut day: no density
+    assert split_by_density(window, last_only, capacity=4999, target=4750) is None
+    assert split_by_density(Window(day(3), day(3)), {day(3): 5000}, capacity=4999, target=1) is None
+
+
+def test_split_by_density_evens_out_the_parts():
+    # 65 unknown days at ~568 planned rows: 9 parts either way, but no 1-day leftover
+    window = Window(day(0), day(73))
+    seen = {day(n): 540 for n in range(65, 74)}
+    parts = split_by_density(window, seen, capacity=4999, target=4750)
+    assert parts is not None
+    sizes = [(p.end - p.start).days + 1 for p in parts]
+    assert sum(sizes) == 74
+    assert min(sizes[:-1]) >= 7, sizes

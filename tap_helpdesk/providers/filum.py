@@ -21,21 +21,23 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import itertools
 import json
 import math
 import re
 import sys
+import time as time_module
 import typing as t
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from email.message import Message
 from urllib.parse import urlparse
 
 import msgspec
 
-from tap_helpdesk.client import HelpdeskStream, response_snippet
+from tap_helpdesk.client import BODY_ERRORS, HelpdeskStream, response_snippet
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.schemas import load_schema
 from tap_helpdesk.timestamps import NaiveToUtc, parse_datetime, to_utc
@@ -45,6 +47,7 @@ from tap_helpdesk.windows import (
     WindowWalk,
     halves,
     isolate,
+    split_by_density,
     split_filter,
 )
 
@@ -63,7 +66,9 @@ if t.TYPE_CHECKING:
 LABEL = "Filum CX"
 ROW_CAP = 5000  # "Each export request can include up to 5000 rows of data."
 MAX_WINDOW_DAYS = 90  # a longer range is silently shortened to end_date - 90 days
-TARGET_ROWS = 4000  # plan windows to hold about 80% of the cap
+#: Rows to plan a window for where the density is estimated (95% of the cap): a
+#: busier stretch costs one more request, never data.
+TARGET_ROWS = 4750
 STATUSES = ("open", "pending", "closed", "deleted")
 PRIORITIES = ("low", "medium", "high", "urgent")
 ACCEPT = {"csv": "text/csv", "json": "application/json"}
@@ -91,6 +96,8 @@ COLUMNS = {
 FIELDS = frozenset(COLUMNS.values())
 INTEGER_FIELDS = frozenset({"ticket_id", "installed_source_id"})
 TIMESTAMP_FIELDS = ("created_at", "updated_at", "due_date")
+#: The fields one of which is the (undocumented) date the export range filters on.
+DAY_FIELDS = ("created_at", "updated_at")
 CUSTOM_FIELDS = "custom_fields"
 SCHEMA_FIELDS = frozenset(load_schema("filum_tickets")["properties"])
 _UNSEEN = object()
@@ -153,29 +160,80 @@ def _text(value: t.Any) -> str | None:
 
 
 @dataclass
-class ExportPage:
-    """One export answer: its records, and what they say about how to split it."""
+class ExportAnswer:
+    """What one export answer held: its row count, and what tells how to split it if capped.
 
-    records: list[dict[str, t.Any]] = field(default_factory=list)
+    The records themselves are emitted as they are read, never held.
+    """
+
+    rows: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     priorities: Counter[str] = field(default_factory=Counter)
     without_priority: int = 0
+    #: rows per UTC hour ("2024-03-05T07") of created_at and of updated_at
+    hours: dict[str, Counter[str]] = field(
+        default_factory=lambda: {name: Counter() for name in DAY_FIELDS}
+    )
 
-    @property
-    def rows(self) -> int:
-        """Rows the API returned (5000 means the answer may have been cut)."""
-        return len(self.records)
-
-    def add(self, record: dict[str, t.Any]) -> None:
-        """Keep a record and count its status and priority."""
-        self.records.append(record)
-        status, priority = record.get("status"), record.get("priority")
+    def count(self, record: dict[str, t.Any]) -> None:
+        """Count a record's status, priority and hours."""
+        self.rows += 1
+        status, priority = record["status"], record["priority"]
         if status:
             self.statuses[status.lower()] += 1
         if priority:
             self.priorities[priority.lower()] += 1
         else:
             self.without_priority += 1
+        for name, hours in self.hours.items():
+            value = record[name]
+            if value:
+                hours[value[:13]] += 1
+
+    def reset(self) -> None:
+        """Forget what was counted (an answer cut off mid-way is read again)."""
+        self.rows = self.without_priority = 0
+        for counter in (self.statuses, self.priorities, *self.hours.values()):
+            counter.clear()
+
+
+@dataclass
+class ExportPage(ExportAnswer):
+    """An export answer read whole (tests and tools; the sync streams ExportAnswer)."""
+
+    records: list[dict[str, t.Any]] = field(default_factory=list)
+
+
+class RecentTickets:
+    """Tickets emitted whose day may still come up in the walk, to emit each version once.
+
+    A ticket comes back unchanged when the parts of a capped window, or the retry of an
+    answer cut off mid-way, are read after the rows already emitted. The walk goes forward
+    in time, and a ticket's export day is that of its created_at or its updated_at, so a
+    ticket whose both times lie before the window being read cannot come back: it is
+    forgotten, and memory stays within about one answer.
+    """
+
+    def __init__(self) -> None:
+        self._versions: dict[t.Any, tuple[t.Any, str]] = {}
+
+    def is_new(self, record: dict[str, t.Any]) -> bool:
+        """Whether this version of the ticket has not been emitted (and note it as emitted)."""
+        key, version = record["ticket_id"], record["updated_at"]
+        known = self._versions.get(key)
+        if known is not None and known[0] == version:
+            return False
+        self._versions[key] = (version, max(record["created_at"] or "", version or ""))
+        return True
+
+    def forget_before(self, moment: str) -> None:
+        """Forget tickets whose times are all before `moment` (ISO 8601 UTC)."""
+        old = [key for key, (_version, latest) in self._versions.items() if latest < moment]
+        for key in old:
+            del self._versions[key]
+
+    def __len__(self) -> int:
+        return len(self._versions)
 
 
 Convert = t.Callable[[t.Any], t.Any]
@@ -216,21 +274,40 @@ class RecordBuilder:
         return known
 
     def csv_rows(self, headers: Sequence[str]) -> t.Callable[[list[str]], dict[str, t.Any]]:
-        """A function from one CSV row (values in `headers` order) to its record."""
-        specs = self.layout(headers)
-        columns = self.columns
+        """A function from one CSV row (values in `headers` order) to its record.
+
+        CSV values are always text, so an empty one is simply `value or None`; the columns
+        are sorted by kind once, and each row is one pass per kind.
+        """
+        texts: list[tuple[int, str]] = []
+        stamps: list[tuple[int, str]] = []
+        others: list[tuple[int, str, Convert]] = []
+        customs: list[tuple[int, str]] = []
+        columns: list[tuple[int, str]] = []
+        for index, (header, name, convert) in enumerate(self.layout(headers)):
+            if name is None:
+                customs.append((index, header))
+                if header in self.columns:
+                    columns.append((index, self.columns[header]))
+            elif convert is _text:
+                texts.append((index, name))
+            elif name in TIMESTAMP_FIELDS:
+                stamps.append((index, name))
+            else:
+                others.append((index, name, convert))
+        template, convert_time = self.template, self.convert_time
 
         def build(values: list[str]) -> dict[str, t.Any]:
-            record = dict(self.template)
-            custom: dict[str, str | None] = {}
-            for (header, name, convert), value in zip(specs, values, strict=True):
-                if name is not None:
-                    record[name] = convert(value)
-                else:
-                    custom[header] = text = value or None
-                    if header in columns:
-                        record[columns[header]] = text
-            record[CUSTOM_FIELDS] = custom
+            record = dict(template)
+            for index, name in texts:
+                record[name] = values[index] or None
+            for index, name in stamps:
+                record[name] = convert_time(values[index])
+            for index, name, convert in others:
+                record[name] = convert(values[index])
+            record[CUSTOM_FIELDS] = {header: values[index] or None for index, header in customs}
+            for index, name in columns:
+                record[name] = values[index] or None
             return record
 
         return build
@@ -503,77 +580,75 @@ class FilumTicketsStream(HelpdeskStream):
         first, last, today = self.export_range(context)
         self.logger.info("%s: exporting days %s..%s (days in %s)", LABEL, first, last, self.zone)
         planner = WindowPlanner(first, last, MAX_WINDOW_DAYS, TARGET_ROWS)
-        send = self.request_decorator(t.cast("t.Any", self._export_page))
+        walk: WindowWalk[date, ExportAnswer] = WindowWalk(
+            planner, is_truncated=lambda answer: answer.rows >= ROW_CAP, refine=self.refine
+        )
+        recent = RecentTickets()
+        open_export = self.request_decorator(t.cast("t.Any", self._open_export))
         with self.get_http_request_counter() as counter:
-
-            def fetch(window: Window[date]) -> ExportPage:
+            for window in walk.requests():
+                recent.forget_before(self.day_start_utc(window.start))
+                answer = ExportAnswer()
                 counter.increment()
-                page: ExportPage = send(self.prepare_request(context, window))
-                self.logger.info("%s: %s -> %d rows", LABEL, self.describe(window), page.rows)
-                return page
-
-            walk = WindowWalk(
-                planner,
-                fetch,
-                is_truncated=lambda page: page.rows >= ROW_CAP,
-                refine=self.refine,
-            )
-            emitted: dict[t.Any, t.Any] = {}  # ticket_id -> updated_at, within one top window
-            top = None
-            for window, page, complete in walk:
-                if walk.top is not top:  # duplicates can only come from the same window
-                    top = walk.top
-                    emitted.clear()
-                if not complete:
-                    self.cap_exceeded(window, page)
-                planner.observe(window, page.rows)
-                records, page.records = page.records, []
-                for record in records:
-                    version = record["updated_at"]
-                    if emitted.get(record["ticket_id"], _UNSEEN) != version:
-                        emitted[record["ticket_id"]] = version
+                # Rows are emitted as they arrive: a capped answer's rows are real tickets
+                # too, and its parts bring them again, unchanged, to be dropped here.
+                for record in self.export(window, answer, open_export, context):
+                    if recent.is_new(record):
                         yield record
-                del records
+                self.logger.info("%s: %s -> %d rows", LABEL, self.describe(window), answer.rows)
+                complete = walk.settle(window, answer)
+                if complete is None:
+                    continue  # capped: its parts come next
+                if not complete:
+                    self.cap_exceeded(window, answer)
+                planner.observe(window, answer.rows)
                 self.advance_bookmark(context, walk.done_through, first, today)
 
-    def refine(self, window: Window[date], page: ExportPage) -> list[Window[date]] | None:
-        """A capped window around its busiest day or in halves; one day by statuses, then
-        by priorities."""
-        busiest = self.busiest_day(window, page)
+    def day_start_utc(self, day: date) -> str:
+        """The first moment of a Filum-zone day, as ISO 8601 UTC text."""
+        return datetime.combine(day, time(), tzinfo=self.zone).astimezone(timezone.utc).isoformat()
+
+    def refine(self, window: Window[date], answer: ExportAnswer) -> list[Window[date]] | None:
+        """A capped window in parts sized from its rows per day (around its busiest day or in
+        halves when they do not tell); one day by statuses, then by priorities."""
+        days = self.rows_per_day(window, answer)
+        parts = split_by_density(window, days, capacity=ROW_CAP - 1, target=TARGET_ROWS)
+        if parts:
+            return parts
+        busiest = max(days, key=days.__getitem__) if days else None
+        if busiest is not None and days[busiest] * 2 < answer.rows:
+            busiest = None
         parts = (isolate(window, busiest) if busiest else None) or halves(window)
         if parts:
             return parts
         if "priorities" not in window.filter_names:
-            statuses = _values(STATUSES, page.statuses)
-            parts = split_filter(window, "statuses", statuses, page.statuses)
+            statuses = _values(STATUSES, answer.statuses)
+            parts = split_filter(window, "statuses", statuses, answer.statuses)
             if parts:
                 return parts
-            if page.without_priority:  # no priority filter would select these tickets
+            if answer.without_priority:  # no priority filter would select these tickets
                 return None
-        priorities = _values(PRIORITIES, page.priorities)
-        return split_filter(window, "priorities", priorities, page.priorities)
+        priorities = _values(PRIORITIES, answer.priorities)
+        return split_filter(window, "priorities", priorities, answer.priorities)
 
-    def busiest_day(self, window: Window[date], page: ExportPage) -> date | None:
-        """The day holding at least half of a capped answer's rows, if one does.
+    def rows_per_day(self, window: Window[date], answer: ExportAnswer) -> Counter[date]:
+        """Rows per Filum-zone day of a capped answer, or nothing for a one-day window.
 
         Days are read from whichever of created_at and updated_at falls inside the window
-        for every row: that is the date the API filtered on. Any split is safe; this one
-        only saves the requests of halving down to a busy day.
+        for every row: that is the date the API filtered on.
         """
         if window.start == window.end:
-            return None
-        for name in ("created_at", "updated_at"):
-            days = Counter(
-                datetime.fromisoformat(record[name]).astimezone(self.zone).date()
-                for record in page.records
-                if record[name]
-            )
+            return Counter()
+        for name in DAY_FIELDS:
+            days: Counter[date] = Counter()
+            for hour, rows in answer.hours[name].items():
+                moment = datetime.fromisoformat(f"{hour}:00:00+00:00")
+                days[moment.astimezone(self.zone).date()] += rows
             if days and window.start <= min(days) and max(days) <= window.end:
-                day, rows = days.most_common(1)[0]
-                return day if rows * 2 >= page.rows else None
-        return None
+                return days
+        return Counter()
 
-    def cap_exceeded(self, window: Window[date], page: ExportPage) -> None:
+    def cap_exceeded(self, window: Window[date], page: ExportAnswer) -> None:
         """A one-day window still at the cap after every split: an error, or a warning."""
         why = (
             f"; {page.without_priority} of them have no priority, which no filter selects"
@@ -649,15 +724,54 @@ class FilumTicketsStream(HelpdeskStream):
         )
         return response
 
-    def _export_page(self, prepared: requests.PreparedRequest) -> ExportPage:
-        # The whole answer is read inside the retried call: a body cut off mid-way is
-        # retried like any dropped connection.
+    def _open_export(self, prepared: requests.PreparedRequest) -> requests.Response:
+        """Send one export request; its body is left to be streamed."""
         response = self._send(prepared)
         try:
             self.validate_response(response)
-            return self.read_page(response)
-        finally:
+        except BaseException:
             response.close()
+            raise
+        return response
+
+    def export(
+        self,
+        window: Window[date],
+        answer: ExportAnswer,
+        open_export: t.Callable[[requests.PreparedRequest], requests.Response],
+        context: Context | None,
+    ) -> Iterator[dict[str, t.Any]]:
+        """The records of one window's export, as the body arrives; counted in `answer`.
+
+        A body cut off mid-way is asked for again from the start (`answer` counts the last
+        read only); the caller drops the records it already has.
+        """
+        for attempt in itertools.count(1):
+            response = open_export(self.prepare_request(context, window))
+            answer.reset()
+            try:
+                yield from self.read_answer(response, answer)
+                return
+            except BODY_ERRORS as exc:
+                if attempt > self.max_retries:
+                    raise ProviderError(
+                        LABEL,
+                        f"the export of {self.describe(window)} was cut off {attempt} times "
+                        f"({type(exc).__name__}); raise max_retries or try again later",
+                    ) from None
+                wait = self.retry_delay(exc, attempt)
+                self.logger.warning(
+                    "%s: the export of %s was cut off (%s), retry %d of %d in %.1f s",
+                    LABEL,
+                    self.describe(window),
+                    type(exc).__name__,
+                    attempt,
+                    self.max_retries,
+                    wait,
+                )
+                time_module.sleep(wait)
+            finally:
+                response.close()
 
     def _export_headers(self, prepared: requests.PreparedRequest) -> list[str]:
         response = self._send(prepared)
@@ -668,19 +782,32 @@ class FilumTicketsStream(HelpdeskStream):
         finally:
             response.close()
 
-    def read_page(self, response: requests.Response) -> ExportPage:
-        """Parse one export answer, CSV or JSON as its content type says."""
+    def read_answer(
+        self, response: requests.Response, answer: ExportAnswer
+    ) -> Iterator[dict[str, t.Any]]:
+        """Parse one export answer, CSV or JSON as its content type says, as it arrives."""
         media, charset = _media_type(response)
         if "json" in media:
-            return self._read_json(response, charset)
-        if "csv" in media or "tab-separated" in media or media == "text/plain":
-            return self._read_csv(response)
-        raise ProviderError(
-            LABEL,
-            f"expected a CSV or JSON export from {urlparse(response.url).path} but got "
-            f"{media} (HTTP {response.status_code}): {response_snippet(response)}; "
-            "check filum.api_url",
-        )
+            records = self._read_json(response, charset)
+        elif "csv" in media or "tab-separated" in media or media == "text/plain":
+            records = self._read_csv(response)
+        else:
+            raise ProviderError(
+                LABEL,
+                f"expected a CSV or JSON export from {urlparse(response.url).path} but got "
+                f"{media} (HTTP {response.status_code}): {response_snippet(response)}; "
+                "check filum.api_url",
+            )
+        count = answer.count
+        for record in records:
+            count(record)
+            yield record
+
+    def read_page(self, response: requests.Response) -> ExportPage:
+        """One export answer read whole."""
+        page = ExportPage()
+        page.records = list(self.read_answer(response, page))
+        return page
 
     def _builder(self, headers: Sequence[str]) -> RecordBuilder:
         if self.provider_config.get("custom_fields_as_columns"):
@@ -704,34 +831,34 @@ class FilumTicketsStream(HelpdeskStream):
             )
         return io.TextIOWrapper(body, encoding="utf-16-le", newline="")
 
-    def _read_csv(self, response: requests.Response) -> ExportPage:
-        page = ExportPage()
+    def _read_csv(self, response: requests.Response) -> Iterator[dict[str, t.Any]]:
         text = self._csv_text(response)
         if text is None:
-            return page
+            return
         reader = csv.reader(text, delimiter="\t", quotechar='"')
         try:
             headers = next(reader, [])
             build = self._builder(headers).csv_rows(headers)
+            width = len(headers)
             for number, row in enumerate(reader, start=1):
-                if not row:
-                    continue
-                if len(row) != len(headers):
+                if len(row) != width:
+                    if not row:
+                        continue
                     raise ProviderError(
                         LABEL,
                         f"CSV row {number} has {len(row)} values for "
-                        f"{len(headers)} columns; the export is malformed "
+                        f"{width} columns; the export is malformed "
                         "(try filum.export_format=json)",
                     )
-                page.add(build(row))
+                yield build(row)
         except (UnicodeDecodeError, csv.Error) as exc:
             raise ProviderError(
                 LABEL, f"the CSV export is not valid UTF-16LE tab-separated text ({exc})"
             ) from None
-        return page
 
-    def _read_json(self, response: requests.Response, charset: str | None) -> ExportPage:
-        page = ExportPage()
+    def _read_json(
+        self, response: requests.Response, charset: str | None
+    ) -> Iterator[dict[str, t.Any]]:
         body = self._chunks(response)
         codec, bom = _json_codec(body.peek(4)[:4], charset)
         body.read(bom)
@@ -746,14 +873,13 @@ class FilumTicketsStream(HelpdeskStream):
             for value in json_values(text):
                 for item in _records_of(value):
                     builder = builder or self._builder(list(item))
-                    page.add(builder.json_object(item))
+                    yield builder.json_object(item)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ProviderError(
                 LABEL,
                 f"expected a JSON array or NDJSON export in {codec} from "
                 f"{urlparse(response.url).path} ({exc}); check filum.api_url",
             ) from None
-        return page
 
     # -- errors ------------------------------------------------------------------------
 
