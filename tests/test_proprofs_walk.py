@@ -234,3 +234,34 @@ def test_record_values():
 )
 def test_an_envelope_saying_nothing_was_found_is_an_empty_page(description, empty):
     assert bool(proprofs._EMPTY_RESULT.search(description)) is empty
+
+
+def test_only_tickets_a_later_read_can_meet_are_remembered():
+    window = Slice(T0, T0 + timedelta(days=30))
+    after = Slice(window.end, T0 + timedelta(days=60))
+    w = walk(window, after)
+    edge_text = window.end.strftime("%Y-%m-%d %H:%M:%S")
+    page = tickets(*range(1, 25)) + tickets(99, modified=edge_text)
+    assert len(w.take_page(w.first_token(), 25, "", page)) == 25
+    assert w.completed == window.end
+    assert len(w.emitted) == 1, "only the ticket modified at the shared edge second is kept"
+    token = w.next_token()
+    assert token.part == after
+    later = tickets(99, modified=edge_text) + tickets(100, modified="2024-02-10 00:00:00")
+    fresh = w.take_page(token, 2, "", later)
+    assert [t["ticket_id"] for t in fresh] == ["100"], "the edge ticket is not emitted twice"
+    assert len(w.emitted) == 0, "the walk is past everything"
+
+
+def test_a_changed_slice_keeps_its_ids_until_its_parts_are_read():
+    window = Slice(T0, T0 + timedelta(days=30))
+    w = walk(window)
+    w.take_page(w.first_token(), 30, "?page=2", tickets(*range(25)))
+    w.take_page(w.next_token(), 29, "", tickets(*range(26, 30)))
+    assert len(w.emitted) == 29, "the IDs of the first read, for its re-read"
+    first_half = w.next_token()
+    w.take_page(first_half, 12, "", tickets(*range(12)))
+    assert len(w.emitted) == 29, "still needed by the second half"
+    w.take_page(w.next_token(), 17, "", tickets(*range(12, 25), *range(26, 30)))
+    assert w.completed == window.end
+    assert len(w.emitted) == 0

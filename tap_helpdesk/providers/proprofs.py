@@ -24,6 +24,7 @@ import re
 import sys
 import time
 import typing as t
+from array import array
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
@@ -35,7 +36,7 @@ from singer_sdk.streams.rest import HTTPRequest, PageContext
 from tap_helpdesk.client import HelpdeskStream, PageFedStream
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.schemas import load_schema
-from tap_helpdesk.timestamps import parse_datetime, to_utc, utc_iso
+from tap_helpdesk.timestamps import utc_iso
 from tap_helpdesk.windows import add_months
 
 if sys.version_info >= (3, 12):
@@ -60,12 +61,12 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"  # the docs' sample request; naive, in the acc
 END_MARGIN = timedelta(seconds=60)
 TAIL_MARGIN = timedelta(seconds=2)
 SECOND = timedelta(seconds=1)
+#: A ticket modified further ahead of our clock than this means the zone setting is off.
+ZONE_SLACK = timedelta(minutes=30)
 #: Reads of a slice that keeps changing and cannot be split before the run gives up on it.
 MAX_ATTEMPTS = 5
 #: Tails read after the windows (each holds what changed while the one before was read).
 MAX_TAILS = 50
-#: Tickets remembered to drop unchanged re-reads (bounds the memory of a run).
-SEEN_CAP = 50_000
 _EMPTY_RESULT = re.compile(r"\bno\b.*\b(tickets?|records?|data|results?)\b.*\bfound\b", re.I)
 _CREDENTIAL_WORDS = re.compile(r"authenticat|credential|token|account email|unauthori", re.I)
 _TRUE = frozenset({"1", "true", "yes"})
@@ -148,6 +149,8 @@ def local_now(zone: t.Any) -> datetime:
 
 def as_bool(value: t.Any) -> bool | None:
     """`deleted` is "0"/"1" in the API; None for anything unrecognised."""
+    if value in ("0", "1"):
+        return value == "1"
     if isinstance(value, bool) or value is None:
         return value
     text = str(value).strip().lower()
@@ -171,6 +174,93 @@ def as_object(value: t.Any) -> t.Any:
 def link_query(link: str) -> str:
     """The query of a page link (`page=2`): the only part of it we use."""
     return urlsplit(link.strip()).query
+
+
+# -- what was emitted -----------------------------------------------------------------
+
+
+class Emitted:
+    """Which tickets were emitted, kept only where a later read can meet them again.
+
+    Within one read of a slice no ticket comes twice (slices end in the past, so a read
+    that lost or gained a ticket shows it in total_tickets and is read again). A ticket
+    comes again only (1) when a slice that changed is re-read in parts: the IDs emitted by
+    its first read are kept (8 bytes each) until the walk has passed its end; (2) when it
+    was modified at or after the end of the slice that brought it (the edge second two
+    windows share, an API that ignores the end bound, a tail): kept with its version until
+    the walk has passed that time. Everything else is forgotten as soon as it is written,
+    so memory does not grow with the number of tickets.
+    """
+
+    def __init__(self) -> None:
+        #: IDs emitted by the read of the current slice
+        self._slice_ids = array("q")
+        self._slice_other: set[str] = set()
+        #: (end of a slice being re-read, the IDs its first read emitted)
+        self._guards: list[tuple[datetime, set[int | str]]] = []
+        #: ticket_id -> (modified_date_time, its local second) for tickets not yet passed
+        self._ahead: dict[str, tuple[t.Any, str]] = {}
+        self._end_text = ""
+
+    def start_slice(self, part: Slice) -> None:
+        """A slice's first page is being taken."""
+        self._slice_ids = array("q")
+        self._slice_other = set()
+        self._end_text = part.end.strftime(DATE_FORMAT) if part.end is not None else ""
+
+    def unseen(self, tickets: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        """The tickets of a page not emitted before in this version; noted as emitted."""
+        fresh = []
+        ahead, end_text = self._ahead, self._end_text
+        for ticket in tickets:
+            key, version = str(ticket.get("ticket_id")), ticket.get("modified_date_time")
+            known = ahead.get(key)
+            if known is not None and known[0] == version:
+                continue
+            if self._guards and any(_id_key(key) in ids for _end, ids in self._guards):
+                continue
+            local = local_second(version)
+            if local >= end_text:
+                ahead[key] = (version, local)
+            identity = _id_key(key)
+            if isinstance(identity, int):
+                self._slice_ids.append(identity)
+            else:
+                self._slice_other.add(identity)
+            fresh.append(ticket)
+        return fresh
+
+    def guard(self, part: Slice) -> None:
+        """The current slice changed while read and will be re-read in parts."""
+        if part.end is not None:
+            self._guards.append((part.end, {*self._slice_ids, *self._slice_other}))
+
+    def passed(self, edge: datetime) -> None:
+        """Every ticket modified up to `edge` has been read: forget what cannot come again."""
+        self._guards = [(end, ids) for end, ids in self._guards if end > edge]
+        if edge is EVERYTHING:
+            self._ahead.clear()
+            return
+        edge_text = edge.strftime(DATE_FORMAT)
+        self._ahead = {k: v for k, v in self._ahead.items() if v[1] >= edge_text}
+
+    def __len__(self) -> int:
+        return len(self._ahead) + sum(len(ids) for _end, ids in self._guards)
+
+
+def _id_key(ticket_id: str) -> int | str:
+    return int(ticket_id) if ticket_id.isdigit() and len(ticket_id) < 19 else ticket_id
+
+
+def local_second(value: t.Any) -> str:
+    """A naive account-zone time as `YYYY-MM-DD HH:MM:SS` text (comparable as text); ""
+    for what does not read as a time (such a ticket is never kept for later)."""
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[13] == ":":
+        return value[:10] + " " + value[11:19]
+    try:
+        return datetime.fromisoformat(str(value)).strftime(DATE_FORMAT)
+    except ValueError:
+        return ""
 
 
 # -- the walk --------------------------------------------------------------------------
@@ -225,8 +315,8 @@ class TicketWalk:
     #: the end of the window the last page completed (EVERYTHING after the final tail)
     completed: datetime | None = None
     progress: Progress | None = None
-    #: ticket_id -> modified_date_time of what was emitted (best effort, bounded)
-    seen: dict[str, t.Any] = field(default_factory=dict)
+    #: what was emitted, to emit each version once
+    emitted: Emitted = field(default_factory=Emitted)
 
     def first_token(self) -> PageToken | None:
         """The first request of the walk, or None when there is nothing to read."""
@@ -254,9 +344,16 @@ class TicketWalk:
         elif split_time(token.part) is None:
             progress.ids += [i for i in map(_integer, (r.get("ticket_id") for r in tickets)) if i]
         self._check_links(token, progress, next_link)
+        if token.link == "":
+            self.emitted.start_slice(token.part)
+        fresh = self.emitted.unseen(tickets)
         if not progress.next_link:
             self.completed = self._completed_edge(progress)
-        return self._unseen(tickets)
+            if self.completed is not None:
+                self.emitted.passed(self.completed)
+            elif self.disturbed(progress):
+                self.emitted.guard(token.part)
+        return fresh
 
     def _check_links(self, token: PageToken, progress: Progress, next_link: str) -> None:
         if progress.next_link and progress.next_link == token.link:
@@ -270,19 +367,6 @@ class TicketWalk:
                 f"next_page_link goes on past {progress.pages} pages for {progress.first_total} "
                 f"tickets modified {token.part.describe()}",
             )
-
-    def _unseen(self, tickets: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
-        # Re-reads (a slice that changed, a shared edge second) would emit a ticket again
-        # unchanged; the memory for that is bounded: past the cap, duplicates may pass.
-        if len(self.seen) > SEEN_CAP:
-            self.seen.clear()
-        unseen = []
-        for ticket in tickets:
-            key, version = str(ticket.get("ticket_id")), ticket.get("modified_date_time")
-            if self.seen.get(key, ...) != version:
-                self.seen[key] = version
-                unseen.append(ticket)
-        return unseen
 
     def _completed_edge(self, progress: Progress) -> datetime | None:
         """The end of the window just read, when every ticket up to it was met."""
@@ -440,6 +524,7 @@ class ProProfsTicketsStream(HelpdeskStream):
         self._unknown_deleted: set[str] = set()
         self._zone_warned = False
         self._range_warned = False
+        self._future = ""
 
     # -- the walk ----------------------------------------------------------------------
 
@@ -579,6 +664,8 @@ class ProProfsTicketsStream(HelpdeskStream):
             )
         total = _integer(data.get("total_tickets"))
         self.check_range(token.part, tickets)
+        # ISO 8601 UTC text compares as time: check_zone looks closer only past this
+        self._future = utc_iso(datetime.now(timezone.utc).replace(microsecond=0) + ZONE_SLACK)
         assert self.walk is not None
         fresh = self.walk.take_page(token, total, str(data.get("next_page_link") or ""), tickets)
         self.pages_read += 1
@@ -638,9 +725,11 @@ class ProProfsTicketsStream(HelpdeskStream):
             row[key] = as_object(row.get(key))
         messages = row.get("messages")
         if isinstance(messages, list):
+            convert = self.convert_time
             for message in messages:
                 if isinstance(message, dict):
-                    message["created"] = to_utc(message.get("created"), self.zone)
+                    created = message.get("created")
+                    message["created"] = convert(created) if isinstance(created, str) else None
                     message["reply_by"] = as_object(message.get("reply_by"))
         row = self.normalise_timestamps(row)
         self.check_zone(row)
@@ -648,15 +737,13 @@ class ProProfsTicketsStream(HelpdeskStream):
 
     def check_range(self, part: Slice, tickets: list[dict[str, t.Any]]) -> None:
         """Warn once when an answer holds tickets outside the range asked for."""
+        if self._range_warned:
+            return
+        start = part.start.strftime(DATE_FORMAT)
+        end = part.end.strftime(DATE_FORMAT) if part.end is not None else None
         for ticket in tickets:
-            if self._range_warned:
-                return
-            try:
-                modified = parse_datetime(str(ticket.get("modified_date_time")), self.zone)
-            except (TypeError, ValueError):
-                continue
-            modified = modified.astimezone(self.zone).replace(tzinfo=None)
-            if modified < part.start or (part.end is not None and modified > part.end):
+            modified = local_second(ticket.get("modified_date_time"))
+            if modified and (modified < start or (end is not None and modified > end)):
                 self._range_warned = True
                 self.logger.warning(
                     "%s: asked for tickets modified %s, got ticket %s modified %s: the API "
@@ -666,14 +753,15 @@ class ProProfsTicketsStream(HelpdeskStream):
                     ticket.get("ticket_id"),
                     ticket.get("modified_date_time"),
                 )
+                return
 
     def check_zone(self, row: dict[str, t.Any]) -> None:
         """Warn once when a ticket seems modified in the future: the zone setting is off."""
         modified = row.get("modified_date_time")
-        if self._zone_warned or not isinstance(modified, str):
+        if self._zone_warned or not isinstance(modified, str) or modified <= self._future:
             return
         ahead = datetime.fromisoformat(modified) - datetime.now(timezone.utc)
-        if ahead > timedelta(minutes=30):
+        if ahead > ZONE_SLACK:
             self._zone_warned = True
             self.logger.warning(
                 "%s: ticket %s was last modified %s, %.1f hours from now: is proprofs.timezone "
@@ -747,7 +835,7 @@ class ProProfsTicketMessagesStream(PageFedStream):
         rows, parent.messages = parent.messages, []
         for row in rows:
             if isinstance(row.get("created"), str):
-                row["created"] = to_utc(row["created"], parent.zone)
+                row["created"] = parent.convert_time(row["created"])
             row["reply_by"] = as_object(row.get("reply_by"))
             yield row
 
