@@ -47,10 +47,19 @@ class KeysetWalk:
         self.id_field = id_field
         self.page = KeysetPage()
         self.skip_ids: set[t.Any] = set()
+        #: the key value the records in skip_ids were emitted with
+        self.skip_key: str | None = None
 
     def take_page(self, records: list[dict[str, t.Any]], *, has_more: bool) -> list[dict]:
-        """Record what this page holds and return its records minus those already emitted."""
-        fresh = [r for r in records if r.get(self.id_field) not in self.skip_ids]
+        """Record what this page holds and return its records minus those already emitted.
+
+        A record of the last tie group is dropped only while it still has the tie group's
+        key: one modified since comes with a later key, and is emitted again.
+        """
+        skip, key, skip_key = self.skip_ids, self.key, self.skip_key
+        fresh = [
+            r for r in records if not (r.get(key) == skip_key and r.get(self.id_field) in skip)
+        ]
         last_key = records[-1].get(self.key) if records else None
         ties = {r.get(self.id_field) for r in reversed(records) if r.get(self.key) == last_key}
         self.page = KeysetPage(len(records), last_key, ties, has_more)
@@ -71,8 +80,10 @@ class KeysetPaginator(BaseAPIPaginator[KeysetToken]):
         if len(page.tie_ids) >= page.size and page.last_key == current.cursor:
             # One timestamp filled the whole page: page through the tie group by offset.
             self.walk.skip_ids |= page.tie_ids
+            self.walk.skip_key = page.last_key
             return KeysetToken(current.cursor, current.offset + page.size)
         self.walk.skip_ids = set(page.tie_ids)
+        self.walk.skip_key = page.last_key
         return KeysetToken(page.last_key, 0)
 
     def continue_if_empty(self, response: requests.Response) -> bool:

@@ -214,6 +214,16 @@ def test_keyset_walk_reanchors_and_drops_the_tie_already_emitted():
     assert paginator.finished
 
 
+def test_keyset_walk_emits_a_tie_ticket_again_once_it_was_modified():
+    walk = KeysetWalk("modifiedAt")
+    paginator = KeysetPaginator(walk, "2024-01-01")
+    walk.take_page(_page([(1, "a"), (2, "c")]), has_more=True)
+    paginator.advance(None)  # type: ignore[arg-type]
+    # ticket 2 was modified meanwhile: it now sits at the end with a later key
+    second = walk.take_page(_page([(3, "d"), (2, "e")]), has_more=False)
+    assert [(r["id"], r["modifiedAt"]) for r in second] == [(3, "d"), (2, "e")]
+
+
 def test_keyset_walk_pages_through_a_tie_group_larger_than_a_page():
     walk = KeysetWalk("modifiedAt")
     paginator = KeysetPaginator(walk, "x")
