@@ -233,11 +233,7 @@ class HelpdeskStream(RESTStream[t.Any]):
 
     def normalise_timestamps(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
         """Rewrite this stream's timestamp fields as ISO 8601 UTC."""
-        convert = self.convert_time
-        for field in self.timestamp_fields:
-            value = record.get(field)
-            if isinstance(value, str):
-                record[field] = convert(value)
+        self.convert_time.convert_fields(record, self.timestamp_fields)
         return record
 
     def decode_json(self, response: requests.Response) -> t.Any:

@@ -9,6 +9,7 @@ Teamwork Desk with `Z`), and dates. All of them leave the tap as
 from __future__ import annotations
 
 import re
+import typing as t
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -93,6 +94,20 @@ class NaiveToUtc:
             if prefix is not None:
                 return f"{prefix}{value[13:19]}+00:00"
         return to_utc(value, self.zone)
+
+    def convert_fields(self, record: dict[str, t.Any], fields: tuple[str, ...]) -> None:
+        """Convert the text values of `fields` in place (the per-record hot path: the
+        cached hour is looked up inline, without a call per value)."""
+        hours = self._hours
+        for name in fields:
+            value = record.get(name)
+            if value.__class__ is str:
+                prefix = (
+                    hours.get(value[:13])
+                    if len(value) == 19 and value[13] == ":" and value[10] in " T"
+                    else None
+                )
+                record[name] = f"{prefix}{value[13:]}+00:00" if prefix else self(value)
 
     def _utc_hour(self, local_hour: str) -> str | None:
         try:

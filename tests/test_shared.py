@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import random
+import typing as t
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,7 +16,7 @@ from tap_helpdesk.errors import SettingsError
 from tap_helpdesk.limits import RequestBudget
 from tap_helpdesk.paging import KeysetPaginator, KeysetToken, KeysetWalk
 from tap_helpdesk.redaction import MASK, redact, register_secret
-from tap_helpdesk.timestamps import parse_zone, to_utc
+from tap_helpdesk.timestamps import NaiveToUtc, parse_zone, to_utc
 from tap_helpdesk.windows import (
     Window,
     even_windows,
@@ -243,3 +246,30 @@ def test_redaction_masks_secrets_in_every_log_line(caplog):
     assert "s3cr3t-token-value" not in caplog.text
     assert caplog.text.count(MASK) == 2
     assert redact("x s3cr3t-token-value y") == f"x {MASK} y"
+
+
+@pytest.mark.parametrize("zone_name", ["Europe/Berlin", "Asia/Ho_Chi_Minh", "Asia/Kolkata"])
+def test_cached_hour_conversion_matches_the_general_path(zone_name):
+    zone = ZoneInfo(zone_name)
+    convert = NaiveToUtc(zone)
+    fields = ("a", "b", "c")
+    rng = random.Random(3)
+    moment = datetime(2024, 3, 30, 22, 0, 0)  # through both DST changes of Berlin's year
+    values: list[t.Any] = [None, "", "2024-03-31T02:30:00", "2024-10-27 02:30:00", "garbage?"]
+    values += ["2024-05-01T10:00:00.123Z", "2024-05-01 10:00:00+07:00", 1714557600]
+    for _ in range(3000):
+        moment += timedelta(minutes=rng.randrange(1, 600))
+        values.append(moment.strftime("%Y-%m-%d %H:%M:%S"))
+    for start in range(0, len(values), 3):
+        chunk = values[start : start + 3]
+        record = dict(zip(fields, chunk, strict=False))
+        expected = {
+            name: to_utc(value, zone) if isinstance(value, str) and value != "garbage?" else value
+            for name, value in record.items()
+        }
+        if "garbage?" in chunk:
+            with pytest.raises(ValueError, match="garbage"):
+                convert.convert_fields(record, fields)
+            continue
+        convert.convert_fields(record, fields)
+        assert record == expected
