@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -146,3 +147,26 @@ def run_tap_until(
     run = TapRun(returncode, "".join(lines), "")
     parse_messages(run.stdout, run)
     return run
+
+
+def peak_memory_mb(config: dict[str, t.Any], records: int) -> float:
+    """Peak resident memory of one tap run, read inside the tap process at exit (VmHWM;
+    unlike ru_maxrss it does not count the parent's pages from before exec)."""
+    report = (
+        "import atexit, re, runpy, sys; atexit.register(lambda: sys.stderr.write("
+        "'VmHWM ' + re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)"
+        " + '\\n')); sys.argv[0] = 'tap-helpdesk'; runpy.run_module('tap_helpdesk', "
+        "run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", report, "--config", str(write_json(config))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count('"type":"RECORD"') == records
+    found = re.search(r"VmHWM (\d+)", done.stderr)
+    assert found, done.stderr[-500:]
+    return int(found.group(1)) / 1024

@@ -16,7 +16,7 @@ from sandbox import proprofs as fake
 from tap_helpdesk.providers.proprofs import three_month_windows
 from tap_helpdesk.windows import add_months
 from tests.conftest import assert_no_secret, tap_config
-from tests.tap_runner import run_tap, run_tap_until
+from tests.tap_runner import peak_memory_mb, run_tap, run_tap_until
 
 TICKETS, MESSAGES = "proprofs_tickets", "proprofs_ticket_messages"
 LIST = f"{fake.PATH}"
@@ -483,3 +483,15 @@ def test_window_plan_matches_the_sandbox_rule():
             "end_last_modified_date": window.end.strftime("%Y-%m-%d %H:%M:%S"),
         }
         assert not isinstance(api._range(body, datetime(2026, 11, 22)), str), window
+
+
+def test_memory_stays_flat_as_tickets_grow(make_sandbox):
+    peaks = {}
+    for size in (2000, 40000):
+        sandbox = make_sandbox("proprofs", sizes={"proprofs": size})
+        truth = sandbox.truth()
+        records = truth[TICKETS]["count"] + truth[MESSAGES]["count"]
+        peaks[size] = peak_memory_mb(config(sandbox), records)
+    # only tickets a later read can meet are remembered: 20 times the tickets, the same
+    # memory (1.2 MB more when written; the map it replaced held every ticket up to 50,000)
+    assert peaks[40000] - peaks[2000] < 5, peaks
