@@ -163,38 +163,50 @@ def _text(value: t.Any) -> str | None:
 class ExportAnswer:
     """What one export answer held: its row count, and what tells how to split it if capped.
 
-    The records themselves are emitted as they are read, never held.
+    The records themselves are emitted as they are read, never held; of each, only its
+    status, priority and two times are kept (references to strings it already has), and
+    counted only if the answer turns out capped.
     """
 
     rows: int = 0
-    statuses: Counter[str] = field(default_factory=Counter)
-    priorities: Counter[str] = field(default_factory=Counter)
-    without_priority: int = 0
-    #: rows per UTC hour ("2024-03-05T07") of created_at and of updated_at
-    hours: dict[str, Counter[str]] = field(
-        default_factory=lambda: {name: Counter() for name in DAY_FIELDS}
+    _statuses: list[str | None] = field(default_factory=list)
+    _priorities: list[str | None] = field(default_factory=list)
+    _times: dict[str, list[str | None]] = field(
+        default_factory=lambda: {name: [] for name in DAY_FIELDS}
     )
 
     def count(self, record: dict[str, t.Any]) -> None:
-        """Count a record's status, priority and hours."""
+        """Note a record's status, priority and times."""
         self.rows += 1
-        status, priority = record["status"], record["priority"]
-        if status:
-            self.statuses[status.lower()] += 1
-        if priority:
-            self.priorities[priority.lower()] += 1
-        else:
-            self.without_priority += 1
-        for name, hours in self.hours.items():
-            value = record[name]
-            if value:
-                hours[value[:13]] += 1
+        self._statuses.append(record["status"])
+        self._priorities.append(record["priority"])
+        for name, times in self._times.items():
+            times.append(record[name])
 
     def reset(self) -> None:
-        """Forget what was counted (an answer cut off mid-way is read again)."""
-        self.rows = self.without_priority = 0
-        for counter in (self.statuses, self.priorities, *self.hours.values()):
-            counter.clear()
+        """Forget what was noted (an answer cut off mid-way is read again)."""
+        self.rows = 0
+        for values in (self._statuses, self._priorities, *self._times.values()):
+            values.clear()
+
+    @property
+    def statuses(self) -> Counter[str]:
+        """Rows per status (lower case)."""
+        return Counter(value.lower() for value in self._statuses if value)
+
+    @property
+    def priorities(self) -> Counter[str]:
+        """Rows per priority (lower case)."""
+        return Counter(value.lower() for value in self._priorities if value)
+
+    @property
+    def without_priority(self) -> int:
+        """Rows with no priority (which no priority filter selects)."""
+        return sum(1 for value in self._priorities if not value)
+
+    def hours(self, name: str) -> Counter[str]:
+        """Rows per UTC hour ("2024-03-05T07") of one of DAY_FIELDS."""
+        return Counter(value[:13] for value in self._times[name] if value)
 
 
 @dataclass
@@ -281,6 +293,7 @@ class RecordBuilder:
         """
         texts: list[tuple[int, str]] = []
         stamps: list[tuple[int, str]] = []
+        integers: list[tuple[int, str, str]] = []
         others: list[tuple[int, str, Convert]] = []
         customs: list[tuple[int, str]] = []
         columns: list[tuple[int, str]] = []
@@ -293,6 +306,8 @@ class RecordBuilder:
                 texts.append((index, name))
             elif name in TIMESTAMP_FIELDS:
                 stamps.append((index, name))
+            elif name in INTEGER_FIELDS:
+                integers.append((index, name, header))
             else:
                 others.append((index, name, convert))
         template, convert_time = self.template, self.convert_time
@@ -303,6 +318,10 @@ class RecordBuilder:
                 record[name] = values[index] or None
             for index, name in stamps:
                 record[name] = convert_time(values[index])
+            for index, name, header in integers:
+                value = values[index]
+                digits = value.isdigit() and value.isascii()
+                record[name] = int(value) if digits else _integer(header, value)
             for index, name, convert in others:
                 record[name] = convert(values[index])
             record[CUSTOM_FIELDS] = {header: values[index] or None for index, header in customs}
@@ -641,7 +660,7 @@ class FilumTicketsStream(HelpdeskStream):
             return Counter()
         for name in DAY_FIELDS:
             days: Counter[date] = Counter()
-            for hour, rows in answer.hours[name].items():
+            for hour, rows in answer.hours(name).items():
                 moment = datetime.fromisoformat(f"{hour}:00:00+00:00")
                 days[moment.astimezone(self.zone).date()] += rows
             if days and window.start <= min(days) and max(days) <= window.end:
