@@ -310,14 +310,16 @@ class RecordBuilder:
                 integers.append((index, name, header))
             else:
                 others.append((index, name, convert))
-        template, convert_time = self.template, self.convert_time
+        template, convert_fields = self.template, self.convert_time.convert_fields
+        stamp_names = tuple(name for _index, name in stamps)
 
         def build(values: list[str]) -> dict[str, t.Any]:
             record = dict(template)
             for index, name in texts:
                 record[name] = values[index] or None
             for index, name in stamps:
-                record[name] = convert_time(values[index])
+                record[name] = values[index] or None
+            convert_fields(record, stamp_names)
             for index, name, header in integers:
                 value = values[index]
                 digits = value.isdigit() and value.isascii()
