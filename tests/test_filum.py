@@ -312,6 +312,8 @@ def test_tickets_changing_mid_sync_are_not_lost(make_sandbox, filter_field):
     before = set(api.tickets)
     run = run_tap(tap_config(sandbox, "filum"))
     assert run.returncode == 0, run.stderr
+    # the tap learns which date that is, and forgets exported tickets by it
+    assert f"the export range applies to {filter_field}_at" in run.stderr
     assert not before - set(ticket_ids(run))
     # today's window is exported last: tickets created during the run are in it too
     assert set(ticket_ids(run)) == set(api.tickets)

@@ -258,3 +258,26 @@ def test_recent_tickets_drop_repeats_and_forget_what_the_walk_has_passed():
     recent.forget_before("2024-03-04T17:00:00+00:00")
     assert len(recent) == 1, "ticket 2 lies wholly before the window now read"
     assert not recent.is_new(dict(changed)), "ticket 1's latest version is still known"
+
+
+UPDATED = {1: "2024-03-20T10:00:00+00:00", 3: "2024-03-06T11:00:00+00:00"}
+
+
+@pytest.mark.parametrize(
+    ("filter_field", "kept"),
+    [("created_at", {3}), ("updated_at", {1, 3}), (None, {1, 3})],
+)
+def test_recent_tickets_are_forgotten_by_the_date_the_export_filters_on(filter_field, kept):
+    recent = RecentTickets()
+    for ticket_id, created, updated in [
+        (1, "2024-03-01T10:00:00+00:00", "2024-03-20T10:00:00+00:00"),  # updated later
+        (2, "2024-03-01T10:00:00+00:00", "2024-03-01T11:00:00+00:00"),
+        (3, "2024-03-06T10:00:00+00:00", "2024-03-06T11:00:00+00:00"),  # ahead of the walk
+    ]:
+        assert recent.is_new({"ticket_id": ticket_id, "created_at": created, "updated_at": updated})
+    recent.forget_before("2024-03-04T17:00:00+00:00", filter_field)
+    for ticket_id in kept:
+        assert not recent.is_new(
+            {"ticket_id": ticket_id, "created_at": "", "updated_at": UPDATED[ticket_id]}
+        ), ticket_id
+    assert len(recent) == len(kept)

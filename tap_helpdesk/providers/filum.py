@@ -221,13 +221,15 @@ class RecentTickets:
 
     A ticket comes back unchanged when the parts of a capped window, or the retry of an
     answer cut off mid-way, are read after the rows already emitted. The walk goes forward
-    in time, and a ticket's export day is that of its created_at or its updated_at, so a
-    ticket whose both times lie before the window being read cannot come back: it is
-    forgotten, and memory stays within about one answer.
+    in time and a ticket's export day is that of the date the API filters on (created_at
+    or updated_at), so once the walk has passed it the ticket cannot come back and is
+    forgotten: memory stays within about one answer. While that date is not known, a
+    ticket is kept until the walk has passed both.
     """
 
     def __init__(self) -> None:
-        self._versions: dict[t.Any, tuple[t.Any, str]] = {}
+        #: ticket_id -> (updated_at, created_at) of the version emitted
+        self._versions: dict[t.Any, tuple[t.Any, t.Any]] = {}
 
     def is_new(self, record: dict[str, t.Any]) -> bool:
         """Whether this version of the ticket has not been emitted (and note it as emitted)."""
@@ -235,14 +237,24 @@ class RecentTickets:
         known = self._versions.get(key)
         if known is not None and known[0] == version:
             return False
-        self._versions[key] = (version, max(record["created_at"] or "", version or ""))
+        self._versions[key] = (version, record["created_at"])
         return True
 
-    def forget_before(self, moment: str) -> None:
-        """Forget tickets whose times are all before `moment` (ISO 8601 UTC)."""
-        old = [key for key, (_version, latest) in self._versions.items() if latest < moment]
+    def forget_before(self, moment: str, filter_field: str | None = None) -> None:
+        """Forget tickets whose export day is before `moment` (ISO 8601 UTC)."""
+        versions = self._versions
+        if filter_field == "created_at":
+            old = [key for key, (_u, created) in versions.items() if (created or "") < moment]
+        elif filter_field == "updated_at":
+            old = [key for key, (updated, _c) in versions.items() if (updated or "") < moment]
+        else:
+            old = [
+                key
+                for key, (updated, created) in versions.items()
+                if max(created or "", updated or "") < moment
+            ]
         for key in old:
-            del self._versions[key]
+            del versions[key]
 
     def __len__(self) -> int:
         return len(self._versions)
@@ -490,6 +502,8 @@ class FilumTicketsStream(HelpdeskStream):
         super().__init__(*args, **kwargs)
         #: custom-field header -> top-level column, as named from the export headers
         self._column_names: dict[str, str] = {}
+        #: the date the export range applies to, once an answer has shown it
+        self.filter_field: str | None = None
 
     # -- settings and schema -----------------------------------------------------------
 
@@ -608,7 +622,7 @@ class FilumTicketsStream(HelpdeskStream):
         open_export = self.request_decorator(t.cast("t.Any", self._open_export))
         with self.get_http_request_counter() as counter:
             for window in walk.requests():
-                recent.forget_before(self.day_start_utc(window.start))
+                recent.forget_before(self.day_start_utc(window.start), self.filter_field)
                 answer = ExportAnswer()
                 counter.increment()
                 # Rows are emitted as they arrive: a capped answer's rows are real tickets
@@ -617,6 +631,7 @@ class FilumTicketsStream(HelpdeskStream):
                     if recent.is_new(record):
                         yield record
                 self.logger.info("%s: %s -> %d rows", LABEL, self.describe(window), answer.rows)
+                self.learn_filter_field(window, answer)
                 complete = walk.settle(window, answer)
                 if complete is None:
                     continue  # capped: its parts come next
@@ -655,19 +670,48 @@ class FilumTicketsStream(HelpdeskStream):
     def rows_per_day(self, window: Window[date], answer: ExportAnswer) -> Counter[date]:
         """Rows per Filum-zone day of a capped answer, or nothing for a one-day window.
 
-        Days are read from whichever of created_at and updated_at falls inside the window
-        for every row: that is the date the API filtered on.
+        Days are read from the date the API filters on: the one learned, else whichever of
+        created_at and updated_at falls inside the window for every row.
         """
         if window.start == window.end:
             return Counter()
-        for name in DAY_FIELDS:
-            days: Counter[date] = Counter()
-            for hour, rows in answer.hours(name).items():
-                moment = datetime.fromisoformat(f"{hour}:00:00+00:00")
-                days[moment.astimezone(self.zone).date()] += rows
+        for name in (self.filter_field,) if self.filter_field else DAY_FIELDS:
+            days = self.days_of(answer, name)
             if days and window.start <= min(days) and max(days) <= window.end:
                 return days
         return Counter()
+
+    def days_of(self, answer: ExportAnswer, name: str) -> Counter[date]:
+        """Rows per Filum-zone day of one of the answer's DAY_FIELDS."""
+        days: Counter[date] = Counter()
+        for hour, rows in answer.hours(name).items():
+            moment = datetime.fromisoformat(f"{hour}:00:00+00:00")
+            days[moment.astimezone(self.zone).date()] += rows
+        return days
+
+    def learn_filter_field(self, window: Window[date], answer: ExportAnswer) -> None:
+        """Which date the export range applies to (undocumented), once an answer shows it:
+        every row's created_at falls inside the window and some updated_at does not, or the
+        reverse. It only decides how soon exported tickets are forgotten."""
+        if self.filter_field is not None or not answer.rows:
+            return
+        spans = {name: self.days_of(answer, name) for name in DAY_FIELDS}
+        if not all(spans.values()):
+            return
+        inside = [
+            name
+            for name, days in spans.items()
+            if window.start <= min(days) and max(days) <= window.end
+        ]
+        if len(inside) == 1:
+            self.filter_field = inside[0]
+            self.logger.info(
+                "%s: the export range applies to %s (all %d rows of %s have it inside)",
+                LABEL,
+                self.filter_field,
+                answer.rows,
+                self.describe(window),
+            )
 
     def cap_exceeded(self, window: Window[date], page: ExportAnswer) -> None:
         """A one-day window still at the cap after every split: an error, or a warning."""
