@@ -4,7 +4,8 @@ Several providers answer only for a bounded range (Filum: 90 days, ProProfs: 3 m
 Socialboards: whatever range we choose) and some truncate silently at a row cap (Filum:
 5000). The walk below keeps a stack of windows: a window whose answer may be truncated is
 replaced by its refinements (halves, then per-filter-value slices) until every leaf is
-complete, or the caller is told that a leaf cannot be split any further. A planner can size
+complete, or the caller is told that a leaf cannot be split any further. A capped window
+can also be cut from the rows per day its answer showed (split_by_density). A planner sizes
 the windows from the rows the earlier ones held, so that dense data is cut into windows that
 fit under the cap rather than windows that must be split.
 """
@@ -16,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 Moment = t.TypeVar("Moment", date, datetime)
-Row = t.TypeVar("Row")
 Page = t.TypeVar("Page")
 
 
@@ -45,31 +45,6 @@ class Window(t.Generic[Moment]):
         return {name for name, _values in self.filters}
 
 
-def even_windows(start: Moment, end: Moment, max_span: timedelta) -> list[Window[Moment]]:
-    """Slice [start, end] into the fewest windows of at most `max_span`, of even size.
-
-    For dates both ends are inclusive and `max_span` counts days (90 days: start..start+89).
-    Even sizes keep every window as far from a row cap as the fewest requests allow.
-    """
-    if end < start:
-        return []
-    if not isinstance(start, datetime):
-        days = (end - start).days + 1
-        count = -(-days // max(max_span.days, 1))
-        base, extra = divmod(days, count)
-        windows: list[Window[Moment]] = []
-        cursor = start
-        for index in range(count):
-            length = base + (1 if index < extra else 0)
-            windows.append(Window(cursor, cursor + timedelta(days=length - 1)))
-            cursor += timedelta(days=length)
-        return windows
-    count = max(1, -(-t.cast("timedelta", end - start) // max_span))
-    span = t.cast("timedelta", end - start) / count
-    edges = [start + span * index for index in range(count)] + [end]
-    return [Window(edges[i], edges[i + 1]) for i in range(count)]
-
-
 def add_months(moment: Moment, months: int) -> Moment:
     """Calendar month arithmetic, clamping the day (Jan 31 + 1 month -> Feb 28/29)."""
     month_index = moment.month - 1 + months
@@ -77,18 +52,6 @@ def add_months(moment: Moment, months: int) -> Moment:
     leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
     days_in_month = [31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
     return moment.replace(year=year, month=month, day=min(moment.day, days_in_month))
-
-
-def month_windows(start: Moment, end: Moment, months: int) -> list[Window[Moment]]:
-    """Slice [start, end] into consecutive windows of at most `months` calendar months."""
-    windows: list[Window[Moment]] = []
-    cursor = start
-    step = timedelta(days=1) if not isinstance(start, datetime) else timedelta(seconds=1)
-    while cursor <= end:
-        stop = min(add_months(cursor, months) - step, end)
-        windows.append(Window(cursor, stop))
-        cursor = stop + step
-    return windows
 
 
 def halves(window: Window[Moment]) -> list[Window[Moment]] | None:
@@ -210,14 +173,6 @@ def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-class CapExceeded(Exception):
-    """A window still returns a full (possibly truncated) result and cannot be split."""
-
-    def __init__(self, window: Window[t.Any]) -> None:
-        super().__init__(window.describe())
-        self.window = window
-
-
 def split_filter(
     window: Window[Moment],
     name: str,
@@ -257,7 +212,7 @@ def _with_values(window: Window[Moment], name: str, values: t.Sequence[str]) -> 
 class WindowPlanner:
     """Date windows over [start, end] of at most `max_days`, sized from the rows seen so far.
 
-    Knowing nothing, it slices like `even_windows` (the fewest windows, of even size). After
+    Knowing nothing, it slices into the fewest windows, of even size. After
     each window it knows how many rows per day that window held, and sizes the rest so that
     one window should hold about `target_rows` (say 80% of a row cap): dense data gets
     windows that fit under the cap instead of windows that must be split, sparse data keeps
@@ -300,29 +255,25 @@ class WindowPlanner:
 
 
 class WindowWalk(t.Generic[Moment, Page]):
-    """Fetch each window; replace any truncated one by its refinements, depth first.
+    """Which window to fetch next; a truncated one is replaced by its refinements, depth first.
 
-    Iterating yields `(window, page, complete)` for every leaf, in time order. `complete` is
-    False only for a leaf still truncated after every refinement: the caller decides whether
-    that is an error. Top-level windows are taken from `windows` one at a time, only when
-    the previous one is finished, so a `WindowPlanner` can size each from the ones before.
-    `done_through` says how far the walk has got, for a bookmark that never skips a window.
-
-    A caller that streams an answer (and so cannot hand back a finished page from `fetch`)
-    drives the walk itself: `requests()` yields each window to fetch, and `settle(window,
-    page)` reports its answer before the next one is asked for.
+    `requests()` yields each window to fetch, in time order; `settle(window, page)` reports
+    its answer before the next is asked for (the caller may stream the answer meanwhile) and
+    says whether it was a leaf, complete or still truncated after every refinement (the
+    caller decides whether that is an error). Top-level windows are taken from `windows`
+    one at a time, only when the previous one is finished, so a `WindowPlanner` can size each
+    from the ones before. `done_through` says how far the walk has got, for a bookmark that
+    never skips a window.
     """
 
     def __init__(
         self,
         windows: t.Iterable[Window[Moment]],
-        fetch: t.Callable[[Window[Moment]], Page] | None = None,
         *,
         is_truncated: t.Callable[[Page], bool],
         refine: t.Callable[[Window[Moment], Page], list[Window[Moment]] | None],
     ) -> None:
         self._windows: t.Iterable[Window[Moment]] = windows
-        self._fetch: t.Callable[[Window[Moment]], Page] | None = fetch
         self._is_truncated: t.Callable[[Page], bool] = is_truncated
         self._refine: t.Callable[[Window[Moment], Page], list[Window[Moment]] | None] = refine
         self._stack: list[Window[Moment]] = []
@@ -348,16 +299,6 @@ class WindowWalk(t.Generic[Moment, Page]):
             return None
         return False
 
-    def __iter__(self) -> t.Iterator[tuple[Window[Moment], Page, bool]]:
-        if self._fetch is None:  # pragma: no cover - a programming error
-            raise TypeError("a WindowWalk without fetch is driven by requests() and settle()")
-        for window in self.requests():
-            page = self._fetch(window)
-            complete = self.settle(window, page)
-            if complete is not None:
-                yield window, page, complete
-            del page  # hold no more than one answer while fetching the next
-
     @property
     def done_through(self) -> Moment | None:
         """The latest moment M such that every window up to M has been yielded."""
@@ -367,22 +308,3 @@ class WindowWalk(t.Generic[Moment, Page]):
             return self.top.end
         unit = timedelta(seconds=1) if isinstance(self.top.start, datetime) else timedelta(days=1)
         return t.cast("Moment", self._stack[-1].start - unit)
-
-
-def walk_windows(
-    windows: t.Iterable[Window[Moment]],
-    fetch: t.Callable[[Window[Moment]], list[Row]],
-    *,
-    is_truncated: t.Callable[[list[Row]], bool],
-    refine: t.Callable[[Window[Moment]], list[Window[Moment]] | None],
-) -> t.Iterator[tuple[Window[Moment], list[Row], bool]]:
-    """Fetch each window; replace any truncated one by its refinements, depth first.
-
-    Yields `(window, rows, complete)`. `complete` is False only for a leaf that is still
-    truncated after every refinement: the caller decides whether that is an error. Windows
-    are yielded in time order, so a caller can bookmark after each complete window.
-    (`WindowWalk` is the same walk with lazily planned windows and a `done_through`.)
-    """
-    yield from WindowWalk(
-        windows, fetch, is_truncated=is_truncated, refine=lambda window, _rows: refine(window)
-    )

@@ -57,3 +57,12 @@ def assert_no_secret(*texts: str, secrets: t.Iterable[str] = SECRETS) -> None:
     for text in texts:
         for secret in secrets:
             assert secret not in text, "a secret leaked into the tap's output"
+
+
+def walk_leaves(walk: t.Any, fetch: t.Callable[[t.Any], t.Any]) -> t.Iterator[tuple[t.Any, ...]]:
+    """Drive a WindowWalk the way Filum does: (window, page, complete) for every leaf."""
+    for window in walk.requests():
+        page = fetch(window)
+        complete = walk.settle(window, page)
+        if complete is not None:
+            yield window, page, complete

@@ -9,13 +9,12 @@ from tap_helpdesk.windows import (
     Window,
     WindowPlanner,
     WindowWalk,
-    even_windows,
     halves,
     isolate,
     split_by_density,
     split_filter,
-    walk_windows,
 )
+from tests.conftest import walk_leaves
 
 D = date(2024, 1, 1)
 
@@ -25,12 +24,11 @@ def day(n: int) -> date:
     return D + timedelta(days=n)
 
 
-def test_planner_starts_like_even_windows_then_sizes_from_density():
+def test_planner_starts_with_even_windows_then_sizes_from_density():
     planner = WindowPlanner(day(0), day(364), max_days=90, target_rows=4000)
     windows = iter(planner)
     first = next(windows)
-    assert first == even_windows(day(0), day(364), timedelta(days=90))[0]
-    assert (first.end - first.start).days + 1 == 73  # 365 days in 5 even windows
+    assert first == Window(day(0), day(72)), "365 days in the fewest (5) even windows"
     planner.observe(first, 73 * 200)  # 200 rows a day
     second = next(windows)
     assert second.start == first.end + timedelta(days=1)
@@ -107,11 +105,10 @@ def test_walk_refines_depth_first_and_reports_how_far_it_got():
             return isolate(window, day(4)) or halves(window)
         return split_filter(window, "statuses", ["a", "b", "c"])
 
-    walk = WindowWalk(
-        [Window(day(0), day(9))], fetch, is_truncated=lambda n: n >= cap, refine=refine
-    )
+    walk = WindowWalk([Window(day(0), day(9))], is_truncated=lambda n: n >= cap, refine=refine)
     seen = [
-        (window.describe(), count, complete, walk.done_through) for window, count, complete in walk
+        (window.describe(), count, complete, walk.done_through)
+        for window, count, complete in walk_leaves(walk, fetch)
     ]
     assert seen == [
         ("2024-01-01..2024-01-02", 6, True, day(1)),
@@ -121,24 +118,6 @@ def test_walk_refines_depth_first_and_reports_how_far_it_got():
         ("2024-01-05..2024-01-05 statuses=b", 10, False, day(4)),
         ("2024-01-06..2024-01-08", 9, True, day(7)),
         ("2024-01-09..2024-01-10", 6, True, day(9)),
-    ]
-
-
-def test_walk_windows_keeps_its_list_interface():
-    def fetch(window: Window[date]) -> list[int]:
-        return [1] * ((window.end - window.start).days + 1)
-
-    leaves = list(
-        walk_windows(
-            [Window(day(0), day(3))],
-            fetch,
-            is_truncated=lambda rows: len(rows) >= 4,
-            refine=lambda w: [Window(w.start, day(1)), Window(day(2), w.end)],
-        )
-    )
-    assert [(w.start, w.end, len(r), c) for w, r, c in leaves] == [
-        (day(0), day(1), 2, True),
-        (day(2), day(3), 2, True),
     ]
 
 

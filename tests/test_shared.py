@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import random
 import typing as t
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,13 +16,8 @@ from tap_helpdesk.limits import RequestBudget
 from tap_helpdesk.paging import KeysetPaginator, KeysetToken, KeysetWalk
 from tap_helpdesk.redaction import MASK, redact, register_secret
 from tap_helpdesk.timestamps import NaiveToUtc, parse_zone, to_utc
-from tap_helpdesk.windows import (
-    Window,
-    even_windows,
-    halves,
-    month_windows,
-    walk_windows,
-)
+from tap_helpdesk.windows import Window, WindowWalk, halves
+from tests.conftest import walk_leaves
 
 
 class FakeClock:
@@ -133,29 +127,7 @@ def test_unknown_zone_is_a_settings_error_naming_the_setting():
         parse_zone("Nowhere/X", "enneo.timezone")
 
 
-def test_even_windows_use_the_fewest_requests_and_cover_every_day():
-    windows = even_windows(date(2024, 1, 1), date(2024, 12, 31), timedelta(days=90))
-    assert len(windows) == 5  # 366 days / 90 -> 5 windows, no fewer possible
-    days = [w.start + timedelta(days=i) for w in windows for i in range((w.end - w.start).days + 1)]
-    assert days == [date(2024, 1, 1) + timedelta(days=i) for i in range(366)]
-    assert max((w.end - w.start).days + 1 for w in windows) <= 90
-    assert even_windows(date(2024, 1, 1), date(2024, 3, 30), timedelta(days=90)) == [
-        Window(date(2024, 1, 1), date(2024, 3, 30))
-    ]
-
-
-def test_month_windows_stay_within_three_months():
-    start = datetime(2024, 1, 31, tzinfo=timezone.utc)
-    end = datetime(2024, 12, 31, tzinfo=timezone.utc)
-    windows = month_windows(start, end, 3)
-    assert windows[0].start == start
-    assert windows[-1].end == end
-    for previous, current in itertools.pairwise(windows):
-        assert current.start - previous.end == timedelta(seconds=1)
-    assert all(w.end - w.start <= timedelta(days=92) for w in windows)
-
-
-def test_walk_windows_splits_capped_windows_down_to_days_then_by_filter():
+def test_window_walk_splits_capped_windows_down_to_days_then_by_filter():
     cap = 3
     rows_per_day = {date(2024, 1, d): d for d in range(1, 9)}  # day 5+ has >= cap rows
 
@@ -166,7 +138,7 @@ def test_walk_windows_splits_capped_windows_down_to_days_then_by_filter():
             rows = [r for r in rows if r[1] % 2 == int(window.filters[-1][1][0])]
         return rows[:cap]  # the API truncates silently
 
-    def refine(window):
+    def refine(window, _rows):
         parts = halves(window)
         if parts:
             return parts
@@ -174,14 +146,12 @@ def test_walk_windows_splits_capped_windows_down_to_days_then_by_filter():
             return [window.with_filter("parity", ["0"]), window.with_filter("parity", ["1"])]
         return None
 
-    results = list(
-        walk_windows(
-            [Window(date(2024, 1, 1), date(2024, 1, 8))],
-            fetch,
-            is_truncated=lambda rows: len(rows) >= cap,
-            refine=refine,
-        )
+    walk = WindowWalk(
+        [Window(date(2024, 1, 1), date(2024, 1, 8))],
+        is_truncated=lambda rows: len(rows) >= cap,
+        refine=refine,
     )
+    results = list(walk_leaves(walk, fetch))
     complete = [w for w, _rows, ok in results if ok]
     incomplete = [w for w, _rows, ok in results if not ok]
     # leaves still at the cap after every refinement are reported, never silently dropped

@@ -209,13 +209,6 @@ class ExportAnswer:
         return Counter(value[:13] for value in self._times[name] if value)
 
 
-@dataclass
-class ExportPage(ExportAnswer):
-    """An export answer read whole (tests and tools; the sync streams ExportAnswer)."""
-
-    records: list[dict[str, t.Any]] = field(default_factory=list)
-
-
 class RecentTickets:
     """Tickets emitted whose day may still come up in the walk, to emit each version once.
 
@@ -867,12 +860,6 @@ class FilumTicketsStream(HelpdeskStream):
         for record in records:
             count(record)
             yield record
-
-    def read_page(self, response: requests.Response) -> ExportPage:
-        """One export answer read whole."""
-        page = ExportPage()
-        page.records = list(self.read_answer(response, page))
-        return page
 
     def _builder(self, headers: Sequence[str]) -> RecordBuilder:
         if self.provider_config.get("custom_fields_as_columns"):
