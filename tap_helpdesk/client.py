@@ -8,13 +8,16 @@ HTTP failures to one clear line, JSON decoding, timestamps, and bookmarks that n
 from __future__ import annotations
 
 import email.utils
+import itertools
 import logging
+import math
 import os
 import random
 import re
 import sys
 import time
 import typing as t
+import weakref
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cached_property
 from urllib.parse import urlparse
@@ -26,7 +29,9 @@ from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream, Stream
+from singer_sdk.streams.rest import PageContext
 
+from tap_helpdesk.engine import MAX_WAIT_SECONDS, Deadline, Step, Walk, WalkGuard
 from tap_helpdesk.errors import HelpdeskError, ProviderError
 from tap_helpdesk.output import StdoutWriter
 from tap_helpdesk.timestamps import NaiveToUtc, parse_datetime, parse_zone, to_utc
@@ -37,7 +42,7 @@ else:
     from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Generator, Iterable, Mapping
 
     from singer_sdk.helpers.types import Context
 
@@ -88,12 +93,16 @@ def seconds_until_reset(value: str | None, now: float | None = None) -> float | 
     except ValueError:
         try:
             moment = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        return max(moment.timestamp() - now, 0.0)
+        wait = moment.timestamp() - now
+        return wait if wait > 0 else None  # a date in the past says nothing: back off
+    if not math.isfinite(number) or number < 0:
+        return None  # NaN, infinity or a negative wait: back off instead
     if number > 1_000_000_000:
-        return max(number - now, 0.0)
-    return max(number, 0.0)
+        wait = number - now
+        return wait if wait > 0 else None
+    return number
 
 
 def settle_environment(session: requests.Session, url: str) -> requests.Session:
@@ -114,6 +123,22 @@ def settle_environment(session: requests.Session, url: str) -> requests.Session:
     return session
 
 
+_DEADLINES: weakref.WeakKeyDictionary[requests.Response, Deadline] = weakref.WeakKeyDictionary()
+_NO_DEADLINE = Deadline(0)
+
+
+def _deadline_of(response: requests.Response) -> Deadline:
+    return _DEADLINES.get(response, _NO_DEADLINE)
+
+
+def _earlier(value: str, than: str) -> bool:
+    """Whether timestamp text `value` is before `than` (parsed; text when unreadable)."""
+    try:
+        return parse_datetime(value, timezone.utc) < parse_datetime(than, timezone.utc)
+    except (TypeError, ValueError):
+        return value < than
+
+
 class HelpdeskStream(RESTStream[t.Any]):
     """Base stream: one provider endpoint."""
 
@@ -127,6 +152,11 @@ class HelpdeskStream(RESTStream[t.Any]):
     timestamp_fields: t.ClassVar[tuple[str, ...]] = ()
 
     _LOG_REQUEST_METRIC_URLS = False
+    # A redirect would re-send the credentials (a header, or ProProfs' body) wherever it
+    # points: none is followed; a 3xx is an error line naming where it pointed.
+    allow_redirects = False
+    #: Answers read by the walk as they arrive (Filum's exports), not whole before `read`.
+    stream_answers: t.ClassVar[bool] = False
     # Records leave post_process JSON-native (decoded JSON, timestamps already ISO strings):
     # the SDK's per-record type conformance would re-walk every field for nothing.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -209,6 +239,172 @@ class HelpdeskStream(RESTStream[t.Any]):
         end = self.config.get("end_date")
         return parse_datetime(str(end), timezone.utc) if end else None
 
+    # -- the walk (tap_helpdesk.engine) -------------------------------------------------
+
+    def new_walk(self, context: Context | None) -> Walk[t.Any] | None:
+        """This run's walk over the endpoint; None: nothing to read."""
+        raise NotImplementedError
+
+    @property
+    def uses_walk(self) -> bool:
+        """Whether this stream is driven by the walk engine (new_walk is defined)."""
+        return type(self).new_walk is not HelpdeskStream.new_walk
+
+    @override
+    def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        if not self.uses_walk:
+            yield from super().request_records(context)
+            return
+        walk = self.new_walk(context)
+        if walk is None:
+            return
+        guard = WalkGuard(self.provider_label, walk)
+        send = self.request_decorator(self._request)
+        with self.get_http_request_counter() as counter:
+            counter.with_context(context)
+            while True:
+                ready = walk.ready()
+                if not ready:
+                    break
+                token = ready[0]
+                guard.before(token)
+                wait = walk.wait_before(token)
+                if wait > 0:
+                    time.sleep(min(wait, MAX_WAIT_SECONDS))
+                step = yield from self.answer(walk, token, send, context)
+                counter.increment()
+                guard.after(token, step)
+                for note in step.notes:
+                    self.logger.warning("%s", note)
+                for event in step.events:
+                    self.logger.info("%s", event)
+                if step.bookmark is not None:
+                    # every row of the answer is written by now (the SDK writes a record
+                    # before it asks for the next)
+                    self.commit_bookmark(step.bookmark, context)
+
+    def answer(
+        self,
+        walk: Walk[t.Any],
+        token: t.Any,
+        send: Callable[..., requests.Response],
+        context: Context | None,
+    ) -> Generator[dict[str, t.Any], None, Step]:
+        """Send one request and let the walk read the answer.
+
+        A streamed answer cut off while the walk reads it is asked for again (the walk
+        drops the rows it already emitted); other answers are read whole inside `send`,
+        whose retries cover a cut.
+        """
+        prepared = self.build_request(token, context)
+        for attempt in itertools.count(1):
+            response = send(prepared, context)
+            try:
+                return (yield from walk.read(token, response))
+            except BODY_ERRORS as exc:
+                reason = self.cut_reason(response, exc)
+                if attempt > self.max_retries:
+                    raise ProviderError(
+                        self.provider_label,
+                        f"the answer to {walk.describe(token)} was cut off {attempt} times "
+                        f"({reason}); raise max_retries or try again later",
+                    ) from None
+                wait = self.retry_delay(exc, attempt)
+                self.logger.warning(
+                    "%s: the answer to %s was cut off (%s), retry %d of %d in %.1f s",
+                    self.provider_label,
+                    walk.describe(token),
+                    reason,
+                    attempt,
+                    self.max_retries,
+                    wait,
+                )
+                time.sleep(wait)
+            finally:
+                _deadline_of(response).cancel()
+                response.close()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def cut_reason(self, response: requests.Response, exc: BaseException) -> str:
+        """Why a body ended early, for log lines."""
+        if _deadline_of(response).expired:
+            return f"not complete within request_timeout, {self.timeout} s"
+        return type(exc).__name__
+
+    def build_request(self, token: t.Any, context: Context | None) -> requests.PreparedRequest:
+        """The prepared request for one token (through the SDK's get_http_request)."""
+        page = PageContext(stream_context=context, next_page_token=token)
+        http = self.get_http_request(page=page)
+        kwargs: dict[str, t.Any] = {
+            "method": http.method,
+            "url": http.url,
+            "params": http.encode_params(),
+            "headers": http.headers,
+            "json" if self.payload_as_json else "data": http.data,
+        }
+        return self.build_prepared_request(**kwargs)
+
+    @override
+    def _request(
+        self, prepared_request: requests.PreparedRequest, context: Context | None
+    ) -> requests.Response:
+        # The SDK's own _request, with two changes: the whole answer, connect to last
+        # byte, is bounded by request_timeout (requests bounds each read only), and a
+        # streamed answer is left for the walk to read.
+        authenticated = self.authenticator(prepared_request)
+        deadline = Deadline(self.timeout)
+        deadline.start()
+        try:
+            response = self.requests_session.send(
+                authenticated,
+                stream=True,
+                timeout=self.timeout,
+                allow_redirects=self.allow_redirects,
+            )
+        except BaseException:
+            deadline.cancel()
+            raise
+        deadline.watch(response)
+        _DEADLINES[response] = deadline
+        if not self.stream_answers:
+            try:
+                _ = response.content
+            except BODY_ERRORS as exc:
+                if deadline.expired:
+                    raise requests.exceptions.ReadTimeout(
+                        f"no complete answer within request_timeout ({self.timeout} s)"
+                    ) from exc
+                raise
+            finally:
+                deadline.cancel()
+        self._write_request_duration_log(
+            endpoint=self.path, response=response, context=context, extra_tags=None
+        )
+        try:
+            self.validate_response(response)
+        except BaseException:
+            deadline.cancel()
+            response.close()
+            raise
+        return response
+
+    def commit_bookmark(self, value: t.Any, context: Context | None = None) -> None:
+        """Every record up to `value` (a value of the replication key) is written: move
+        the bookmark there, never back, and write a STATE message."""
+        if value is None or not self.replication_key:
+            return
+        text = str(value)
+        if self._bookmark_floor and _earlier(text, self._bookmark_floor):
+            return  # the lookback re-reads records older than the bookmark
+        state = self.get_context_state(context)
+        current = state.get("replication_key_value")
+        if current is not None and not _earlier(str(current), text):
+            return
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = text
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
     @override
     def _increment_stream_state(
         self,
@@ -216,6 +412,8 @@ class HelpdeskStream(RESTStream[t.Any]):
         *,
         context: Context | None = None,
     ) -> None:
+        if self.uses_walk:
+            return  # the engine moves the bookmark (commit_bookmark), never a record
         if self.page_tail is not None and latest_record is not self.page_tail:
             return  # the bookmark moves once per page, at its last record
         # The lookback re-reads records older than the bookmark: they must not move it back.

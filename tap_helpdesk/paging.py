@@ -1,4 +1,4 @@
-"""Keyset paging over a list ordered by a modification time.
+"""The keyset walk: paging over a list ordered by a modification time.
 
 Plain offset (or page-number) paging over `ORDER BY modifiedAt ASC` loses tickets when one
 is modified mid-sync: it jumps to the end of the list, every later ticket moves up one
@@ -8,30 +8,55 @@ and the records of that last tie group, already emitted, are dropped from the ne
 A ticket modified mid-sync is simply met again further on; nothing can move past the
 cursor unseen. When one timestamp fills a whole page, the walk falls back to an offset
 within that tie group.
+
+The end is read from the API's own marker where it has one (Teamwork Desk's hasMore).
+Where it has none (Enneo), a page shorter than asked is confirmed by one more request
+from the cursor: the end only if that brings nothing new. A server that serves fewer rows
+than asked is then learnt, and its page size used from there on. The cost: one request
+per walk.
+
+The walk never moves its cursor back, and stops the run (one line) when an answer is not
+in the order asked for: a later page could then hold a ticket the cursor already passed.
+Rows without the key are emitted, never used as the cursor, and counted in a warning.
 """
 
 from __future__ import annotations
 
 import typing as t
 from dataclasses import dataclass, field
+from datetime import timezone
 
-from singer_sdk.pagination import BaseAPIPaginator
+from tap_helpdesk.engine import Step, Walk, page_fingerprint
+from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.timestamps import parse_datetime
 
 if t.TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Hashable
+
     import requests
+
+Row = dict[str, t.Any]
 
 
 @dataclass(frozen=True)
 class KeysetToken:
-    """Where the next page starts: records with key >= `cursor`, skipping `offset` of them."""
+    """Where the next page starts: records with key >= `cursor`, skipping `offset` of them.
+
+    `confirm` marks a request sent only to make sure a short page was the last; it asks
+    for keys up to `until` only (the moment the walk began), so that tickets modified
+    while the run goes on cannot keep the walk chasing them: they are the next run's,
+    whose lookback starts before them.
+    """
 
     cursor: str | None
     offset: int = 0
+    confirm: bool = False
+    until: str | None = None
 
 
 @dataclass
 class KeysetPage:
-    """What the stream saw on the page it just parsed (filled in by the stream)."""
+    """What the last page held."""
 
     size: int = 0
     last_key: str | None = None
@@ -39,53 +64,175 @@ class KeysetPage:
     has_more: bool = False
 
 
-class KeysetWalk:
-    """Shared between a stream and its paginator: the page just parsed and ids to skip."""
+def later(value: str, than: str) -> bool:
+    """Whether timestamp text `value` is after `than` (text first; parsed when in doubt)."""
+    if value[:19] != than[:19] or len(value) == len(than):
+        return value > than
+    try:
+        return parse_datetime(value, timezone.utc) > parse_datetime(than, timezone.utc)
+    except (TypeError, ValueError):
+        return value > than
 
-    def __init__(self, key: str, id_field: str = "id") -> None:
+
+class KeysetWalk(Walk[KeysetToken]):
+    """The keyset walk of one run (see the module doc)."""
+
+    def __init__(
+        self,
+        label: str,
+        key: str,
+        start: str | None,
+        *,
+        page_size: int,
+        parse: Callable[[requests.Response], tuple[list[Row], bool | None]] | None = None,
+        id_field: str = "id",
+        to_bookmark: Callable[[str], t.Any] = str,
+        ceiling: str | None = None,
+    ) -> None:
+        self.label = label
         self.key = key
         self.id_field = id_field
+        self.page_size = page_size
+        #: response -> (rows, the API's has-more marker or None where it has none)
+        self.parse = parse
+        self.to_bookmark = to_bookmark
+        #: now, as key text, when the walk began: the bound of confirming requests
+        self.ceiling = ceiling
         self.page = KeysetPage()
         self.skip_ids: set[t.Any] = set()
         #: the key value the records in skip_ids were emitted with
         self.skip_key: str | None = None
+        self.next: KeysetToken | None = KeysetToken(start)
+        #: rows per page the server was seen to serve when it served fewer than asked
+        self.served: int | None = None
+        self.keyless = 0
+        self.requests = 0
 
-    def take_page(self, records: list[dict[str, t.Any]], *, has_more: bool) -> list[dict]:
-        """Record what this page holds and return its records minus those already emitted.
+    # -- the walk contract -------------------------------------------------------------
 
-        A record of the last tie group is dropped only while it still has the tie group's
-        key: one modified since comes with a later key, and is emitted again.
-        """
-        skip, key, skip_key = self.skip_ids, self.key, self.skip_key
-        fresh = [
-            r for r in records if not (r.get(key) == skip_key and r.get(self.id_field) in skip)
-        ]
-        last_key = records[-1].get(self.key) if records else None
-        ties = {r.get(self.id_field) for r in reversed(records) if r.get(self.key) == last_key}
-        self.page = KeysetPage(len(records), last_key, ties, has_more)
-        return fresh
+    def ready(self) -> list[KeysetToken]:
+        """The next page (one at a time: it starts where the current one ends)."""
+        return [self.next] if self.next is not None else []
 
+    def identity(self, token: KeysetToken) -> Hashable:
+        """A cursor and offset asked for twice did not move."""
+        return (token.cursor, token.offset)
 
-class KeysetPaginator(BaseAPIPaginator[KeysetToken]):
-    """Advances a KeysetWalk; stops when the stream reports no more pages."""
+    def describe(self, token: KeysetToken) -> str:
+        """The request as it is filtered."""
+        text = f"{self.key_name} >= {token.cursor}" if token.cursor else "the first page"
+        return text + (f" (offset {token.offset})" if token.offset else "")
 
-    def __init__(self, walk: KeysetWalk, start: str | None) -> None:
-        super().__init__(KeysetToken(start))
-        self.walk = walk
+    @property
+    def key_name(self) -> str:
+        """The key, for messages."""
+        return self.key
 
-    def get_next(self, response: requests.Response) -> KeysetToken | None:
-        page, current = self.walk.page, self.current_value
-        if not page.has_more or page.size == 0 or page.last_key is None:
-            return None
-        if len(page.tie_ids) >= page.size and page.last_key == current.cursor:
+    def read(self, token: KeysetToken, response: requests.Response) -> Generator[Row, None, Step]:
+        """The rows of one page not emitted before; the next page is decided."""
+        assert self.parse is not None
+        rows, has_more = self.parse(response)
+        fresh, step = self.take(token, rows, has_more)
+        yield from fresh
+        return step
+
+    # -- one page ----------------------------------------------------------------------
+
+    def take(
+        self, token: KeysetToken, rows: list[Row], has_more: bool | None
+    ) -> tuple[list[Row], Step]:
+        """Account for one page: its rows not emitted before, and what it said."""
+        self.requests += 1
+        key, id_field, skip, skip_key = self.key, self.id_field, self.skip_ids, self.skip_key
+        fresh = [r for r in rows if not (r.get(key) == skip_key and r.get(id_field) in skip)]
+        last_key = self._check_order(token, rows)
+        ties = (
+            {r.get(id_field) for r in reversed(rows) if r.get(key) == last_key}
+            if last_key is not None
+            else set()
+        )
+        self.page = KeysetPage(len(rows), last_key, ties, bool(has_more))
+        self.next = self._next(token, rows, fresh, has_more)
+        notes: tuple[str, ...] = ()
+        if self.next is None and self.keyless:
+            notes = (
+                f"{self.label}: {self.keyless} rows had no {key}: they were emitted, and the "
+                "bookmark ignores them",
+            )
+        step = Step(
+            rows=len(rows),
+            new=len(fresh),
+            bookmark=self.to_bookmark(last_key) if last_key is not None else None,
+            fingerprint=None if token.confirm else page_fingerprint(rows, id_field),
+            notes=notes,
+        )
+        return fresh, step
+
+    def _check_order(self, token: KeysetToken, rows: list[Row]) -> str | None:
+        """The page's last key; an error when the page is not in the order asked for."""
+        previous = token.cursor
+        last: str | None = None
+        for row in rows:
+            value = row.get(self.key)
+            if value is None or value == "":
+                self.keyless += 1
+                continue
+            text = str(value)
+            if previous is not None and text != previous and later(previous, text):
+                raise ProviderError(
+                    self.label,
+                    f"the answer to {self.describe(token)} is not in ascending {self.key} "
+                    f"order (row {row.get(self.id_field)} has {text} after {previous}): "
+                    "paging on would skip tickets",
+                )
+            previous = last = text
+        return last
+
+    def _next(
+        self, token: KeysetToken, rows: list[Row], fresh: list[Row], has_more: bool | None
+    ) -> KeysetToken | None:
+        page = self.page
+        if has_more is not None:  # the API says whether there is more
+            if not has_more:
+                return None
+            if not rows or page.last_key is None:
+                raise ProviderError(
+                    self.label,
+                    f"the answer to {self.describe(token)} says there is more but holds no "
+                    f"row with a {self.key} to go on from",
+                )
+        else:
+            if not rows or (token.confirm and not fresh):
+                return None  # nothing past the cursor: the end
+            if token.confirm and self.served is None and len(rows) < self.page_size:
+                # the short page was not the last: the server serves fewer rows than asked
+                self.served = max(len(rows), 1)
+            full = len(rows) >= (self.served or self.page_size)
+            if page.last_key is None:
+                return None if token.confirm else self._confirm(token.cursor, token.offset, rows)
+            if not full:
+                if token.confirm and page.last_key == token.cursor and not fresh:
+                    return None
+                return self._confirm_from(token, page)
+        return self._onwards(token, page)
+
+    def _onwards(self, token: KeysetToken, page: KeysetPage) -> KeysetToken:
+        if len(page.tie_ids) >= page.size and page.last_key == token.cursor:
             # One timestamp filled the whole page: page through the tie group by offset.
-            self.walk.skip_ids |= page.tie_ids
-            self.walk.skip_key = page.last_key
-            return KeysetToken(current.cursor, current.offset + page.size)
-        self.walk.skip_ids = set(page.tie_ids)
-        self.walk.skip_key = page.last_key
+            self.skip_ids |= page.tie_ids
+            self.skip_key = page.last_key
+            return KeysetToken(token.cursor, token.offset + page.size)
+        self.skip_ids = set(page.tie_ids)
+        self.skip_key = page.last_key
         return KeysetToken(page.last_key, 0)
 
-    def continue_if_empty(self, response: requests.Response) -> bool:
-        # A page made only of already-emitted ties parses to nothing yet is not the end.
-        return self.walk.page.size > 0 and self.walk.page.has_more
+    def _confirm_from(self, token: KeysetToken, page: KeysetPage) -> KeysetToken:
+        following = self._onwards(token, page)
+        return KeysetToken(following.cursor, following.offset, True, self.ceiling)
+
+    def _confirm(self, cursor: str | None, offset: int, rows: list[Row]) -> KeysetToken:
+        # Only rows without a key: ask past them within the same cursor.
+        return KeysetToken(cursor, offset + len(rows), True, self.ceiling)
+
+
+__all__ = ["KeysetPage", "KeysetToken", "KeysetWalk", "later"]

@@ -2,22 +2,24 @@
 
 Docs: provider-docs/enneo-ticket-export.txt; provider-notes.md section 5.
 GET {api_url}/api/mind/export/{ticket|reporting_tickets}?format=json&limit=..&offset=..
-returns a bare JSON array; there is no total and no next marker, so a short page ends
-the walk. Timestamps are naive (`2024-05-12 09:00:00`) in an undocumented zone: they are
-read in `enneo.timezone`.
+returns a bare JSON array; there is no total and no next marker, so a short page is
+confirmed by one more request before the walk ends (tap_helpdesk.paging). Timestamps
+are naive (`2024-05-12 09:00:00`) in an undocumented zone: they are read in
+`enneo.timezone`.
 """
 
 from __future__ import annotations
 
 import sys
 import typing as t
+from datetime import datetime, timezone
 
 import msgspec
 
 from tap_helpdesk.client import HelpdeskStream, parse_records
-from tap_helpdesk.paging import KeysetPaginator, KeysetToken, KeysetWalk
+from tap_helpdesk.paging import KeysetToken, KeysetWalk
 from tap_helpdesk.schemas import load_schema
-from tap_helpdesk.timestamps import in_zone_naive
+from tap_helpdesk.timestamps import in_zone_naive, to_utc
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -25,8 +27,6 @@ else:
     from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
-
     import requests
     from singer_sdk.helpers.types import Context
 
@@ -67,10 +67,6 @@ class EnneoExportStream(HelpdeskStream):
     #: Filter/order key of the modification time (`t.modifiedAt` on /export/ticket).
     modified_key: t.ClassVar[str]
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.walk = KeysetWalk(key="modifiedAt")
-
     @property
     @override
     def http_headers(self) -> dict[str, str]:
@@ -79,10 +75,21 @@ class EnneoExportStream(HelpdeskStream):
         return headers
 
     @override
-    def get_new_paginator(self) -> KeysetPaginator:
-        self.walk = KeysetWalk(key="modifiedAt")
-        start = self.sync_start(None)
-        return KeysetPaginator(self.walk, in_zone_naive(start, self.zone))
+    def new_walk(self, context: Context | None) -> KeysetWalk:
+        start = in_zone_naive(self.sync_start(context), self.zone)
+        return KeysetWalk(
+            self.provider_label,
+            "modifiedAt",
+            start,
+            page_size=PAGE_SIZE,
+            parse=self.page_rows,
+            to_bookmark=lambda value: to_utc(value, self.zone),
+            ceiling=in_zone_naive(datetime.now(timezone.utc), self.zone),
+        )
+
+    def page_rows(self, response: requests.Response) -> tuple[list[dict[str, t.Any]], None]:
+        """The rows of one export page; the API has no has-more marker."""
+        return parse_records(self, response), None
 
     @override
     def get_url_params(
@@ -102,20 +109,16 @@ class EnneoExportStream(HelpdeskStream):
         if token.cursor:
             filters.append((">=", token.cursor))
         end = self.sync_end()
-        if end is not None:
-            filters.append(("<=", in_zone_naive(end, self.zone)))
+        upper = [in_zone_naive(end, self.zone)] if end is not None else []
+        if token.until:
+            upper.append(token.until)
+        if upper:
+            filters.append(("<=", min(upper)))
         for index, (comparator, value) in enumerate(filters):
             params[f"filters[{index}][key]"] = self.modified_key
             params[f"filters[{index}][comparator]"] = comparator
             params[f"filters[{index}][value]"] = value
         return params
-
-    @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        records = parse_records(self, response)
-        fresh = self.walk.take_page(records, has_more=len(records) >= PAGE_SIZE)
-        self.page_tail = fresh[-1] if fresh else None
-        return fresh
 
     @override
     def post_process(

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import sys
 import typing as t
+from datetime import datetime, timezone
 
 from tap_helpdesk.client import HelpdeskStream, PageFedStream
 from tap_helpdesk.errors import ProviderError
-from tap_helpdesk.paging import KeysetPaginator, KeysetToken, KeysetWalk
+from tap_helpdesk.paging import KeysetToken, KeysetWalk
 from tap_helpdesk.schemas import load_schema
 from tap_helpdesk.timestamps import to_utc, utc_iso
 
@@ -87,7 +88,7 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self.walk = KeysetWalk(key="updatedAt")
+        self.walk = KeysetWalk(self.provider_label, "updatedAt", None, page_size=PAGE_SIZE)
         self.sideloads = SideloadBuffer()
 
     @property
@@ -98,10 +99,20 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
         return headers
 
     @override
-    def get_new_paginator(self) -> KeysetPaginator:
-        self.walk = KeysetWalk(key="updatedAt")
-        start = utc_iso(self.sync_start(None)).replace("+00:00", "Z")
-        return KeysetPaginator(self.walk, start)
+    def new_walk(self, context: Context | None) -> KeysetWalk:
+        start = utc_iso(self.sync_start(context)).replace("+00:00", "Z")
+        self.walk = KeysetWalk(
+            self.provider_label,
+            "updatedAt",
+            start,
+            page_size=PAGE_SIZE,
+            parse=self.page_rows,
+            to_bookmark=to_utc,
+            ceiling=utc_iso(datetime.now(timezone.utc).replace(microsecond=0)).replace(
+                "+00:00", "Z"
+            ),
+        )
+        return self.walk
 
     def requested_includes(self) -> list[str]:
         """Sideloads to ask for: those whose stream is selected."""
@@ -122,8 +133,11 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
         if token.cursor:
             bounds["$gte"] = token.cursor
         end = self.sync_end()
-        if end is not None:
-            bounds["$lte"] = utc_iso(end).replace("+00:00", "Z")
+        upper = [utc_iso(end).replace("+00:00", "Z")] if end is not None else []
+        if token.until:
+            upper.append(token.until)
+        if upper:
+            bounds["$lte"] = min(upper)
         params: dict[str, t.Any] = {
             "orderBy": "updatedAt",
             "orderMode": "asc",
@@ -137,8 +151,8 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
             params["includes"] = ",".join(includes)
         return params
 
-    @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+    def page_rows(self, response: requests.Response) -> tuple[list[dict[str, t.Any]], bool]:
+        """The tickets of one page and its has-more marker; its sideloads are queued."""
         body = self.decode_json(response)
         if not isinstance(body, dict) or not isinstance(body.get("tickets"), list):
             raise ProviderError(
@@ -147,9 +161,7 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
                 f"check {self.provider}.api_url",
             )
         self.sideloads.add(body.get("included") or {})
-        fresh = self.walk.take_page(body["tickets"], has_more=_has_more(body))
-        self.page_tail = fresh[-1] if fresh else None
-        return fresh
+        return body["tickets"], _has_more(body)
 
     @override
     def generate_child_contexts(

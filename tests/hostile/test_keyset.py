@@ -1,0 +1,242 @@
+"""Hostile answers to the keyset walk (Enneo, Teamwork Desk): every record, or one line.
+
+Each server below emulates the provider's list, filtered and ordered as the tap asks,
+and misbehaves in one way.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests.hostile.server import (
+    HostileServer,
+    Reply,
+    Seen,
+    assert_clear_failure,
+    json_reply,
+    run_bounded,
+)
+
+ENNEO_TOKEN = "enneo-hostile-token-0123456789"
+TEAMWORK_KEY = "tkn.v1_hostile-teamwork-key-0123456789"
+T0 = datetime(2024, 3, 1, 8, 0, 0)
+
+
+def rows(count: int, *, ties: int = 1) -> list[dict[str, t.Any]]:
+    """`count` tickets, `ties` of them per modification second, ascending."""
+    return [
+        {"id": n + 1, "modifiedAt": (T0 + timedelta(seconds=n // ties)).isoformat(" ")}
+        for n in range(count)
+    ]
+
+
+def enneo_config(url: str, **top: t.Any) -> dict[str, t.Any]:
+    return {
+        "start_date": "2024-01-01T00:00:00Z",
+        "max_retries": 1,
+        "backoff_base_seconds": 0.01,
+        "request_timeout": 5,
+        "enneo": {"api_token": ENNEO_TOKEN, "api_url": url},
+        **top,
+    }
+
+
+def enneo_catalog_args() -> list[str]:
+    return []
+
+
+def enneo_page(
+    data: list[dict[str, t.Any]], seen: Seen, *, serve: int | None = None
+) -> list[dict[str, t.Any]]:
+    """The export as the tap asks for it: modifiedAt >= value, offset, limit."""
+    low = seen.arg("filters[0][value]") or ""
+    offset = int(seen.arg("offset") or 0)
+    limit = int(seen.arg("limit") or 100)
+    matching = [r for r in data if r["modifiedAt"] >= low]
+    return matching[offset : offset + min(limit, serve or limit)]
+
+
+def only_enneo_tickets(run_config: dict[str, t.Any]) -> dict[str, t.Any]:
+    return run_config
+
+
+def enneo_ids(run: t.Any) -> list[int]:
+    return sorted(r["id"] for r in run.records.get("enneo_tickets", []))
+
+
+@pytest.fixture
+def select_enneo_tickets(tmp_path: t.Any) -> list[str]:
+    return []
+
+
+def _run_enneo(server: HostileServer, **top: t.Any) -> t.Any:
+    return run_bounded(enneo_config(server.url, **top))
+
+
+@pytest.mark.parametrize("serve", [7, 999])
+def test_enneo_server_serving_fewer_rows_than_asked_loses_nothing(serve: int) -> None:
+    data = rows(2500)
+    with HostileServer(lambda seen: json_reply(enneo_page(data, seen, serve=serve))) as server:
+        run = _run_enneo(server)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for stream in ("enneo_tickets", "enneo_reporting_tickets"):
+        assert sorted(r["id"] for r in run.records[stream]) == [r["id"] for r in data]
+    bookmark = run.final_state["bookmarks"]["enneo_tickets"]
+    assert bookmark["replication_key_value"] == "2024-03-01T08:41:39+00:00"
+
+
+def test_enneo_one_row_more_than_asked_is_read_not_taken_as_the_end() -> None:
+    data = rows(3100)
+
+    def script(seen: Seen) -> Reply:
+        low = seen.arg("filters[0][value]") or ""
+        offset = int(seen.arg("offset") or 0)
+        limit = int(seen.arg("limit") or 100)
+        matching = [r for r in data if r["modifiedAt"] >= low]
+        return json_reply(matching[offset : offset + limit + 1])
+
+    with HostileServer(script) as server:
+        run = _run_enneo(server)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert enneo_ids(run) == [r["id"] for r in data]
+
+
+def test_enneo_rows_without_modified_at_are_emitted_and_do_not_end_the_walk() -> None:
+    data = rows(2200)
+    for row in data[500:503]:
+        row["modifiedAt"] = None
+
+    def script(seen: Seen) -> Reply:
+        low = seen.arg("filters[0][value]") or ""
+        offset = int(seen.arg("offset") or 0)
+        limit = int(seen.arg("limit") or 100)
+        keyed = [r for r in data if r["modifiedAt"] is None or r["modifiedAt"] >= low]
+        return json_reply(keyed[offset : offset + limit])
+
+    with HostileServer(script) as server:
+        run = _run_enneo(server)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert enneo_ids(run) == [r["id"] for r in data]
+    assert "rows had no modifiedAt" in run.stderr
+    value = run.final_state["bookmarks"]["enneo_tickets"]["replication_key_value"]
+    assert value == "2024-03-01T08:36:39+00:00"
+
+
+def test_enneo_server_ignoring_the_filter_is_an_error_not_a_loop() -> None:
+    data = rows(1000)  # always the same full page, whatever the cursor
+    with HostileServer(lambda seen: json_reply(data)) as server:
+        run = _run_enneo(server)
+    assert_clear_failure(run, "Enneo", secrets=[ENNEO_TOKEN])
+    assert len(server.seen) <= 6
+
+
+def test_enneo_server_ignoring_the_offset_in_a_tie_group_is_an_error() -> None:
+    data = rows(2500, ties=2500)  # one timestamp for every ticket: offset paging
+
+    def script(seen: Seen) -> Reply:
+        return json_reply(data[:1000])  # offset ignored
+
+    with HostileServer(script) as server:
+        run = _run_enneo(server)
+    line = assert_clear_failure(run, "Enneo", secrets=[ENNEO_TOKEN])
+    assert "same rows" in line or "second time" in line or "only rows already read" in line
+
+
+def test_enneo_answer_out_of_order_is_an_error() -> None:
+    data = rows(1500)
+    data[10], data[600] = data[600], data[10]
+    with HostileServer(lambda seen: json_reply(enneo_page(data, seen))) as server:
+        run = _run_enneo(server)
+    assert_clear_failure(run, "Enneo", "order", secrets=[ENNEO_TOKEN])
+
+
+def test_a_body_trickling_past_request_timeout_ends_in_one_line() -> None:
+    def script(seen: Seen) -> Reply:
+        return Reply(200, json.dumps(rows(50)), {"Content-Type": "application/json"}, trickle=0.2)
+
+    with HostileServer(script) as server:
+        run = _run_enneo(server, request_timeout=1)
+    assert_clear_failure(run, "Enneo", secrets=[ENNEO_TOKEN])
+    assert len(server.seen) == 2  # the first attempt and max_retries=1
+
+
+def test_a_redirect_to_another_host_is_not_followed_with_the_token() -> None:
+    with HostileServer(lambda seen: json_reply([])) as elsewhere:
+
+        def script(seen: Seen) -> Reply:
+            return Reply(307, b"", {"Location": f"{elsewhere.url}/api/mind/export/ticket"})
+
+        with HostileServer(script) as server:
+            run = _run_enneo(server)
+        assert elsewhere.seen == []
+    assert_clear_failure(run, "Enneo", "307", secrets=[ENNEO_TOKEN])
+
+
+# -- Teamwork Desk ---------------------------------------------------------------------
+
+
+def teamwork_config(url: str) -> dict[str, t.Any]:
+    return {
+        "start_date": "2024-01-01T00:00:00Z",
+        "max_retries": 1,
+        "backoff_base_seconds": 0.01,
+        "request_timeout": 5,
+        "teamwork_desk": {"api_key": TEAMWORK_KEY, "api_url": url},
+    }
+
+
+def teamwork_rows(count: int) -> list[dict[str, t.Any]]:
+    return [
+        {"id": n + 1, "updatedAt": (T0 + timedelta(seconds=n)).isoformat() + "Z"}
+        for n in range(count)
+    ]
+
+
+def teamwork_page(
+    data: list[dict[str, t.Any]], seen: Seen, *, serve: int | None = None, extra: int = 0
+) -> Reply:
+    bounds = json.loads(seen.arg("filter") or "{}").get("updatedAt", {})
+    low = bounds.get("$gte", "")
+    size = min(int(seen.arg("pageSize") or 50), 100)
+    page = int(seen.arg("page") or 1)
+    matching = [r for r in data if r["updatedAt"] >= low]
+    served = serve or size
+    chunk = matching[(page - 1) * served : page * served + extra]
+    more = page * served < len(matching)
+    return json_reply({"tickets": chunk, "meta": {"page": {"hasMore": more}}})
+
+
+@pytest.mark.parametrize(("serve", "extra"), [(30, 0), (None, 1)])
+def test_teamwork_pages_shorter_or_longer_than_asked_lose_nothing(
+    serve: int | None, extra: int
+) -> None:
+    data = teamwork_rows(450)
+    with HostileServer(lambda seen: teamwork_page(data, seen, serve=serve, extra=extra)) as server:
+        run = run_bounded(teamwork_config(server.url))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert sorted(run.ids("teamwork_desk_tickets")) == [r["id"] for r in data]
+
+
+def test_teamwork_has_more_with_an_empty_page_is_an_error() -> None:
+    def script(seen: Seen) -> Reply:
+        return json_reply({"tickets": [], "meta": {"page": {"hasMore": True}}})
+
+    with HostileServer(script) as server:
+        run = run_bounded(teamwork_config(server.url))
+    assert_clear_failure(run, "Teamwork Desk", "more", secrets=[TEAMWORK_KEY])
+
+
+def test_teamwork_same_page_for_every_cursor_is_an_error() -> None:
+    data = teamwork_rows(100)
+
+    def script(seen: Seen) -> Reply:
+        return json_reply({"tickets": data, "meta": {"page": {"hasMore": True}}})
+
+    with HostileServer(script) as server:
+        run = run_bounded(teamwork_config(server.url))
+    assert_clear_failure(run, "Teamwork Desk", secrets=[TEAMWORK_KEY])
+    assert len(server.seen) <= 6
