@@ -1,11 +1,15 @@
 """The Meltano Hub definition (meltano/hub/tap-helpdesk.yml) and the project's plugin
 definitions: generated from the tap, valid against the JSON schema shipped in the meltano
-package, and accepted by the real `meltano add --from-ref`. Also the README settings
-table generator (scripts/readme_settings.py)."""
+package and against the Hub's own published schema, and accepted by the real `meltano add
+--from-ref`. The release workflow that publishes the package the Hub file installs, and the
+Python versions claimed (classifiers, Hub, CI matrix). Also the README settings table
+generator (scripts/readme_settings.py)."""
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import subprocess
 import typing as t
 from pathlib import Path
@@ -26,6 +30,7 @@ SCHEMA_PATH = next(
 )
 #: Hub-only metadata (hub_metadata.schema.json of meltano/hub); meltano.yml has no such keys
 HUB_ONLY = {
+    "supported_python_versions",
     "maintenance_status",
     "quality",
     "domain_url",
@@ -86,7 +91,9 @@ def test_hub_definition_content() -> None:
     assert definition["executable"] == "tap-helpdesk"
     assert not definition["pip_url"].startswith("-e"), "the Hub installs from PyPI"
     assert set(plugin_definition.REQUIRED_CAPABILITIES) <= set(definition["capabilities"])
-    assert set(definition["capabilities"]) == {str(c) for c in TapHelpdesk.capabilities}
+    # the tap's capabilities, and `test`: the SDK gives every tap `--test` without listing it
+    assert "test" in {param.name for param in TapHelpdesk.cli.params}
+    assert set(definition["capabilities"]) == {str(c) for c in TapHelpdesk.capabilities} | {"test"}
     settings = {s["name"]: s for s in definition["settings"]}
     for name, setting in settings.items():
         assert setting.get("kind") in KINDS, name
@@ -159,6 +166,8 @@ def test_meltano_adds_the_hub_definition(tmp_path: Path) -> None:
         "--no-install",
     )
     added = yaml.safe_load((tmp_path / "meltano.yml").read_text(encoding="utf-8"))
+    assert set(added["plugins"]) == {"extractors"}, "added as an extractor only"
+    assert len(added["plugins"]["extractors"]) == 1
     plugin = added["plugins"]["extractors"][0]
     assert plugin["variant"] == hub()["variant"]
     assert [s["name"] for s in plugin["settings"]] == [s["name"] for s in hub()["settings"]]
@@ -189,3 +198,192 @@ def test_readme_settings_block_is_the_about_table() -> None:
     assert readme_settings.replace_block(updated, block) == updated
     with pytest.raises(SystemExit):
         readme_settings.replace_block("# no markers\n", block)
+
+
+# -- the Hub's published requirements ------------------------------------------------------
+
+#: The Meltano Hub's schema for extractor definitions, as published in github.com/meltano/hub
+#: at commit 9d28b36a64bf1ba18d6b0dd6936d8f14d2eaa0ba (2 Aug 2026), condensed to what it
+#: checks: schemas/plugin_definitions/extractors.schema.json (allowed top-level keys,
+#: `required: [quality]`), schemas/common/common.schema.json (`required: [name, namespace,
+#: variant]`, key types), schemas/common/extractors_specific.schema.json (capability enum),
+#: schemas/plugin_definitions/hub_metadata.schema.json (maintenance_status, quality and
+#: domain_url) and schemas/common/base_setting.schema.json (setting keys and kind enum).
+HUB_CAPABILITIES = [
+    "properties", "catalog", "discover", "state", "about", "stream-maps",
+    "schema-flattening", "activate-version", "batch", "test", "log-based",
+    "structured-logging",
+]  # fmt: skip
+HUB_SETTING_KINDS = [
+    "oauth", "hidden", "password", "date_iso8601", "file", "email", "integer", "options",
+    "object", "array", "boolean", "string", "decimal",
+]  # fmt: skip
+HUB_SETTING_KEYS = [
+    "name", "aliases", "label", "value", "placeholder", "kind", "description", "tooltip",
+    "documentation", "env", "value_processor", "value_post_processor", "oauth", "options",
+    "docs", "hidden", "sensitive",
+]  # fmt: skip
+HUB_EXTRACTOR_KEYS = [
+    "name", "pip_url", "variant", "namespace", "label", "description", "executable",
+    "settings", "docs", "repo", "logo_url", "hidden", "python", "settings_group_validation",
+    "commands", "capabilities", "metadata", "schema", "select", "maintenance_status",
+    "quality", "domain_url", "keywords", "requires", "definition", "next_steps",
+    "settings_preamble", "usage", "prereq", "supported_python_versions", "log_parser",
+]  # fmt: skip
+STRING = {"type": "string"}
+HUB_EXTRACTOR_SCHEMA: dict[str, t.Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "required": ["name", "namespace", "variant", "quality"],
+    "additionalProperties": False,
+    "properties": {
+        **{key: {} for key in HUB_EXTRACTOR_KEYS},
+        **{key: STRING for key in ("name", "namespace", "variant", "pip_url", "executable")},
+        **{key: STRING for key in ("label", "description", "docs", "repo", "python")},
+        "logo_url": {"type": ["string", "null"]},
+        "hidden": {"type": "boolean"},
+        "maintenance_status": {"enum": ["active", "beta", "development", "inactive", "unknown"]},
+        "quality": {"enum": ["gold", "silver", "bronze", "unknown"]},
+        "domain_url": {"type": ["string", "null"], "format": "uri"},
+        "keywords": {"type": "array", "items": STRING},
+        "capabilities": {"type": "array", "items": {"enum": HUB_CAPABILITIES}},
+        "settings_group_validation": {
+            "type": "array",
+            "items": {"type": "array", "items": STRING},
+        },
+        "supported_python_versions": {
+            "type": "array",
+            "items": {"type": "string", "pattern": r"^3\.\d+$"},
+        },
+        "settings": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {
+                    **{key: {} for key in HUB_SETTING_KEYS},
+                    "name": STRING,
+                    "label": STRING,
+                    "description": STRING,
+                    "kind": {"enum": HUB_SETTING_KINDS},
+                    "sensitive": {"type": "boolean"},
+                    "options": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"label": STRING, "value": STRING},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+#: what the Hub shows on a plugin page, beyond what it requires
+HUB_SHOWN = (
+    "label", "description", "pip_url", "executable", "repo", "docs", "logo_url",
+    "domain_url", "keywords", "maintenance_status", "capabilities",
+    "settings_group_validation", "supported_python_versions",
+)  # fmt: skip
+
+
+def hub_errors(definition: dict[str, t.Any]) -> list[str]:
+    """Where a definition breaks the Hub's published schema."""
+    validator = jsonschema.Draft7Validator(
+        HUB_EXTRACTOR_SCHEMA, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
+    return [
+        f"{list(e.absolute_path)}: {e.message}"
+        for e in sorted(validator.iter_errors(definition), key=lambda e: list(e.path))
+    ]
+
+
+def test_hub_definition_meets_the_hubs_published_schema() -> None:
+    definition = hub()
+    assert hub_errors(definition) == []
+    for key in HUB_SHOWN:
+        assert definition.get(key), f"the Hub shows {key}"
+    assert definition["pip_url"] == "tap-helpdesk", "the PyPI distribution"
+    name = re.search(r'^name = "([^"]+)"', plugin_definition.PYPROJECT.read_text("utf-8"), re.M)
+    assert name
+    assert definition["pip_url"] == name.group(1)
+    assert definition["domain_url"].startswith("https://")
+    assert definition["docs"].startswith(definition["repo"])
+    assert "test" in definition["capabilities"]
+    assert definition["logo_url"].endswith(".svg")
+    logo = ROOT / "meltano" / "hub" / Path(definition["logo_url"]).name
+    assert logo.read_text(encoding="utf-8").lstrip().startswith("<svg"), "the logo to submit"
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        (lambda d: d.pop("quality"), "'quality' is a required property"),
+        (lambda d: d.pop("variant"), "'variant' is a required property"),
+        (lambda d: d.update(homepage="https://x.example"), "Additional properties"),
+        (lambda d: d.update(maintenance_status="stable"), "is not one of"),
+        (lambda d: d.update(quality="platinum"), "is not one of"),
+        (lambda d: d["capabilities"].append("tests"), "is not one of"),
+        (lambda d: d["settings"][0].update(kind="number"), "is not one of"),
+        (lambda d: d["settings"][0].update(secret=True), "Additional properties"),
+        (lambda d: d.update(supported_python_versions=["3"]), "does not match"),
+    ],
+)
+def test_the_hubs_schema_rejects_what_the_hub_rejects(
+    change: t.Callable[[dict[str, t.Any]], t.Any], complaint: str
+) -> None:
+    definition = copy.deepcopy(hub())
+    change(definition)
+    errors = hub_errors(definition)
+    assert len(errors) == 1, errors
+    assert complaint in errors[0]
+
+
+# -- the versions claimed, and the release ---------------------------------------------------
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def workflow(name: str) -> dict[t.Any, t.Any]:
+    return t.cast(dict[t.Any, t.Any], yaml.safe_load((WORKFLOWS / name).read_text("utf-8")))
+
+
+def test_python_versions_claimed_are_the_versions_tested() -> None:
+    claimed = plugin_definition.supported_python_versions()
+    assert claimed == ["3.10", "3.11", "3.12", "3.13"]
+    assert hub()["supported_python_versions"] == claimed
+    matrix = workflow("ci.yml")["jobs"]["test"]["strategy"]["matrix"]["python-version"]
+    assert matrix == claimed
+    pyproject = plugin_definition.PYPROJECT.read_text(encoding="utf-8")
+    assert f'requires-python = ">={claimed[0]}"' in pyproject
+
+
+def test_workflows_pin_actions_by_commit_and_read_only_by_default() -> None:
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        text = path.read_text(encoding="utf-8")
+        assert yaml.safe_load(text)["permissions"] == {"contents": "read"}, path.name
+        uses = re.findall(r"uses:\s*(\S+)", text)
+        assert uses, path.name
+        for action in uses:
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), (path.name, action)
+
+
+def test_release_workflow_builds_checks_and_publishes_with_trusted_publishing() -> None:
+    release = workflow("release.yml")
+    # PyYAML reads the `on` key as the boolean True
+    assert release[True] == {"push": {"tags": ["v*"]}}
+    build, publish = release["jobs"]["build"], release["jobs"]["publish"]
+    script = "\n".join(step.get("run", "") for step in build["steps"])
+    assert "python -m build" in script
+    assert "twine check --strict dist/*" in script
+    assert "pip install dist/*.whl" in script, "the built wheel is installed and run"
+    assert "GITHUB_REF_NAME" in script, "the tag must name pyproject's version"
+    assert publish["needs"] == "build"
+    assert publish["permissions"] == {"id-token": "write"}
+    assert publish["environment"]["name"] == "pypi"
+    steps = publish["steps"]
+    assert steps[-1]["uses"].startswith("pypa/gh-action-pypi-publish@")
+    text = (WORKFLOWS / "release.yml").read_text(encoding="utf-8")
+    for token_input in ("password:", "secrets.", "PYPI_API_TOKEN"):
+        assert token_input not in text, "trusted publishing stores no token"
