@@ -161,6 +161,13 @@ class Knobs:
     slow_seconds: float = 3.0
     mutate_every: int = 0
     rate_limits: bool = True
+    #: seconds every answer takes (a real API answers in 150-500 ms), plus up to
+    #: `latency_jitter` more at random; `provider_latency` overrides it per provider
+    latency: float = 0.0
+    latency_jitter: float = 0.0
+    provider_latency: dict[str, float] = field(default_factory=dict)
+    #: seconds a Filum export takes to generate (None: `latency`)
+    export_latency: float | None = None
 
 
 class Sandbox:
@@ -287,7 +294,19 @@ class Sandbox:
             if self.knobs.rate_limits:
                 response.headers.update(api.rate_headers(*self._windows[api.key].quota(now)))
             self._statuses[f"{api.key}:{response.status}"] += 1
+            response.delay = max(response.delay, self._latency(api.key, request.path))
             return response
+
+    def _latency(self, provider: str, path: str) -> float:
+        """How long this answer takes (slept outside the lock: answers overlap)."""
+        knobs = self.knobs
+        if knobs.export_latency is not None and path.endswith("/tickets/export"):
+            base = knobs.export_latency
+        else:
+            base = knobs.provider_latency.get(provider, knobs.latency)
+        if knobs.latency_jitter > 0:
+            base += self.rng.uniform(0, knobs.latency_jitter)
+        return base
 
     def _pick_fault(self) -> str | None:
         if self.knobs.fault_rate <= 0 or self.rng.random() >= self.knobs.fault_rate:

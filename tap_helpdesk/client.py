@@ -31,7 +31,8 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream, Stream
 from singer_sdk.streams.rest import PageContext
 
-from tap_helpdesk.engine import MAX_WAIT_SECONDS, Deadline, Step, Walk, WalkGuard
+from tap_helpdesk.deadline import Deadline
+from tap_helpdesk.engine import Engine, Step, Walk
 from tap_helpdesk.errors import HelpdeskError, ProviderError
 from tap_helpdesk.output import StdoutWriter
 from tap_helpdesk.timestamps import NaiveToUtc, parse_datetime, parse_zone, to_utc
@@ -67,6 +68,8 @@ BODY_ERRORS = (
     requests.exceptions.ContentDecodingError,
 )
 MAX_BACKOFF_SECONDS = 60.0
+#: A bookmark this far ahead of our clock is taken as one in the future (clock skew below).
+FUTURE_SLACK = timedelta(minutes=15)
 _TAGS = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"\s+")
 _json_decoder = msgspec.json.Decoder()
@@ -255,50 +258,70 @@ class HelpdeskStream(RESTStream[t.Any]):
         if not self.uses_walk:
             yield from super().request_records(context)
             return
+        if self.bookmark_in_future(context):
+            return
         walk = self.new_walk(context)
         if walk is None:
             return
-        guard = WalkGuard(self.provider_label, walk)
         send = self.request_decorator(self._request)
         with self.get_http_request_counter() as counter:
             counter.with_context(context)
-            while True:
-                ready = walk.ready()
-                if not ready:
-                    break
-                token = ready[0]
-                guard.before(token)
-                wait = walk.wait_before(token)
-                if wait > 0:
-                    time.sleep(min(wait, MAX_WAIT_SECONDS))
-                step = yield from self.answer(walk, token, send, context)
-                counter.increment()
-                guard.after(token, step)
-                for note in step.notes:
-                    self.logger.warning("%s", note)
-                for event in step.events:
-                    self.logger.info("%s", event)
-                if step.bookmark is not None:
-                    # every row of the answer is written by now (the SDK writes a record
-                    # before it asks for the next)
-                    self.commit_bookmark(step.bookmark, context)
+            yield from Engine(self, walk, send, context, on_answer=counter.increment).run()
+
+    @property
+    def requests_per_minute_budget(self) -> int | None:
+        """The provider's request budget per minute, for progress lines."""
+        return self.budget.per_minute
+
+    def bookmark_in_future(self, context: Context | None) -> bool:
+        """A bookmark later than now (a wrong zone, a hand-edited state): warn, read nothing."""
+        value = self.get_starting_replication_key_value(context) if self.replication_key else None
+        if not value:
+            return False
+        try:
+            moment = parse_datetime(str(value), self.zone)
+        except (TypeError, ValueError):
+            return False  # the state check (tap.py) reports a bookmark that does not parse
+        now = datetime.now(timezone.utc)
+        if moment.astimezone(timezone.utc) <= now + FUTURE_SLACK:
+            return False
+        self.logger.warning(
+            "%s: the bookmark of %s is %s, later than now (%s): nothing is read for it in "
+            "this run. If it is wrong, clear it (meltano state clear <state id> %s) or fix "
+            "the state file.",
+            self.provider_label,
+            self.name,
+            value,
+            now.replace(microsecond=0).isoformat(),
+            self.name,
+        )
+        return True
+
+    @property
+    def max_concurrent_requests(self) -> int:
+        """Requests in flight at once, where the walk allows it (1: one at a time)."""
+        value = self.provider_config.get("max_concurrent_requests")
+        return int(value) if value else self.default_concurrency
+
+    #: Requests in flight by default, per provider (see its module for why).
+    default_concurrency: t.ClassVar[int] = 1
 
     def answer(
         self,
         walk: Walk[t.Any],
         token: t.Any,
-        send: Callable[..., requests.Response],
+        prepared: requests.PreparedRequest,
+        response: requests.Response,
         context: Context | None,
     ) -> Generator[dict[str, t.Any], None, Step]:
-        """Send one request and let the walk read the answer.
+        """Let the walk read one answer.
 
         A streamed answer cut off while the walk reads it is asked for again (the walk
-        drops the rows it already emitted); other answers are read whole inside `send`,
-        whose retries cover a cut.
+        drops the rows it already emitted); other answers were read whole inside the
+        send, whose retries cover a cut.
         """
-        prepared = self.build_request(token, context)
+        send = self.request_decorator(self._request)
         for attempt in itertools.count(1):
-            response = send(prepared, context)
             try:
                 return (yield from walk.read(token, response))
             except BODY_ERRORS as exc:
@@ -323,6 +346,7 @@ class HelpdeskStream(RESTStream[t.Any]):
             finally:
                 _deadline_of(response).cancel()
                 response.close()
+            response = send(prepared, context)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def cut_reason(self, response: requests.Response, exc: BaseException) -> str:

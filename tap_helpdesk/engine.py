@@ -25,13 +25,10 @@ several requests can be in flight where the walk allows it.
 from __future__ import annotations
 
 import abc
-import contextlib
-import heapq
-import itertools
-import socket
-import threading
+import logging
 import time
 import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tap_helpdesk.errors import ProviderError
@@ -44,6 +41,8 @@ if t.TYPE_CHECKING:
 Token = t.TypeVar("Token")
 Row = dict[str, t.Any]
 
+#: A progress line at least this often (and at each answer that completes a window).
+PROGRESS_SECONDS = 15.0
 #: The longest a walk may ask the engine to wait before a request.
 MAX_WAIT_SECONDS = 5.0
 #: Consecutive answers with rows but none the walk had not met before: the walk is stuck.
@@ -90,6 +89,11 @@ class Walk(abc.ABC, t.Generic[Token]):
         """Seconds to wait before sending `token` (say, until a window's end is in the
         past); the engine waits, a walk never sleeps. At most MAX_WAIT_SECONDS."""
         return 0.0
+
+    def position(self) -> tuple[str, float | None] | None:
+        """Where the walk is, for progress lines: (a position users read, such as a
+        date, and the fraction of the range behind it, or None when unknown)."""
+        return None
 
     def request_limit(self) -> int | None:
         """Most requests the whole walk can take, from what it knows now (None: no bound).
@@ -163,6 +167,212 @@ class WalkGuard:
             self.idle = 0
 
 
+class Driven(t.Protocol):
+    """What the engine needs of a stream (HelpdeskStream)."""
+
+    @property
+    def provider_label(self) -> str: ...
+
+    @property
+    def logger(self) -> logging.Logger: ...
+
+    @property
+    def max_concurrent_requests(self) -> int: ...
+
+    def build_request(self, token: t.Any, context: t.Any) -> requests.PreparedRequest: ...
+
+    def answer(
+        self,
+        walk: Walk[t.Any],
+        token: t.Any,
+        prepared: requests.PreparedRequest,
+        response: requests.Response,
+        context: t.Any,
+    ) -> Generator[Row, None, Step]: ...
+
+    def commit_bookmark(self, value: t.Any, context: t.Any = None) -> None: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def requests_per_minute_budget(self) -> int | None: ...
+
+
+class Engine:
+    """Drives one walk: sends its requests (up to `max_concurrent_requests` at once, where
+    the walk hands out independent ones), hands each answer back in the walk's order,
+    writes what it noted and moves the bookmark once an answer's rows are written.
+
+    Answers are consumed strictly in the order the walk gave, so records leave, and
+    bookmarks move, exactly as with one request at a time: a request answered early is
+    held until those before it are consumed. Memory is bounded by the answers in flight.
+    """
+
+    def __init__(
+        self,
+        stream: Driven,
+        walk: Walk[t.Any],
+        send: t.Callable[[requests.PreparedRequest, t.Any], requests.Response],
+        context: t.Any,
+        *,
+        on_answer: t.Callable[[], None] = lambda: None,
+    ) -> None:
+        self.stream = stream
+        self.on_answer = on_answer
+        self.walk = walk
+        self.send = send
+        self.context = context
+        self.guard = WalkGuard(stream.provider_label, walk)
+        self.width = max(1, int(stream.max_concurrent_requests))
+        self._pool: ThreadPoolExecutor | None = None
+        #: identity -> (token, prepared request, answer) in flight, in the walk's order
+        self._flight: dict[t.Hashable, tuple[t.Any, requests.PreparedRequest, Future[t.Any]]] = {}
+        self.answers = 0
+        self.rows = 0
+        self.started = time.monotonic()
+        self._reported = self.started
+
+    def run(self) -> Generator[Row, None, None]:
+        """Yield every row to emit; bookmarks move as answers are consumed."""
+        try:
+            while True:
+                ready = list(self.walk.ready())
+                if not ready:
+                    break
+                head = ready[0]
+                self._launch(ready)
+                token, prepared, pending = self._flight.pop(self.walk.identity(head))
+                response = pending.result()
+                step = yield from self._count(
+                    self.stream.answer(self.walk, token, prepared, response, self.context)
+                )
+                self.answers += 1
+                self.on_answer()
+                self.guard.after(token, step)
+                for note in step.notes:
+                    self.stream.logger.warning("%s", note)
+                for event in step.events:
+                    self.stream.logger.info("%s", event)
+                if step.bookmark is not None:
+                    # every row of the answer is written by now (the SDK writes a record
+                    # before it asks for the next)
+                    self.stream.commit_bookmark(step.bookmark, self.context)
+                self._report(force=bool(step.events))
+            self._report(force=True, final=True)
+        finally:
+            self._abandon()
+
+    def _count(self, rows: Generator[Row, None, Step]) -> Generator[Row, None, Step]:
+        count = 0
+        try:
+            while True:
+                row = next(rows)
+                count += 1
+                yield row
+        except StopIteration as stop:
+            return t.cast("Step", stop.value)
+        finally:
+            self.rows += count
+
+    def _report(self, *, force: bool = False, final: bool = False) -> None:
+        """A progress line a person reads: where, how far, records, requests, rate, ETA."""
+        now = time.monotonic()
+        if not force and now - self._reported < PROGRESS_SECONDS:
+            return
+        self._reported = now
+        elapsed = max(now - self.started, 1e-6)
+        rate = self.answers * 60.0 / elapsed
+        budget = self.stream.requests_per_minute_budget
+        where, fraction = self.walk.position() or ("", None)
+        if final:
+            where, fraction = "done", 1.0
+        left = (
+            f", about {_duration(elapsed * (1 - fraction) / fraction)} left"
+            if fraction and 0 < fraction < 1
+            else ""
+        )
+        self.stream.logger.info(
+            "%s %s: %s%s, %d records, %d requests, %.0f requests/min%s%s",
+            self.stream.provider_label,
+            self.stream.name,
+            where or "walking",
+            f" ({fraction:.0%})" if fraction is not None else "",
+            self.rows,
+            self.answers,
+            rate,
+            f" of {budget}" if budget else "",
+            left,
+            extra={
+                "progress": {
+                    "stream": self.stream.name,
+                    "position": where,
+                    "fraction": fraction,
+                    "records": self.rows,
+                    "requests": self.answers,
+                    "requests_per_minute": round(rate, 1),
+                    "budget_per_minute": budget,
+                }
+            },
+        )
+
+    def _launch(self, ready: list[t.Any]) -> None:
+        """Put the head of `ready` in flight, and up to `width` of it in all."""
+        wanted = {self.walk.identity(token) for token in ready[: self.width]}
+        for key in [k for k in self._flight if k not in wanted]:  # the walk changed its plan
+            self._drop(key)
+        for token in ready[: self.width]:
+            key = self.walk.identity(token)
+            if key in self._flight:
+                continue
+            self.guard.before(token)
+            prepared = self.stream.build_request(token, self.context)
+            wait = min(self.walk.wait_before(token), MAX_WAIT_SECONDS)
+            if self.width == 1:
+                if wait > 0:
+                    time.sleep(wait)
+                done: Future[t.Any] = Future()
+                try:
+                    done.set_result(self.send(prepared, self.context))
+                except BaseException as exc:  # raised when the head is consumed
+                    done.set_exception(exc)
+                self._flight[key] = (token, prepared, done)
+                continue
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.width, thread_name_prefix="tap-helpdesk")
+            self._flight[key] = (token, prepared, self._pool.submit(self._send, prepared, wait))
+
+    def _send(self, prepared: requests.PreparedRequest, wait: float) -> requests.Response:
+        if wait > 0:
+            time.sleep(wait)
+        return self.send(prepared, self.context)
+
+    def _drop(self, key: t.Hashable) -> None:
+        _token, _prepared, pending = self._flight.pop(key)
+        self.guard.sent.discard(key)
+        pending.cancel()
+        pending.add_done_callback(_close_answer)
+
+    def _abandon(self) -> None:
+        for key in list(self._flight):
+            self._drop(key)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _close_answer(pending: Future[t.Any]) -> None:
+    if not pending.cancelled() and pending.exception() is None:
+        pending.result().close()
+
+
 def page_fingerprint(rows: Sequence[Row], id_field: str) -> Hashable | None:
     """What identifies a page: its size and its first and last rows' ids (None if empty)."""
     if not rows:
@@ -170,108 +380,4 @@ def page_fingerprint(rows: Sequence[Row], id_field: str) -> Hashable | None:
     return (len(rows), str(rows[0].get(id_field)), str(rows[-1].get(id_field)))
 
 
-class Deadline:
-    """Bounds a whole answer, from connect to last byte, by `seconds`.
-
-    `requests` applies its timeout to each socket read, so a body trickling one byte a
-    second never times out. When the deadline passes, the connection is shut down, which
-    ends the blocked read; `expired` then tells the caller that this was a timeout. One
-    watchdog thread serves every deadline of the process (a thread per request would cost
-    more than a small page takes to parse).
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self.done = False
-        self._sock: socket.socket | None = None
-
-    def start(self) -> None:
-        """Start counting (before the request is sent)."""
-        if self.seconds > 0:
-            _WATCHDOG.add(time.monotonic() + self.seconds, self)
-
-    def watch(self, response: requests.Response) -> None:
-        """Attach the answer's connection, to be shut down when the deadline passes."""
-        sock = _socket_of(response)
-        with _WATCHDOG.lock:
-            if self.done:
-                return
-            self._sock = sock
-            expired = self.expired
-        if expired:
-            _shutdown(sock)
-
-    def cancel(self) -> None:
-        """The answer is complete (or abandoned): stop counting."""
-        with _WATCHDOG.lock:
-            self.done = True
-            self._sock = None
-
-    def expire(self) -> None:
-        """The deadline passed (called by the watchdog)."""
-        with _WATCHDOG.lock:
-            if self.done:
-                return
-            self.expired = True
-            sock, self._sock = self._sock, None
-        _shutdown(sock)
-
-
-class _Watchdog:
-    """One daemon thread that expires deadlines in time order."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self._wake = threading.Condition(self.lock)
-        self._heap: list[tuple[float, int, Deadline]] = []
-        self._count = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def add(self, when: float, deadline: Deadline) -> None:
-        with self.lock:
-            while self._heap and self._heap[0][2].done:  # answered long before they expire
-                heapq.heappop(self._heap)
-            heapq.heappush(self._heap, (when, next(self._count), deadline))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="tap-helpdesk-deadlines", daemon=True
-                )
-                self._thread.start()
-            elif self._heap[0][2] is deadline:
-                self._wake.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self.lock:
-                while self._heap and self._heap[0][2].done:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._wake.wait()
-                    continue
-                when, _n, deadline = self._heap[0]
-                wait = when - time.monotonic()
-                if wait > 0:
-                    self._wake.wait(wait)
-                    continue
-                heapq.heappop(self._heap)
-            deadline.expire()
-
-
-_WATCHDOG = _Watchdog()
-
-
-def _shutdown(sock: socket.socket | None) -> None:
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-def _socket_of(response: requests.Response) -> socket.socket | None:
-    """The socket an answer's body is read from (urllib3 2.x), if it can be found."""
-    connection = getattr(response.raw, "_connection", None)  # urllib3 HTTPResponse
-    sock = getattr(connection, "sock", None)
-    return sock if isinstance(sock, socket.socket) else None
-
-
-__all__ = ["Deadline", "Step", "Walk", "WalkGuard", "page_fingerprint"]
+__all__ = ["Driven", "Engine", "Step", "Walk", "WalkGuard", "page_fingerprint"]

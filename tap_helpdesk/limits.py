@@ -43,6 +43,12 @@ class RequestBudget:
         self.requests = 0
         self.waited_seconds = 0.0
 
+    @property
+    def per_minute(self) -> int | None:
+        """Requests allowed in any minute (the tighter of the two limits), if any."""
+        limits = [limit * (60 // int(seconds)) for seconds, limit, _sent in self._windows]
+        return min(limits) if limits else None
+
     def acquire(self) -> list[float]:
         """Wait until one more request fits in every window, then count it.
 

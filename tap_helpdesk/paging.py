@@ -102,10 +102,14 @@ class KeysetWalk(Walk[KeysetToken]):
         self.skip_ids: set[t.Any] = set()
         #: the key value the records in skip_ids were emitted with
         self.skip_key: str | None = None
+        self.start = start
         self.next: KeysetToken | None = KeysetToken(start)
         #: rows per page the server was seen to serve when it served fewer than asked
         self.served: int | None = None
-        self.keyless = 0
+        #: ids of rows without the key: emitted once, never a cursor (a filter on the key
+        #: leaves them out; a server that keeps sending them does not make progress)
+        self.keyless_ids: set[t.Any] = set()
+        self._keyless_emitted: set[t.Any] = set()
         self.requests = 0
 
     # -- the walk contract -------------------------------------------------------------
@@ -122,6 +126,21 @@ class KeysetWalk(Walk[KeysetToken]):
         """The request as it is filtered."""
         text = f"{self.key_name} >= {token.cursor}" if token.cursor else "the first page"
         return text + (f" (offset {token.offset})" if token.offset else "")
+
+    def position(self) -> tuple[str, float | None] | None:
+        """The cursor, and how far it is from the walk's start to its ceiling."""
+        cursor = self.page.last_key or self.start
+        if cursor is None:
+            return None
+        try:
+            first, here, last = (
+                parse_datetime(str(v), timezone.utc) for v in (self.start, cursor, self.ceiling)
+            )
+        except (TypeError, ValueError):
+            return (f"{self.key} {cursor}", None)
+        span = (last - first).total_seconds()
+        done = (here - first).total_seconds() / span if span > 0 else None
+        return (f"{self.key} {cursor}", None if done is None else min(max(done, 0.0), 1.0))
 
     @property
     def key_name(self) -> str:
@@ -146,27 +165,40 @@ class KeysetWalk(Walk[KeysetToken]):
         key, id_field, skip, skip_key = self.key, self.id_field, self.skip_ids, self.skip_key
         fresh = [r for r in rows if not (r.get(key) == skip_key and r.get(id_field) in skip)]
         last_key = self._check_order(token, rows)
+        if self.keyless_ids:
+            fresh = [r for r in fresh if not self._keyless_again(r)]
         ties = (
             {r.get(id_field) for r in reversed(rows) if r.get(key) == last_key}
             if last_key is not None
             else set()
         )
         self.page = KeysetPage(len(rows), last_key, ties, bool(has_more))
-        self.next = self._next(token, rows, fresh, has_more)
+        keyed_fresh = [r for r in fresh if r.get(key) not in (None, "")]
+        self.next = self._next(token, rows, keyed_fresh, has_more)
         notes: tuple[str, ...] = ()
-        if self.next is None and self.keyless:
+        if self.next is None and self.keyless_ids:
             notes = (
-                f"{self.label}: {self.keyless} rows had no {key}: they were emitted, and the "
-                "bookmark ignores them",
+                f"{self.label}: {len(self.keyless_ids)} rows had no {key}: they were "
+                "emitted, and the bookmark ignores them",
             )
         step = Step(
             rows=len(rows),
-            new=len(fresh),
+            new=sum(1 for r in fresh if r.get(key) not in (None, "")),
             bookmark=self.to_bookmark(last_key) if last_key is not None else None,
             fingerprint=None if token.confirm else page_fingerprint(rows, id_field),
             notes=notes,
         )
         return fresh, step
+
+    def _keyless_again(self, row: Row) -> bool:
+        """A row without the key that was emitted before (noted as emitted otherwise)."""
+        if row.get(self.key) not in (None, ""):
+            return False
+        identity = row.get(self.id_field)
+        if identity in self._keyless_emitted:
+            return True
+        self._keyless_emitted.add(identity)
+        return False
 
     def _check_order(self, token: KeysetToken, rows: list[Row]) -> str | None:
         """The page's last key; an error when the page is not in the order asked for."""
@@ -175,7 +207,7 @@ class KeysetWalk(Walk[KeysetToken]):
         for row in rows:
             value = row.get(self.key)
             if value is None or value == "":
-                self.keyless += 1
+                self.keyless_ids.add(row.get(self.id_field))
                 continue
             text = str(value)
             if previous is not None and text != previous and later(previous, text):

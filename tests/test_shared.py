@@ -1,4 +1,4 @@
-"""Unit tests of the shared machinery: budget, retries, timestamps, windows, paging, redaction."""
+"""Unit tests of the shared machinery: budget, retries, timestamps, windows, redaction."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 from tap_helpdesk.client import seconds_until_reset
 from tap_helpdesk.errors import SettingsError
 from tap_helpdesk.limits import RequestBudget
-from tap_helpdesk.paging import KeysetPaginator, KeysetToken, KeysetWalk
 from tap_helpdesk.redaction import MASK, redact, register_secret
 from tap_helpdesk.timestamps import NaiveToUtc, parse_zone, to_utc
 from tap_helpdesk.windows import Window, WindowWalk, halves
@@ -168,43 +167,6 @@ def test_window_walk_splits_capped_windows_down_to_days_then_by_filter():
     expected = {(d, i) for d in rows_per_day if d.day <= 4 for i in range(d.day)}
     assert got == expected | {(date(2024, 1, 5), 1), (date(2024, 1, 5), 3)}
     assert [w.start for w in complete] == sorted(w.start for w in complete), "time order"
-
-
-def _page(ids_and_keys):
-    return [{"id": i, "modifiedAt": k} for i, k in ids_and_keys]
-
-
-def test_keyset_walk_reanchors_and_drops_the_tie_already_emitted():
-    walk = KeysetWalk("modifiedAt")
-    paginator = KeysetPaginator(walk, "2024-01-01")
-    first = walk.take_page(_page([(1, "a"), (2, "b"), (3, "c"), (4, "c")]), has_more=True)
-    assert [r["id"] for r in first] == [1, 2, 3, 4]
-    paginator.advance(None)  # type: ignore[arg-type]
-    assert paginator.current_value == KeysetToken("c", 0)
-    second = walk.take_page(_page([(3, "c"), (4, "c"), (5, "d")]), has_more=False)
-    assert [r["id"] for r in second] == [5]
-    paginator.advance(None)  # type: ignore[arg-type]
-    assert paginator.finished
-
-
-def test_keyset_walk_emits_a_tie_ticket_again_once_it_was_modified():
-    walk = KeysetWalk("modifiedAt")
-    paginator = KeysetPaginator(walk, "2024-01-01")
-    walk.take_page(_page([(1, "a"), (2, "c")]), has_more=True)
-    paginator.advance(None)  # type: ignore[arg-type]
-    # ticket 2 was modified meanwhile: it now sits at the end with a later key
-    second = walk.take_page(_page([(3, "d"), (2, "e")]), has_more=False)
-    assert [(r["id"], r["modifiedAt"]) for r in second] == [(3, "d"), (2, "e")]
-
-
-def test_keyset_walk_pages_through_a_tie_group_larger_than_a_page():
-    walk = KeysetWalk("modifiedAt")
-    paginator = KeysetPaginator(walk, "x")
-    walk.take_page(_page([(1, "x"), (2, "x")]), has_more=True)
-    paginator.advance(None)  # type: ignore[arg-type]
-    assert paginator.current_value == KeysetToken("x", 2)
-    rest = walk.take_page(_page([(3, "x"), (4, "y")]), has_more=False)
-    assert [r["id"] for r in rest] == [3, 4]
 
 
 def test_redaction_masks_secrets_in_every_log_line(caplog):

@@ -1,0 +1,183 @@
+"""The walk engine on its own: order, requests in flight, guards (no HTTP: a fake stream)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import typing as t
+
+import pytest
+
+from tap_helpdesk.engine import Engine, Step, Walk
+from tap_helpdesk.errors import ProviderError
+
+
+class Answer:
+    """Stands in for a requests.Response."""
+
+    def __init__(self, token: t.Any) -> None:
+        self.token = token
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Windows(Walk[int]):
+    """`count` independent windows; window i holds rows 10i..10i+9, bookmark i."""
+
+    def __init__(self, count: int, *, split: int | None = None) -> None:
+        self.pending = list(range(count))
+        self.split = split
+
+    def ready(self) -> list[int]:
+        return list(self.pending)
+
+    def read(self, token: int, response: t.Any) -> t.Generator[dict[str, t.Any], None, Step]:
+        assert response.token == token
+        self.pending.remove(token)
+        if token == self.split:  # the window was capped: replaced by two parts
+            self.split = None
+            self.pending[:0] = [token * 100 + 1, token * 100 + 2]
+            return Step(rows=10, new=0)
+        for n in range(10):
+            yield {"id": token * 10 + n}
+        return Step(rows=10, new=10, bookmark=token, fingerprint=token)
+
+
+class FakeStream:
+    provider_label = "Fake"
+    name = "fake_tickets"
+    requests_per_minute_budget = None
+
+    def __init__(self, width: int, latency: float = 0.0) -> None:
+        self.max_concurrent_requests = width
+        self.latency = latency
+        self.logger = logging.getLogger("test_engine")
+        self.bookmarks: list[t.Any] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.sent: list[t.Any] = []
+        self._lock = threading.Lock()
+
+    def build_request(self, token: t.Any, context: t.Any) -> t.Any:
+        return token
+
+    def send(self, prepared: t.Any, context: t.Any) -> Answer:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.sent.append(prepared)
+        time.sleep(self.latency)
+        with self._lock:
+            self.in_flight -= 1
+        return Answer(prepared)
+
+    def answer(self, walk: t.Any, token: t.Any, prepared: t.Any, response: t.Any, context: t.Any):
+        return (yield from walk.read(token, response))
+
+    def commit_bookmark(self, value: t.Any, context: t.Any = None) -> None:
+        self.bookmarks.append(value)
+
+
+def drive(stream: FakeStream, walk: Walk[t.Any]) -> list[int]:
+    return [row["id"] for row in Engine(stream, walk, stream.send, None).run()]
+
+
+@pytest.mark.parametrize("width", [1, 4])
+def test_rows_and_bookmarks_leave_in_the_walks_order_at_any_width(width: int) -> None:
+    stream = FakeStream(width, latency=0.02)
+    assert drive(stream, Windows(12)) == list(range(120))
+    assert stream.bookmarks == list(range(12))
+    assert stream.most_in_flight == width
+
+
+def test_a_split_window_keeps_the_order_and_later_windows_stay_in_flight() -> None:
+    stream = FakeStream(3, latency=0.02)
+    rows = drive(stream, Windows(5, split=1))
+    parts = [101 * 10 + n for n in range(10)] + [102 * 10 + n for n in range(10)]
+    assert rows == list(range(10)) + parts + list(range(20, 50))
+    assert stream.bookmarks == [0, 101, 102, 2, 3, 4]
+    assert len(stream.sent) == 7  # every window once, the capped one and its two parts
+
+
+class Repeating(Walk[int]):
+    """Asks for the same request again after its answer."""
+
+    def ready(self) -> list[int]:
+        return [1]
+
+    def read(self, token: int, response: t.Any) -> t.Generator[dict[str, t.Any], None, Step]:
+        yield {"id": 1}
+        return Step(rows=1, new=1)
+
+
+def test_a_request_asked_for_twice_is_an_error_not_a_loop() -> None:
+    with pytest.raises(ProviderError, match="a second time"):
+        drive(FakeStream(1), Repeating())
+
+
+class SamePage(Walk[int]):
+    """Every request answered with the same rows (a server that ignores skip)."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def ready(self) -> list[int]:
+        return [self.next]
+
+    def read(self, token: int, response: t.Any) -> t.Generator[dict[str, t.Any], None, Step]:
+        self.next += 1
+        yield {"id": 1}
+        return Step(rows=1, new=1, fingerprint=("same", 1))
+
+
+def test_an_answer_repeating_an_earlier_one_is_an_error() -> None:
+    with pytest.raises(ProviderError, match="same rows as the answer to 0"):
+        drive(FakeStream(1), SamePage())
+
+
+class Idle(SamePage):
+    def read(self, token: int, response: t.Any) -> t.Generator[dict[str, t.Any], None, Step]:
+        self.next += 1
+        return Step(rows=5, new=0)
+        yield  # pragma: no cover
+
+
+def test_answers_bringing_only_rows_already_read_end_the_run() -> None:
+    stream = FakeStream(1)
+    with pytest.raises(ProviderError, match="5 answers in a row"):
+        drive(stream, Idle())
+    assert len(stream.sent) == 5
+
+
+class Bounded(SamePage):
+    def read(self, token: int, response: t.Any) -> t.Generator[dict[str, t.Any], None, Step]:
+        self.next += 1
+        yield {"id": token}
+        return Step(rows=1, new=1)
+
+    def request_limit(self) -> int:
+        return 3
+
+
+def test_more_requests_than_the_walk_allows_is_an_error() -> None:
+    stream = FakeStream(1)
+    with pytest.raises(ProviderError, match="at most 3 expected"):
+        drive(stream, Bounded())
+    assert len(stream.sent) == 3
+
+
+def test_requests_in_flight_are_closed_when_the_run_stops() -> None:
+    class Failing(Windows):
+        def read(self, token: int, response: t.Any) -> t.Generator[dict[str, t.Any], None, Step]:
+            if token == 2:
+                raise ProviderError("Fake", "bad answer")
+            return (yield from super().read(token, response))
+
+    stream = FakeStream(4, latency=0.01)
+    engine = Engine(stream, Failing(10), stream.send, None)
+    with pytest.raises(ProviderError, match="bad answer"):
+        list(engine.run())
+    assert stream.bookmarks == [0, 1]
