@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tap_helpdesk.engine import WalkGuard
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.socialboards import (
     MAX_ATTEMPTS,
@@ -65,15 +66,28 @@ class LiveList:
             self.deleted.add(ticket_id)
 
 
+def take_answer(slices: CreationSlices, rows: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    """Hand the answer to the walk's next request over, as the engine does; the tickets
+    it emits."""
+    (token,) = slices.ready()
+    emitted, _step = slices.take(token, rows)
+    return emitted
+
+
 def walk(
     live: LiveList, *, churn: tuple[int, int, int] = (0, 0, 0), **options: t.Any
 ) -> tuple[list[dict[str, t.Any]], CreationSlices]:
     slices = CreationSlices(START, END, **options)
+    guard = WalkGuard("Socialboards", slices)
     emitted: list[dict[str, t.Any]] = []
-    while slices.current is not None:
-        rows = live.answer(slices.current)
+    while slices.ready():
+        (token,) = slices.ready()
+        guard.before(token)
+        rows = live.answer(token)
         live.churn(*churn)
-        emitted += slices.take_answer(rows)
+        fresh, step = slices.take(token, rows)
+        guard.after(token, step)
+        emitted += fresh
         assert slices.requests < 5000, "the walk ends"
     return emitted, slices
 
@@ -111,10 +125,10 @@ def test_a_vanished_anchor_makes_the_slice_be_read_again_narrower():
     first = slices.current
     assert first is not None
     page = [{"id": i, "creationTime": START.isoformat(), ACTIVITY: "9"} for i in range(50)]
-    assert slices.take_answer(page) == []
+    assert take_answer(slices, page) == []
     assert slices.current == Slice(first.start, first.end, skip=49)
     # the anchor (id 49) is not on the next page: something above it disappeared
-    assert slices.take_answer([{"id": 99, "creationTime": START.isoformat()}]) == []
+    assert take_answer(slices, [{"id": 99, "creationTime": START.isoformat()}]) == []
     assert slices.current == Slice(first.start, first.start + (first.end - first.start) / 2)
     assert slices.rereads == 1
     assert slices.rows == {}
@@ -123,12 +137,12 @@ def test_a_vanished_anchor_makes_the_slice_be_read_again_narrower():
 def test_a_top_made_only_of_moved_tickets_makes_the_slice_be_read_again():
     slices = CreationSlices(START, END)
     page = [{"id": i, "creationTime": START.isoformat(), ACTIVITY: "1"} for i in range(50)]
-    slices.take_answer(page)
-    slices.take_answer([page[-1]])  # the anchor alone: the end of the slice
+    take_answer(slices, page)
+    take_answer(slices, [page[-1]])  # the anchor alone: the end of the slice
     assert slices.current is not None
     assert slices.current.recheck
     moved = [{"id": i, "creationTime": START.isoformat(), ACTIVITY: "2"} for i in range(50)]
-    assert slices.take_answer(moved) == []
+    assert take_answer(slices, moved) == []
     assert slices.rereads == 1
     assert slices.current is not None
     assert not slices.current.recheck
@@ -138,11 +152,11 @@ def test_an_unsplittable_slice_that_keeps_moving_is_an_error_naming_it():
     moment = START + timedelta(days=3)
     slices = CreationSlices(moment, moment)
     for _ in range(MAX_ATTEMPTS - 1):
-        slices.take_answer([{"id": i, ACTIVITY: "1"} for i in range(50)])
-        slices.take_answer([{"id": 1000}])  # the anchor is gone
-    slices.take_answer([{"id": i, ACTIVITY: "1"} for i in range(50)])
+        take_answer(slices, [{"id": i, ACTIVITY: "1"} for i in range(50)])
+        take_answer(slices, [{"id": 1000}])  # the anchor is gone
+    take_answer(slices, [{"id": i, ACTIVITY: "1"} for i in range(50)])
     with pytest.raises(ProviderError, match=r"creationTime 2024-01-04T00:00:00\.0000000\+00:00"):
-        slices.take_answer([{"id": 1000}])
+        take_answer(slices, [{"id": 1000}])
 
 
 def test_slice_bounds_are_written_with_seven_fractional_digits_in_utc():
@@ -159,7 +173,7 @@ class Clock:
 
 
 def test_tokens_are_renewed_early_and_a_rotation_is_logged_without_its_value(caplog):
-    answers = iter(
+    answers: t.Iterator[dict[str, t.Any]] = iter(
         [
             {"access_token": "sbx-access-one", "expires_in": 3599, "refresh_token": "r0"},
             {"access_token": "sbx-access-two", "expires_in": 3599, "refresh_token": "r1-new"},

@@ -1,0 +1,45 @@
+"""Socialboards tickets: POST {api_url}/tickets/list.
+
+Docs: provider-docs/socialboards-tickets-list.txt; provider-notes.md section 2.
+
+Auth (auth.py): `socialboards.refresh_token` and `socialboards.client_id` are exchanged
+at POST {api_url}/token (form encoded) for a bearer token that lives about an hour. The
+docs give resource paths only relative to a base they never name; the tap sends them to
+the token host, api.socialboards.com.
+
+Paging (slices.py): the list is paged with skip/take and the only documented order is
+`last_thread_activity_desc`, so a reply posted mid-sync moves its ticket from ahead of a
+skip/take cursor to the top, behind it, where a plain walk never looks again. The tap reads
+the creation-time range (`from`/`to` filter on creationTime, which never changes) in
+slices, each a fixed set of tickets, never past the moment the sync started. A slice is
+paged with one row of overlap, which proves that the tickets that did not move are all
+read, and closed by a second look at its top, which picks up those that did (see
+CreationSlices). Each slice is then emitted sorted by creation time, so the bookmark is
+resumable. When the last page comes is read from the answers, never from `take` alone:
+the API clamps it silently.
+"""
+
+from __future__ import annotations
+
+from tap_helpdesk.providers.socialboards.auth import AccessTokens, RefreshTokenAuth
+from tap_helpdesk.providers.socialboards.slices import (
+    MAX_ATTEMPTS,
+    CreationSlices,
+    Slice,
+    creation_time,
+    format_bound,
+)
+from tap_helpdesk.providers.socialboards.stream import LABEL, STREAMS, SocialboardsTicketsStream
+
+__all__ = [
+    "LABEL",
+    "MAX_ATTEMPTS",
+    "STREAMS",
+    "AccessTokens",
+    "CreationSlices",
+    "RefreshTokenAuth",
+    "Slice",
+    "SocialboardsTicketsStream",
+    "creation_time",
+    "format_bound",
+]

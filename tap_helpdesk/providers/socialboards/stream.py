@@ -1,0 +1,239 @@
+"""The socialboards_tickets stream: POST /tickets/list behind refresh-token auth."""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+from datetime import datetime, timezone
+from functools import cached_property
+from urllib.parse import urlparse
+
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_helpdesk.client import RETRIABLE_STATUSES, USER_AGENT, HelpdeskStream, response_snippet
+from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.providers.socialboards.auth import (
+    CREDENTIALS,
+    AccessTokenRefused,
+    AccessTokens,
+    RefreshTokenAuth,
+    oauth_error,
+    redirect_target,
+    refresh_grant,
+)
+from tap_helpdesk.providers.socialboards.slices import TAKE, CreationSlices, Slice, format_bound
+from tap_helpdesk.schemas import load_schema
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:
+    from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from singer_sdk.helpers.types import Context
+
+LABEL = "Socialboards"
+ORDER_BY = "last_thread_activity_desc"  # the only TicketListOrderBy value the docs show
+TOKEN_PATH = "/token"
+
+
+class SocialboardsTicketsStream(HelpdeskStream):
+    """Tickets: POST /tickets/list, read in creation-time slices (see the package doc)."""
+
+    provider = "socialboards"
+    provider_label = LABEL
+    credential_settings = ("refresh_token", "client_id")
+    name = "socialboards_tickets"
+    path = "/tickets/list"
+    payload_as_json = True
+    primary_keys = ("id",)
+    replication_key = "creationTime"
+    is_sorted = True
+    schema = load_schema("socialboards_tickets")
+    timestamp_fields = ("creationTime", "lastThreadElementCreationTime")
+    STATE_MSG_FREQUENCY = 100
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        kwargs.setdefault("http_method", "POST")
+        super().__init__(*args, **kwargs)
+        self.walk: CreationSlices | None = None
+
+    # -- auth --------------------------------------------------------------------------
+
+    @cached_property
+    def tokens(self) -> AccessTokens:
+        """The run's access tokens."""
+        return AccessTokens(
+            str(self.provider_config["refresh_token"]), self.exchange_refresh_token, self.logger
+        )
+
+    @cached_property
+    def _oauth(self) -> RefreshTokenAuth:
+        return RefreshTokenAuth(self.tokens, self.token_url, str(self.provider_config["client_id"]))
+
+    @property
+    @override
+    def authenticator(self) -> RefreshTokenAuth:
+        return self._oauth
+
+    @property
+    def token_url(self) -> str:
+        """POST {api_url}/token."""
+        return f"{self.url_base}{TOKEN_PATH}"
+
+    @cached_property
+    def _send_token_request(self) -> Callable[..., requests.Response]:
+        # the shared budget, retries and whole-answer timeout, no redirect followed,
+        # without the refresh-on-401 of resource requests
+        return super().request_decorator(self._request)
+
+    def exchange_refresh_token(self, refresh_token: str) -> Mapping[str, t.Any]:
+        """POST {api_url}/token: the refresh-token grant, form encoded."""
+        form = refresh_grant(refresh_token, str(self.provider_config["client_id"]))
+        prepared = requests.Request(
+            "POST",
+            self.token_url,
+            data=form,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        ).prepare()
+        response = self._send_token_request(prepared, None)
+        body = self.decode_json(response)
+        if not isinstance(body, dict):
+            raise ProviderError(
+                LABEL,
+                f"expected a JSON object from /token, got: {response_snippet(response)}; "
+                "check socialboards.api_url",
+            )
+        return body
+
+    def _validate_token_answer(self, response: requests.Response) -> None:
+        status = response.status_code
+        if 300 <= status < 400:
+            raise ProviderError(
+                LABEL,
+                f"the token endpoint answered HTTP {status}, redirecting to "
+                f"{redirect_target(response)}: not followed (the refresh token goes to "
+                "socialboards.api_url only); check socialboards.api_url",
+            )
+        self.observe_rate_headers(response)
+        if status in RETRIABLE_STATUSES or status >= 500:
+            raise RetriableAPIError(self.describe_failure(response), response)
+        if status >= 400:
+            raise ProviderError(
+                LABEL,
+                f"authentication failed at /token (HTTP {status}: {oauth_error(response)}): "
+                f"check {CREDENTIALS}",
+            )
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        if response.request is not None and response.request.url == self._oauth.token_url:
+            self._validate_token_answer(response)
+            return
+        status = response.status_code
+        if 300 <= status < 400:
+            raise ProviderError(
+                LABEL,
+                f"HTTP {status} from {urlparse(response.url).path}, redirecting to "
+                f"{redirect_target(response)}: not followed (it would carry the access "
+                "token there); check socialboards.api_url",
+            )
+        if status == 401:
+            raise AccessTokenRefused
+        super().validate_response(response)
+
+    @override
+    def request_decorator(self, func: Callable[..., requests.Response]) -> Callable[..., t.Any]:
+        send = super().request_decorator(func)
+
+        def send_with_valid_token(*args: t.Any, **kwargs: t.Any) -> requests.Response:
+            try:
+                return send(*args, **kwargs)
+            except AccessTokenRefused:
+                self.logger.info("%s: access token refused (HTTP 401); renewing it", LABEL)
+                self._oauth.discard()
+            try:
+                return send(*args, **kwargs)  # re-authenticated with a new token
+            except AccessTokenRefused:
+                raise ProviderError(
+                    LABEL,
+                    "authentication failed (HTTP 401 with a new access token): "
+                    f"check {CREDENTIALS}",
+                ) from None
+
+        return send_with_valid_token
+
+    # -- the walk ----------------------------------------------------------------------
+
+    @override
+    def sync_start(self, context: Context | None) -> datetime:
+        start = super().sync_start(context)  # also keeps the bookmark from moving back
+        if self.provider_config.get("full_refresh"):
+            return self.config_start_date()
+        return start
+
+    @override
+    def new_walk(self, context: Context | None) -> CreationSlices:
+        # `to` never passes the sync's start: tickets created during the run wait for the next
+        now = datetime.now(timezone.utc)
+        end = min(self.sync_end() or now, now)
+        start = min(self.sync_start(context), end)
+        self.walk = CreationSlices(start, end, parse=self.list_rows)
+        return self.walk
+
+    @override
+    def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        yield from super().request_records(context)
+        walk = self.walk
+        if walk is not None:
+            self.logger.info(
+                "%s: read %d creation-time slices in %d requests (%d read again); "
+                "%d access tokens, %d refresh-token rotations",
+                LABEL,
+                walk.slices,
+                walk.requests,
+                walk.rereads,
+                self.tokens.issued,
+                self.tokens.rotations,
+            )
+
+    @override
+    def prepare_request_payload(
+        self,
+        context: Context | None,
+        next_page_token: Slice | None,
+    ) -> dict[str, t.Any]:
+        assert next_page_token is not None
+        return {
+            "from": format_bound(next_page_token.start),
+            "to": format_bound(next_page_token.end),
+            "orderBy": ORDER_BY,
+            "skip": next_page_token.skip,
+            "take": TAKE,
+        }
+
+    def list_rows(self, response: requests.Response) -> list[dict[str, t.Any]]:
+        """The tickets of an answer; an errorCode other than -1 is an error even under 200."""
+        body = self.decode_json(response)
+        path = urlparse(response.url).path
+        if not isinstance(body, dict):
+            raise ProviderError(
+                LABEL, f"expected a JSON object from {path}, got: {response_snippet(response)}"
+            )
+        code = body.get("errorCode", -1)
+        if str(code).strip() != "-1":
+            text = body.get("errorText") or "no errorText"
+            raise ProviderError(LABEL, f"{path} answered errorCode {code}: {text}")
+        rows = body.get("data")
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise ProviderError(
+                LABEL,
+                f"expected a 'data' list of tickets from {path}, got: {response_snippet(response)}",
+            )
+        return rows
+
+
+STREAMS: tuple[type[HelpdeskStream], ...] = (SocialboardsTicketsStream,)
