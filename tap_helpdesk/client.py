@@ -31,6 +31,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.streams import RESTStream, Stream
 from singer_sdk.streams.rest import PageContext
 
+from tap_helpdesk.check import Probe
 from tap_helpdesk.deadline import Deadline
 from tap_helpdesk.engine import Engine, Step, Walk
 from tap_helpdesk.errors import HelpdeskError, ProviderError
@@ -267,6 +268,26 @@ class HelpdeskStream(RESTStream[t.Any]):
         with self.get_http_request_counter() as counter:
             counter.with_context(context)
             yield from Engine(self, walk, send, context, on_answer=counter.increment).run()
+
+    def probe(self) -> Probe:
+        """One cheap request for the connection check (tap_helpdesk.check): the walk's
+        first request; a stream whose API can be asked more pointedly overrides this."""
+        walk = self.new_walk(None)
+        ready = list(walk.ready()) if walk is not None else []
+        if not ready:
+            raise ProviderError(self.provider_label, "nothing to ask for from start_date on")
+        send = self.request_decorator(self._request)
+        response = send(self.build_request(ready[0], None), None)
+        rows = list(itertools.islice(walk.read(ready[0], response), 1000))  # type: ignore[union-attr]
+        return Probe(rows, response, time_field=self.replication_key)
+
+    def probe_request(self, params: dict[str, t.Any]) -> Probe:
+        """Send one GET with these query parameters, for a stream's own probe."""
+        send = self.request_decorator(self._request)
+        prepared = self.build_prepared_request(
+            method="GET", url=self.get_url(None), params=params, headers=self.http_headers
+        )
+        return Probe([], send(prepared, None))
 
     @property
     def requests_per_minute_budget(self) -> int | None:

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 import msgspec
 
+from tap_helpdesk.check import Probe
 from tap_helpdesk.client import HelpdeskStream, parse_records
 from tap_helpdesk.paging import KeysetToken, KeysetWalk
 from tap_helpdesk.schemas import load_schema
@@ -31,6 +32,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 PAGE_SIZE = 1000  # documented maximum: 1 <= limit <= 1000
+PROBE_ROWS = 20
 _raw_decoder = msgspec.json.Decoder()
 
 
@@ -86,6 +88,17 @@ class EnneoExportStream(HelpdeskStream):
             to_bookmark=lambda value: to_utc(value, self.zone),
             ceiling=in_zone_naive(datetime.now(timezone.utc), self.zone),
         )
+
+    @override
+    def probe(self) -> Probe:
+        # The newest tickets first: their order, and the newest time against the clock.
+        params = self.get_url_params(None, KeysetToken(None))
+        params.update(limit=PROBE_ROWS, orderByDirection="desc")
+        probe = self.probe_request(params)
+        probe.rows = parse_records(self, probe.response)
+        probe.asked, probe.order_field, probe.descending = PROBE_ROWS, "modifiedAt", True
+        probe.time_field = "modifiedAt"
+        return probe
 
     def page_rows(self, response: requests.Response) -> tuple[list[dict[str, t.Any]], None]:
         """The rows of one export page; the API has no has-more marker."""

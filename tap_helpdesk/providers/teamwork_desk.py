@@ -15,6 +15,7 @@ import sys
 import typing as t
 from datetime import datetime, timezone
 
+from tap_helpdesk.check import Probe
 from tap_helpdesk.client import HelpdeskStream, PageFedStream
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.paging import KeysetToken, KeysetWalk
@@ -32,6 +33,7 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
 
+PROBE_ROWS = 20
 PAGE_SIZE = 100  # list endpoints clamp larger values to 100 (provider-notes section 3)
 TIMESTAMPS = ("createdAt", "updatedAt", "deletedAt", "archivedAt", "happinessSurveySentAt")
 
@@ -150,6 +152,18 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
         if includes:
             params["includes"] = ",".join(includes)
         return params
+
+    @override
+    def probe(self) -> Probe:
+        # The newest tickets first; times carry `Z`, so the zone needs no check.
+        params = self.get_url_params(None, KeysetToken(None))
+        params.update(pageSize=PROBE_ROWS, orderMode="desc", page=1)
+        params.pop("includes", None)
+        probe = self.probe_request(params)
+        probe.rows = self.page_rows(probe.response)[0]
+        probe.asked, probe.order_field, probe.descending = PROBE_ROWS, "updatedAt", True
+        probe.time_field, probe.naive_times = "updatedAt", False
+        return probe
 
     def page_rows(self, response: requests.Response) -> tuple[list[dict[str, t.Any]], bool]:
         """The tickets of one page and its has-more marker; its sideloads are queued."""
