@@ -20,3 +20,32 @@ class ProviderError(HelpdeskError):
     def __init__(self, provider: str, message: str) -> None:
         super().__init__(f"{provider}: {message}")
         self.provider = provider
+
+
+class UnreadableValue(ValueError):
+    """A provider value its schema cannot hold (a timestamp that does not parse, an id
+    that is not an integer). It knows the field and the value; the stream that meets it
+    names itself and the record (tap_helpdesk.values.record_error)."""
+
+    def __init__(self, value: object, expected: str, field: str = "") -> None:
+        self.value = value
+        self.expected = expected
+        self.field = field
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        where = f"field {field!r} holds " if field else ""
+        super().__init__(f"{where}{shown}, which is not {expected}")
+
+    def in_field(self, field: str) -> UnreadableValue:
+        """The same problem, located in `field` (a dotted path for nested values)."""
+        inner = f"{field}.{self.field}" if self.field else field
+        return UnreadableValue(self.value, self.expected, inner)
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGINT: the run stops where it is (a BaseException, so that no
+    `except Exception` on the way out mistakes it for a failure to handle)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import traceback
 import typing as t
 
 MASK = "****"
@@ -37,6 +38,11 @@ def redact(text: str) -> str:
     return text
 
 
+def redacted_traceback(exc: BaseException) -> str:
+    """The traceback of `exc`, secrets masked (printed at DEBUG only)."""
+    return redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+
 def _install_record_factory() -> None:
     global _installed  # noqa: PLW0603
     with _lock:
@@ -54,6 +60,9 @@ def _install_record_factory() -> None:
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            # a handler would format the traceback itself, unredacted: format it here
+            record.exc_text = redacted_traceback(record.exc_info[1]).rstrip("\n")
         return record
 
     logging.setLogRecordFactory(redacting_factory)

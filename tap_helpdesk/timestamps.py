@@ -4,24 +4,50 @@ Providers send three kinds of time: naive wall-clock strings in an account zone 
 ProProfs, Filum), offset-aware ISO strings (Socialboards with 7 fractional digits,
 Teamwork Desk with `Z`), and dates. All of them leave the tap as
 `2024-05-12T02:00:00+00:00` (microseconds kept when the provider sends them).
+
+Three more forms are read as well: epoch seconds or milliseconds (numbers, or strings of
+nine or more digits), and MySQL's zero date (`0000-00-00`, `0000-00-00 00:00:00`), which
+means "no date" and becomes None, counted in `zero_dates` so the run can warn about it.
+Anything else raises UnreadableValue (field and value), never a guess.
 """
 
 from __future__ import annotations
 
 import re
 import typing as t
+from collections import Counter
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pendulum
 
-from tap_helpdesk.errors import SettingsError
+from tap_helpdesk.errors import SettingsError, UnreadableValue
 
 _FIXED_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 # Python 3.10's fromisoformat rejects `Z` and more than 6 fractional digits (.NET sends 7).
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 _ZERO = timedelta(0)
+_EPOCH_DIGITS = re.compile(r"-?\d{9,}(?:\.\d+)?")
+#: epoch values at least this large are milliseconds (as seconds: the year 5138)
+_MILLISECONDS = 100_000_000_000
+_ZERO_DATE = "0000-00-00"
+_TIMESTAMP = "an ISO 8601 timestamp or epoch seconds"
+
+#: zero dates read as None, by field ("" where the caller did not name one)
+zero_dates: Counter[str] = Counter()
+
+
+def zero_dates_warning() -> str | None:
+    """One line on the zero dates read as None so far, by field; None if there were none."""
+    if not zero_dates:
+        return None
+    fields = ", ".join(f"{name or 'unnamed'} ({n})" for name, n in sorted(zero_dates.items()))
+    return f"{sum(zero_dates.values())} zero dates (0000-00-00) were emitted as null: {fields}"
+
+
+class ZeroDate(UnreadableValue):
+    """MySQL's zero date: the provider means "no date"; to_utc reads it as None."""
 
 
 @lru_cache(maxsize=64)
@@ -59,15 +85,32 @@ def parse_datetime(value: str, zone: tzinfo) -> datetime:
 
 
 def _parse_slow(text: str) -> datetime:
+    if text.startswith(_ZERO_DATE):
+        raise ZeroDate(text, "a date (MySQL's zero date means none)")
+    if _EPOCH_DIGITS.fullmatch(text):
+        return from_epoch(float(text) if "." in text else int(text))
     try:
         return datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", text.replace("Z", "+00:00")))
     except ValueError:
+        pass
+    try:
         parsed = pendulum.parse(text, tz=None, strict=False)
+    except ValueError:
+        raise UnreadableValue(text, _TIMESTAMP) from None
     if isinstance(parsed, datetime):
         return parsed
     if isinstance(parsed, date):
         return datetime(parsed.year, parsed.month, parsed.day)
-    raise ValueError(f"not a timestamp: {text!r}")
+    raise UnreadableValue(text, _TIMESTAMP)
+
+
+def from_epoch(number: float) -> datetime:
+    """Epoch seconds, or milliseconds when the number is too large to be seconds."""
+    seconds = number / 1000 if abs(number) >= _MILLISECONDS else number
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise UnreadableValue(number, "epoch seconds or milliseconds in range") from None
 
 
 class NaiveToUtc:
@@ -84,16 +127,16 @@ class NaiveToUtc:
         self.zone = zone
         self._hours: dict[str, str | None] = {}
 
-    def __call__(self, value: str | None) -> str | None:
+    def __call__(self, value: t.Any, field: str = "") -> str | None:
         if value is None or value == "":
             return None
-        if len(value) == 19 and value[10] in " T" and value[13] == ":":
+        if value.__class__ is str and len(value) == 19 and value[10] in " T" and value[13] == ":":
             prefix = self._hours.get(value[:13], "")
             if prefix == "":
                 prefix = self._hours[value[:13]] = self._utc_hour(value[:13])
             if prefix is not None:
                 return f"{prefix}{value[13:19]}+00:00"
-        return to_utc(value, self.zone)
+        return to_utc(value, self.zone, field)
 
     def convert_fields(self, record: dict[str, t.Any], fields: tuple[str, ...]) -> None:
         """Convert the text values of `fields` in place (the per-record hot path: the
@@ -107,7 +150,9 @@ class NaiveToUtc:
                     if len(value) == 19 and value[13] == ":" and value[10] in " T"
                     else None
                 )
-                record[name] = f"{prefix}{value[13:]}+00:00" if prefix else self(value)
+                record[name] = f"{prefix}{value[13:]}+00:00" if prefix else self(value, name)
+            elif value is not None:
+                record[name] = self(value, name)  # epoch numbers (or an error naming the field)
 
     def _utc_hour(self, local_hour: str) -> str | None:
         try:
@@ -122,11 +167,23 @@ class NaiveToUtc:
         return start.astimezone(timezone.utc).isoformat()[:13]
 
 
-def to_utc(value: str | None, zone: tzinfo = timezone.utc) -> str | None:
-    """Normalise a provider timestamp to ISO 8601 UTC; empty values become None."""
+def to_utc(value: t.Any, zone: tzinfo = timezone.utc, field: str = "") -> str | None:
+    """Normalise a provider timestamp to ISO 8601 UTC; empty values and zero dates become
+    None; what does not read as a time raises UnreadableValue naming `field`."""
     if value is None or value == "":
         return None
-    parsed = parse_datetime(value, zone)
+    try:
+        if value.__class__ is str:
+            parsed = parse_datetime(value, zone)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            parsed = from_epoch(value)
+        else:
+            raise UnreadableValue(value, _TIMESTAMP)
+    except ZeroDate:
+        zero_dates[field] += 1
+        return None
+    except UnreadableValue as exc:
+        raise exc.in_field(field) if field else exc from None
     if parsed.utcoffset() == _ZERO:
         return parsed.replace(tzinfo=timezone.utc).isoformat()
     return parsed.astimezone(timezone.utc).isoformat()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -13,7 +14,10 @@ import tempfile
 import typing as t
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+
+import jsonschema
 
 TAP = [sys.executable, "-m", "tap_helpdesk"]
 
@@ -45,8 +49,10 @@ class TapRun:
 
 
 def parse_messages(stdout: str, run: TapRun) -> None:
-    """Fill a TapRun from Singer messages."""
+    """Fill a TapRun from Singer messages; every RECORD must validate against the SCHEMA
+    its stream sent before it (types, and date-times in ISO 8601 UTC)."""
     records: dict[str, list[dict[str, t.Any]]] = defaultdict(list)
+    validators: dict[str, tuple[t.Any, list[str]]] = {}
     # Messages end at "\n" only: str.splitlines() would also cut at a U+2028 inside a value.
     for line in stdout.split("\n"):
         if not line.strip():
@@ -54,12 +60,142 @@ def parse_messages(stdout: str, run: TapRun) -> None:
         message = json.loads(line)
         kind = message["type"]
         if kind == "RECORD":
-            records[message["stream"]].append(message["record"])
+            stream, record = message["stream"], message["record"]
+            assert stream in validators, f"a RECORD of {stream} before its SCHEMA"
+            _check_record(stream, record, *validators[stream])
+            records[stream].append(record)
         elif kind == "STATE":
             run.states.append(message["value"])
         elif kind == "SCHEMA":
             run.schemas[message["stream"]] = message["schema"]
+            validators[message["stream"]] = (
+                _validator(json.dumps(message["schema"], sort_keys=True)),
+                list(message.get("key_properties") or []),
+            )
     run.records = dict(records)
+
+
+def _utc_date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True  # the type check speaks for other values
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return moment.utcoffset() == timedelta(0)
+
+
+_FORMATS = jsonschema.FormatChecker(formats=())
+_FORMATS.checks("date-time")(_utc_date_time)
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(schema_text: str) -> tuple[t.Any, Check | None]:
+    """jsonschema's validator for a schema, and its fast equivalent when the schema uses
+    only the keywords _compile knows (jsonschema then only explains a failure)."""
+    schema = json.loads(schema_text)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+    return cls(schema, format_checker=_FORMATS), _compile(schema)
+
+
+def _check_record(stream: str, record: dict[str, t.Any], validator: t.Any, keys: list[str]) -> None:
+    full, fast = validator
+    if fast is not None and fast(record):
+        return
+    error = next(full.iter_errors(record), None)
+    if error is not None:
+        where = ".".join(str(part) for part in error.absolute_path) or "(record)"
+        ids = {key: record.get(key) for key in keys}
+        raise AssertionError(
+            f"{stream} record {ids} does not match its SCHEMA at {where}: {error.message}"
+        )
+    assert fast is None, f"the fast check of {stream} disagrees with jsonschema"
+
+
+Check = t.Callable[[t.Any], bool]
+_ANNOTATIONS = {"title", "description", "default", "examples", "$comment", "$schema"}
+_KNOWN = {"type", "properties", "items", "required", "additionalProperties", "format"}
+_CLASSES: dict[str, tuple[type, ...]] = {
+    "null": (type(None),),
+    "boolean": (bool,),
+    "string": (str,),
+    "object": (dict,),
+    "array": (list,),
+    "number": (int, float),
+    "integer": (int,),  # and a float with an integral value, as jsonschema reads it
+}
+
+
+def _allowed(declared: str | list[str]) -> frozenset[type]:
+    names = [declared] if isinstance(declared, str) else declared
+    return frozenset(cls for name in names for cls in _CLASSES.get(name, ()))
+
+
+def _always(_value: t.Any) -> bool:
+    return True
+
+
+def _compile(schema: t.Any) -> Check | None:
+    """A check equal to jsonschema's for type / properties / items / required /
+    additionalProperties / format date-time; None for a schema using anything else."""
+    if schema is True or schema == {}:
+        return _always
+    if not isinstance(schema, dict) or set(schema) - _ANNOTATIONS - _KNOWN:
+        return None
+    if schema.get("format", "date-time") != "date-time":
+        return None
+    declared = schema.get("type")
+    names = [declared] if isinstance(declared, str) else list(declared or [])
+    if any(name not in _CLASSES for name in names):
+        return None
+    allowed = _allowed(names) if names else None
+    integral_float = "integer" in names and "number" not in names
+    stamp = "format" in schema
+    properties: dict[str, Check] = {}
+    #: classes that settle a plain typed property at once (the per-field hot path)
+    leaves: dict[str, frozenset[type]] = {}
+    for name, sub in (schema.get("properties") or {}).items():
+        compiled = _compile(sub)
+        if compiled is None:
+            return None
+        properties[name] = compiled
+        if isinstance(sub, dict) and set(sub) - _ANNOTATIONS == {"type"}:
+            leaves[name] = _allowed(sub["type"])
+    required = tuple(schema.get("required") or ())
+    extra = schema.get("additionalProperties", True)
+    others = extra if isinstance(extra, bool) else _compile(extra)
+    item = _compile(schema["items"]) if "items" in schema else _always
+    if others is None or item is None:
+        return None
+    objects = bool(properties or required or others is not True)
+
+    def check(value: t.Any) -> bool:
+        kind = value.__class__
+        if (
+            allowed is not None
+            and kind not in allowed
+            and not (integral_float and kind is float and value.is_integer())
+        ):
+            return False
+        if stamp and kind is str and not _utc_date_time(value):
+            return False
+        if kind is dict and objects:
+            for key, inner in value.items():
+                leaf = leaves.get(key)
+                if leaf is not None and inner.__class__ in leaf:
+                    continue
+                known = properties.get(key)
+                if known is not None:
+                    if not known(inner):
+                        return False
+                elif others is False or (others is not True and not others(inner)):
+                    return False
+            return all(key in value for key in required)
+        if kind is list and item is not _always:
+            return all(item(inner) for inner in value)
+        return True
+
+    return check
 
 
 def write_json(data: t.Any, directory: Path | None = None) -> Path:

@@ -1,0 +1,305 @@
+"""Values the tap is handed, checked before they are used: records cast to their stream's
+schema, and the settings and state the user gives (see the end of this module).
+
+Providers send ids as text in one answer and as numbers in the next (`"4484636"`), or
+flags as `"true"`. A target loads a column by the schema the SCHEMA message declared, so
+each record is made to fit it: a value of an allowed type is left alone (one class check
+per field), a lossless cast is applied (`"4484636"` -> 4484636, `"1.5"` -> 1.5, `"true"`
+-> True, 7 -> "7"), and anything else raises UnreadableValue naming the field. The plan
+of which fields to check is built once per schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import typing as t
+from datetime import timezone
+
+from singer_sdk.helpers._util import load_json
+
+from tap_helpdesk.errors import ProviderError, SettingsError, UnreadableValue
+from tap_helpdesk.timestamps import parse_datetime
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+Cast = t.Callable[[t.Any], t.Any]
+#: (field, classes it may hold as it is, cast for anything else, check of nested values)
+Entry = tuple[str, frozenset[type], Cast, "Descend | None"]
+Descend = t.Callable[[t.Any], None]
+
+_INTEGER_TEXT = re.compile(r"[+-]?\d+")
+_CLASSES: dict[str, tuple[type, ...]] = {
+    "null": (type(None),),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "string": (str,),
+    "object": (dict,),
+    "array": (list,),
+}
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+
+
+def _to_integer(value: t.Any) -> int:
+    if value.__class__ is str and _INTEGER_TEXT.fullmatch(value.strip()):
+        return int(value)
+    if value.__class__ is float and value.is_integer():
+        return int(value)
+    raise UnreadableValue(value, "an integer")
+
+
+def _to_number(value: t.Any) -> float | int:
+    if value.__class__ is str:
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(number):
+                return int(value) if _INTEGER_TEXT.fullmatch(value.strip()) else number
+    raise UnreadableValue(value, "a number")
+
+
+def _to_boolean(value: t.Any) -> bool:
+    if value.__class__ is str and value.strip().lower() in _BOOLEANS:
+        return _BOOLEANS[value.strip().lower()]
+    if value.__class__ is int and value in (0, 1):
+        return bool(value)
+    raise UnreadableValue(value, "a boolean")
+
+
+def _to_string(value: t.Any) -> str:
+    if value.__class__ is int:
+        return str(value)
+    raise UnreadableValue(value, "a string")
+
+
+_CASTS: dict[str, Cast] = {
+    "integer": _to_integer,
+    "number": _to_number,
+    "boolean": _to_boolean,
+    "string": _to_string,
+}
+
+
+def _types(schema: Mapping[str, t.Any]) -> list[str]:
+    declared = schema.get("type")
+    if isinstance(declared, str):
+        return [declared]
+    return list(declared) if isinstance(declared, list) else []
+
+
+def _cast_for(types: list[str]) -> Cast:
+    casts = [_CASTS[name] for name in types if name in _CASTS]
+    expected = " or ".join(types)
+
+    def cast(value: t.Any) -> t.Any:
+        for one in casts:
+            try:
+                return one(value)
+            except UnreadableValue:
+                continue
+        raise UnreadableValue(value, f"of type {expected}")
+
+    return cast
+
+
+def _entry(name: str, schema: Mapping[str, t.Any]) -> Entry | None:
+    types = _types(schema)
+    if not types or "anyOf" in schema or "oneOf" in schema:
+        return None  # any value: nothing to check
+    allowed = frozenset(cls for name_ in types for cls in _CLASSES.get(name_, ()))
+    descend: Descend | None = None
+    if "object" in types and schema.get("properties"):
+        descend = _object_check(plan(schema["properties"]))
+    elif "array" in types and isinstance(schema.get("items"), dict):
+        item = _entry("[]", schema["items"])
+        if item is not None:
+            descend = _array_check(item)
+    return (name, allowed, _cast_for(types), descend)
+
+
+def plan(properties: Mapping[str, t.Any]) -> tuple[Entry, ...]:
+    """The checks of one level of a schema's properties."""
+    entries = (_entry(name, schema) for name, schema in properties.items())
+    return tuple(entry for entry in entries if entry is not None)
+
+
+def apply(entries: tuple[Entry, ...], record: dict[str, t.Any]) -> None:
+    """Cast the values of `record` in place; UnreadableValue names the field."""
+    for name, allowed, cast, descend in entries:
+        value = record.get(name)
+        if value.__class__ in allowed:
+            if descend is not None and value is not None:
+                try:
+                    descend(value)
+                except UnreadableValue as exc:
+                    raise exc.in_field(name) from None
+            continue
+        if value is None and name not in record:
+            continue  # absent, not null
+        try:
+            record[name] = cast(value)
+        except UnreadableValue as exc:
+            raise exc.in_field(name) from None
+
+
+def _object_check(entries: tuple[Entry, ...]) -> Descend:
+    def check(value: t.Any) -> None:
+        apply(entries, value)
+
+    return check
+
+
+def _array_check(item: Entry) -> Descend:
+    _name, allowed, cast, descend = item
+
+    def check(values: t.Any) -> None:
+        for index, value in enumerate(values):
+            if value.__class__ in allowed:
+                if descend is not None and value is not None:
+                    descend(value)
+            else:
+                values[index] = cast(value)
+
+    return check
+
+
+class RecordCaster:
+    """Casts records, in place, to the types of one stream's JSON schema."""
+
+    def __init__(self, schema: Mapping[str, t.Any]) -> None:
+        self.entries = plan(schema.get("properties") or {})
+
+    def __call__(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
+        apply(self.entries, record)
+        return record
+
+
+def record_error(
+    provider_label: str,
+    stream_name: str,
+    record: Mapping[str, t.Any],
+    primary_keys: Iterable[str],
+    problem: UnreadableValue,
+) -> ProviderError:
+    """The one line for a value the stream cannot emit: stream, record id, field, value."""
+    ids = ", ".join(f"{key}={record.get(key)!r}" for key in primary_keys) or "without an id"
+    return ProviderError(
+        provider_label,
+        f"{stream_name} record {ids}: {problem} (a value the stream's schema cannot hold; "
+        "a rerun resumes from the last STATE)",
+    )
+
+
+# -- settings and state the user gives ---------------------------------------------------
+
+#: numeric settings: (lowest, whether the lowest itself is allowed, highest)
+NUMERIC_RANGES: dict[str, tuple[float, bool, float | None]] = {
+    "request_timeout": (0, False, 3600),
+    "max_retries": (0, True, 100),
+    "lookback_days": (0, True, 3650),
+    "backoff_base_seconds": (0, False, 600),
+    "requests_per_second": (0, False, None),
+    "requests_per_minute": (0, False, None),
+}
+STATE_RESET = (
+    "reset it with `meltano state clear <state id>` (`meltano state list` shows the ids), "
+    "or, running the tap directly, fix or remove the file given to --state"
+)
+
+
+def range_problems(settings: Mapping[str, t.Any], prefix: str = "") -> list[str]:
+    """A line per numeric setting out of its range (NUMERIC_RANGES)."""
+    problems = []
+    for name, (low, low_allowed, high) in NUMERIC_RANGES.items():
+        value = settings.get(name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue  # unset, or a type error the schema reports
+        too_low = value < low or (value == low and not low_allowed)
+        if too_low or (high is not None and value > high) or not math.isfinite(value):
+            floor = f"at least {low}" if low_allowed else f"more than {low}"
+            bound = f"{floor} and at most {high}" if high is not None else floor
+            problems.append(f"{prefix}{name}: must be {bound}, got {value!r}")
+    return problems
+
+
+def unknown_settings(
+    config: Mapping[str, t.Any], known: Iterable[str], blocks: Mapping[str, Iterable[str]]
+) -> list[str]:
+    """A warning per setting name the tap does not know, naming the closest one it does.
+
+    `known`: the top-level names; `blocks`: each provider block's names.
+    """
+    top = set(known)
+    nested = {f"{key}.{name}" for key, names in blocks.items() for name in names}
+    unknown = [name for name in config if name not in top]
+    for key in blocks:
+        block = config.get(key)
+        if isinstance(block, dict):
+            unknown += [f"{key}.{name}" for name in block if f"{key}.{name}" not in nested]
+    warnings = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(top | nested), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "see tap-helpdesk --about"
+        warnings.append(f"unknown setting {name!r} is ignored; {hint}")
+    return warnings
+
+
+def read_state(text: str) -> t.Any:
+    """The --state file's JSON (read as the SDK reads it), or one line saying it is not."""
+    try:
+        return load_json(text)
+    except ValueError as exc:
+        raise SettingsError(f"state: the file is not JSON ({exc}); {STATE_RESET}") from None
+
+
+def state_problem(state: t.Any, replication_keys: Mapping[str, str | None]) -> str | None:
+    """What is wrong with a state for streams with these replication keys, if anything
+    (bookmarks of streams not in `replication_keys` are left alone)."""
+    if not isinstance(state, dict):
+        return f"the state is {_kind(state)}, not a JSON object"
+    if "singer_state" in state and "bookmarks" not in state:
+        return "the state is wrapped in 'singer_state': pass the object inside it"
+    bookmarks = state.get("bookmarks", {})
+    if not isinstance(bookmarks, dict):
+        return f"'bookmarks' is {_kind(bookmarks)}, not an object of streams"
+    for name, entry in bookmarks.items():
+        if name in replication_keys:
+            problem = _bookmark_problem(entry, replication_keys[name])
+            if problem:
+                return f"{name}: {problem}"
+    return None
+
+
+def _kind(value: t.Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", type(None): "null"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _bookmark_problem(entry: t.Any, replication_key: str | None) -> str | None:
+    """What is wrong with one stream's state (its partitions included), if anything."""
+    if not isinstance(entry, dict):
+        return f"its state is {_kind(entry)}, not an object"
+    partitions = entry.get("partitions", [])
+    if not isinstance(partitions, list) or not all(isinstance(p, dict) for p in partitions):
+        return "its 'partitions' is not a list of objects"
+    for part in (entry, *partitions):
+        recorded, value = part.get("replication_key"), part.get("replication_key_value")
+        if recorded is None and value is None:
+            continue
+        if recorded is not None and recorded != replication_key:
+            return (
+                f"the bookmark is on {recorded!r}, but the stream's replication key is "
+                f"{replication_key!r}"
+            )
+        if value is None or value == "":
+            return "the bookmark has no value"
+        try:
+            parse_datetime(str(value), timezone.utc)
+        except ValueError:
+            return f"the bookmark {value!r} is not a timestamp"
+    return None
