@@ -224,3 +224,75 @@ def test_a_slice_too_large_to_hold_is_narrowed_unless_it_is_one_instant():
     bulk.tickets = {i: (instant, a) for i, (_c, a) in bulk.tickets.items()}
     emitted, slices = walk(bulk, target=100, max_rows=200)
     assert sorted(row["id"] for row in emitted) == sorted(bulk.tickets)
+
+
+def drive_until_error(
+    slices: CreationSlices, page: t.Callable[[int], list[dict[str, t.Any]]]
+) -> str:
+    """Answer the walk's requests with page(n) until it (or its guard) gives up."""
+    guard = WalkGuard("Socialboards", slices)
+
+    def run() -> None:
+        for n in range(100_000):
+            (token,) = slices.ready()
+            guard.before(token)
+            _emitted, step = slices.take(token, page(n))
+            guard.after(token, step)
+
+    with pytest.raises(ProviderError) as raised:
+        run()
+    assert guard.requests == slices.requests or guard.requests == slices.requests + 1
+    return str(raised.value)
+
+
+def test_a_slice_that_never_ends_is_stopped_by_the_request_limit():
+    """Each page holds the anchor and one ticket not seen before: the slice never ends
+    and never grows past max_rows; the walk's own bound stops it."""
+    slices = CreationSlices(START, END)
+    created = START.isoformat()
+
+    def page(n: int) -> list[dict[str, t.Any]]:
+        return [{"id": i, "creationTime": created, ACTIVITY: "1"} for i in range(n, n + 50)]
+
+    message = drive_until_error(slices, page)
+    assert message.startswith("Socialboards: more requests than the answers allow")
+    assert slices.requests == 130 == slices.request_limit(), "ceil(3050 / 24) + 2 pages"
+    assert slices.rows
+    assert len(slices.rows) < slices.max_rows
+
+
+def test_an_instant_that_never_ends_is_an_error_naming_it():
+    moment = START + timedelta(days=3)
+    slices = CreationSlices(moment, moment, max_instant_rows=1000)
+    created = moment.isoformat()
+
+    def page(n: int) -> list[dict[str, t.Any]]:
+        return [{"id": i, "creationTime": created} for i in range(49 * n, 49 * n + 50)]
+
+    message = drive_until_error(slices, page)
+    assert "cannot be split further" in message
+    assert "2024-01-04T00:00:00.0000000+00:00" in message
+    assert 1000 / 49 <= slices.requests <= 1000 / 49 + 2
+
+
+def test_a_completed_slice_moves_the_bookmark_to_its_latest_creation_time():
+    slices = CreationSlices(START, END)
+    rows: list[dict[str, t.Any]] = [
+        {"id": 1, "creationTime": "2024-01-01T05:00:00.1234567+03:00", ACTIVITY: "2"},
+        {"id": 2, "creationTime": "2024-01-01T01:00:00.0000001+00:00", ACTIVITY: "1"},
+        {"id": 3, "creationTime": None, ACTIVITY: "0"},
+    ]
+    (token,) = slices.ready()
+    emitted, step = slices.take(token, rows)
+    assert [r["id"] for r in emitted] == [3], "the ticket without a time leaves at once"
+    assert step.bookmark is None, "the slice is not complete yet"
+    (token,) = slices.ready()
+    emitted, step = slices.take(token, rows[2:])  # the anchor alone: the end
+    assert emitted == []
+    assert slices.ready()[0].recheck
+    (token,) = slices.ready()
+    emitted, step = slices.take(token, rows)
+    assert [r["id"] for r in emitted] == [2, 1], "in creation order"
+    assert step.bookmark == "2024-01-01T02:00:00.123456+00:00", "the records' UTC form"
+    assert step.events
+    assert "2 tickets" in step.events[0]

@@ -190,7 +190,7 @@ class CreationSlices(Walk[Slice]):
         new = sum(1 for row in own if row.get("id") not in self.rows)
         fingerprint = None if token.recheck else self._fingerprint(token, rows)
         if token.recheck:
-            emitted, notes = self._recheck(token, keyed)
+            emitted, notes = self._recheck(token, rows, keyed)
         else:
             emitted, notes = self._page(token, rows, keyed)
         events: tuple[str, ...] = ()
@@ -276,10 +276,12 @@ class CreationSlices(Walk[Slice]):
         self.current = replace(token, skip=token.skip + len(rows) - overlap)
         return [], ()
 
-    def _recheck(self, token: Slice, keyed: list[Row]) -> tuple[list[Row], tuple[str, ...]]:
+    def _recheck(
+        self, token: Slice, rows: list[Row], keyed: list[Row]
+    ) -> tuple[list[Row], tuple[str, ...]]:
         unchanged = any(
             row.get("id") in self.first_page and self.first_page[row.get("id")] == row.get(ACTIVITY)
-            for row in keyed
+            for row in rows
         )
         if not unchanged:
             return self._read_again(token, "too many tickets moved to the top")
