@@ -2,9 +2,10 @@
 
 Several providers answer only for a bounded range (Filum: 90 days, ProProfs: 3 months,
 Socialboards: whatever range we choose) and some truncate silently at a row cap (Filum:
-5000). The walk below keeps a stack of windows: a window whose answer may be truncated is
-replaced by its refinements (halves, then per-filter-value slices) until every leaf is
-complete, or the caller is told that a leaf cannot be split any further. A capped window
+5000). The walk below keeps the windows still to fetch in time order: a window whose answer
+may be truncated is replaced, in place, by its refinements (halves, then per-filter-value
+slices) until every leaf is complete, or the caller is told that a leaf cannot be split
+any further. A capped window
 can also be cut from the rows per day its answer showed (split_by_density). A planner sizes
 the windows from the rows the earlier ones held, so that dense data is cut into windows that
 fit under the cap rather than windows that must be split.
@@ -238,14 +239,24 @@ class WindowPlanner:
         else:
             self._rows += rows
 
+    def span_limit(self) -> int:
+        """The most days the next window may cover, from the density seen so far."""
+        limit = self.max_days
+        if self.target_rows and self._rows_per_day > 0:
+            limit = min(limit, max(1, int(self.target_rows / self._rows_per_day)))
+        return limit
+
+    def windows_left(self, after: date | None) -> int:
+        """Windows still to come after the day `after` (None: all), at today's density."""
+        first = self.start if after is None else max(self.start, after + timedelta(days=1))
+        remaining = (self.end - first).days + 1
+        return -(-remaining // self.span_limit()) if remaining > 0 else 0
+
     def __iter__(self) -> t.Iterator[Window[date]]:
         cursor = self.start
         while cursor <= self.end:
             remaining = (self.end - cursor).days + 1
-            limit = self.max_days
-            if self.target_rows and self._rows_per_day > 0:
-                limit = min(limit, max(1, int(self.target_rows / self._rows_per_day)))
-            count = -(-remaining // limit)
+            count = -(-remaining // self.span_limit())
             span = -(-remaining // count)
             window: Window[date] = Window(cursor, cursor + timedelta(days=span - 1))
             self._rows, self._busy_days = 0, set()
@@ -255,15 +266,16 @@ class WindowPlanner:
 
 
 class WindowWalk(t.Generic[Moment, Page]):
-    """Which window to fetch next; a truncated one is replaced by its refinements, depth first.
+    """Which windows to fetch; a truncated one is replaced by its refinements, in place.
 
-    `requests()` yields each window to fetch, in time order; `settle(window, page)` reports
-    its answer before the next is asked for (the caller may stream the answer meanwhile) and
-    says whether it was a leaf, complete or still truncated after every refinement (the
-    caller decides whether that is an error). Top-level windows are taken from `windows`
-    one at a time, only when the previous one is finished, so a `WindowPlanner` can size each
-    from the ones before. `done_through` says how far the walk has got, for a bookmark that
-    never skips a window.
+    `ready()` lists the windows that can be fetched now, in time order: the leaves of the
+    current top-level window not yet settled (the parts of a split window are independent
+    of each other), or, once they are all settled, the next top-level window. Top-level
+    windows are taken from `windows` one at a time, so a `WindowPlanner` can size each
+    from the ones before. `settle(window, page)` reports an answer (in the order `ready()`
+    gave) and says whether it was a leaf, complete or still truncated after every
+    refinement (the caller decides whether that is an error). `done_through` says how far
+    the walk has got, for a bookmark that never skips a window.
     """
 
     def __init__(
@@ -273,38 +285,54 @@ class WindowWalk(t.Generic[Moment, Page]):
         is_truncated: t.Callable[[Page], bool],
         refine: t.Callable[[Window[Moment], Page], list[Window[Moment]] | None],
     ) -> None:
-        self._windows: t.Iterable[Window[Moment]] = windows
+        self._windows: t.Iterator[Window[Moment]] = iter(windows)
         self._is_truncated: t.Callable[[Page], bool] = is_truncated
         self._refine: t.Callable[[Window[Moment], Page], list[Window[Moment]] | None] = refine
-        self._stack: list[Window[Moment]] = []
+        #: leaves of the current top-level window still to settle, in time order
+        self._pending: list[Window[Moment]] = []
+        self._finished = False
         #: the top-level window being walked
         self.top: Window[Moment] | None = None
+        #: windows settled so far
+        self.settled = 0
 
-    def requests(self) -> t.Iterator[Window[Moment]]:
-        """The windows to fetch, in order; `settle` each before asking for the next."""
-        for top in self._windows:
-            self.top = top
-            self._stack = [top]
-            while self._stack:
-                yield self._stack.pop()
+    def ready(self) -> list[Window[Moment]]:
+        """The windows that can be fetched now, in time order (empty: the walk is done)."""
+        if not self._pending and not self._finished:
+            top = next(self._windows, None)
+            if top is None:
+                self._finished = True
+            else:
+                self.top = top
+                self._pending = [top]
+        return list(self._pending)
 
     def settle(self, window: Window[Moment], page: Page) -> bool | None:
         """Report the answer to `window`: None when it was replaced by its refinements,
         else whether the leaf is complete (False: still truncated, and cannot be split)."""
+        index = self._pending.index(window)
+        self.settled += 1
         if not self._is_truncated(page):
+            del self._pending[index]
             return True
         children = self._refine(window, page)
         if children:
-            self._stack.extend(reversed(children))
+            self._pending[index : index + 1] = children
             return None
+        del self._pending[index]
         return False
 
     @property
+    def pending(self) -> int:
+        """Windows of the current top-level window decided but not settled."""
+        return len(self._pending)
+
+    @property
     def done_through(self) -> Moment | None:
-        """The latest moment M such that every window up to M has been yielded."""
+        """The latest moment M such that every window up to M has been settled."""
         if self.top is None:
             return None
-        if not self._stack:
+        if not self._pending:
             return self.top.end
         unit = timedelta(seconds=1) if isinstance(self.top.start, datetime) else timedelta(days=1)
-        return t.cast("Moment", self._stack[-1].start - unit)
+        return t.cast("Moment", self._pending[0].start - unit)

@@ -60,8 +60,10 @@ def assert_no_secret(*texts: str, secrets: t.Iterable[str] = SECRETS) -> None:
 
 
 def walk_leaves(walk: t.Any, fetch: t.Callable[[t.Any], t.Any]) -> t.Iterator[tuple[t.Any, ...]]:
-    """Drive a WindowWalk the way Filum does: (window, page, complete) for every leaf."""
-    for window in walk.requests():
+    """Drive a WindowWalk the way Filum's walk does (the first window `ready()` hands out,
+    answered, then settled): (window, page, complete) for every leaf."""
+    while ready := walk.ready():
+        window = ready[0]
         page = fetch(window)
         complete = walk.settle(window, page)
         if complete is not None:

@@ -52,6 +52,21 @@ def bookmarks(run: t.Any) -> list[str]:
     return [value for value in values if value]
 
 
+def final_bookmark(run: t.Any) -> dict[str, t.Any]:
+    """The stream's bookmark in the run's last STATE."""
+    return t.cast("dict[str, t.Any]", run.final_state["bookmarks"][STREAM])
+
+
+def day_of(value: str) -> date:
+    """The UTC+7 day of a bookmark (a full UTC timestamp)."""
+    return datetime.fromisoformat(value).astimezone(ZONE).date()
+
+
+def latest(run: t.Any, field: str) -> str:
+    """The latest value of a timestamp field among the records emitted."""
+    return max(r[field] for r in run.records[STREAM] if r[field])
+
+
 # -- the 5000-row cap ---------------------------------------------------------------------
 
 
@@ -116,7 +131,7 @@ def test_a_day_still_at_the_cap_is_one_error_naming_the_day_and_filters(make_san
     ]
     # what came before the day was emitted and bookmarked; the day itself was not
     assert bookmarks(run), "days before the capped one are bookmarked"
-    assert max(bookmarks(run)) < BUSY_DAY.isoformat()
+    assert day_of(max(bookmarks(run))) < BUSY_DAY
 
 
 def test_tickets_without_priority_are_named_when_they_keep_a_day_capped(make_sandbox):
@@ -139,7 +154,12 @@ def test_an_unsplittable_day_can_be_accepted_with_a_warning(make_sandbox):
     assert "day 2024-06-15 (statuses=open, priorities=high) still returns 5000" in warnings[0]
     truth = sandbox.truth()[STREAM]
     assert len(set(ticket_ids(run))) == truth["count"] - 100, "all but what is beyond the cap"
-    assert max(bookmarks(run)) == "2024-12-31"
+    # the bookmark is the latest creation time exported (the date the sandbox filters on)
+    assert final_bookmark(run) == {
+        "replication_key": "created_at",
+        "replication_key_value": latest(run, "created_at"),
+    }
+    assert max(bookmarks(run)) == latest(run, "created_at")
 
 
 # -- parsing ------------------------------------------------------------------------------
@@ -218,7 +238,12 @@ def test_csv_and_every_json_variant_give_identical_records(make_sandbox):
 def test_times_are_utc_and_days_are_utc_plus_7_days(make_sandbox):
     sandbox = make_sandbox("filum", sizes={"filum": 0})
     api = filum(sandbox)
-    local = lambda *parts: datetime(*parts, tzinfo=ZONE).astimezone(timezone.utc)  # noqa: E731
+
+    def local(*parts: int) -> datetime:
+        year, month, day, hour, minute, second = parts
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=ZONE)
+        return moment.astimezone(timezone.utc)
+
     inside = [
         api.create(local(2024, 3, 5, 0, 0, 0), updated=local(2024, 3, 5, 0, 0, 0)),
         api.create(local(2024, 3, 5, 23, 59, 59), updated=local(2024, 3, 5, 23, 59, 59)),
@@ -253,6 +278,8 @@ def test_times_are_utc_and_days_are_utc_plus_7_days(make_sandbox):
 def test_incremental_run_rereads_only_the_lookback_and_never_moves_back(make_sandbox):
     sandbox = make_sandbox("filum", sizes={"filum": 400})
     api = filum(sandbox)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    recent = api.create(now, updated=now)
     config = tap_config(sandbox, "filum", lookback_days=1)
     first = run_tap(config)
     assert first.returncode == 0, first.stderr
@@ -260,19 +287,24 @@ def test_incremental_run_rereads_only_the_lookback_and_never_moves_back(make_san
     marks = bookmarks(first)
     assert marks == sorted(marks), "bookmarks only move forward"
     today = datetime.now(ZONE).date()
-    bookmark = date.fromisoformat(marks[-1])
-    assert bookmark == today - timedelta(days=1), "the last fully exported day is yesterday"
+    # the latest creation time exported (the sandbox filters on it), in full, in UTC
+    assert final_bookmark(first) == {
+        "replication_key": "created_at",
+        "replication_key_value": api.utc(recent.id, "created"),
+    }
+    bookmark = day_of(marks[-1])
 
     sandbox.configure(mutate_every=1)
     before = set(api.tickets)
     api.exports.clear()
     second = run_tap(config, state=first.final_state)
     assert second.returncode == 0, second.stderr
-    # one export, from the bookmark minus lookback_days to today
+    # one export, from the bookmark's day minus lookback_days to today
     assert [(e.start, e.end) for e in api.exports] == [(bookmark - timedelta(days=1), today)]
     new = set(api.tickets) - before
     assert new
-    assert set(ticket_ids(second)) == new, "only what changed in the lookback and since"
+    # what changed since, and the ticket of the bookmark's day, inside the lookback
+    assert set(ticket_ids(second)) == new | {recent.id}, "only the lookback and what changed"
     assert all(mark >= marks[-1] for mark in bookmarks(second)), "never back"
 
 
@@ -284,7 +316,7 @@ def test_killed_run_resumes_from_its_last_state_without_gaps(make_sandbox):
     assert killed.returncode != 0
     seen = set(ticket_ids(killed))
     assert 0 < len(seen) < 4000
-    bookmark = date.fromisoformat(bookmarks(killed)[-1])
+    bookmark = day_of(bookmarks(killed)[-1])
     api.exports.clear()
     resumed = run_tap(config, state=killed.final_state)
     assert resumed.returncode == 0, resumed.stderr

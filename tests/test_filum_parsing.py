@@ -12,18 +12,20 @@ import pytest
 import requests
 import urllib3
 
+from tap_helpdesk.engine import Step
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.filum import (
     COLUMNS,
     ExportAnswer,
     FilumTicketsStream,
+    FilumWalk,
     RecentTickets,
     custom_columns,
     field_name,
     json_values,
 )
+from tap_helpdesk.providers.filum.decoding import EmptyExport
 from tap_helpdesk.tap import TapHelpdesk
-from tap_helpdesk.windows import Window
 
 HEADERS = [*COLUMNS, "Kênh liên hệ", "Status "]
 ROW = [
@@ -103,21 +105,24 @@ EXPECTED = {
 
 def read_all(stream: FilumTicketsStream, answer: requests.Response) -> list[dict[str, t.Any]]:
     """Every record of one export answer."""
-    return list(stream.read_answer(answer, ExportAnswer()))
+    return list(stream.decoder().records(answer))
 
 
 @pytest.mark.parametrize("end", ["\r\n", "\n"])
 def test_csv_row_becomes_a_record_in_utc_with_nulls(stream, end):
     answer = ExportAnswer()
     body = response(tsv([HEADERS, ROW], end=end), "text/csv; charset=utf-16le")
-    assert list(stream.read_answer(body, answer)) == [EXPECTED]
+    records = read_all(stream, body)
+    for record in records:
+        answer.count(record)
+    assert records == [EXPECTED]
     assert answer.rows == 1
     assert answer.statuses == {"open": 1}
     assert answer.without_priority == 1
 
 
 def test_json_array_ndjson_and_charsets_give_the_same_record(stream):
-    item = dict(zip(HEADERS, ROW, strict=True))
+    item: dict[str, t.Any] = dict(zip(HEADERS, ROW, strict=True))
     item["Ticket ID"], item["Installed Source ID"] = 231000, 102
     item = {k: (v if v != "" else None) for k, v in item.items()}
     array = json.dumps([item], ensure_ascii=False)
@@ -160,8 +165,14 @@ def test_json_values_are_decoded_as_the_text_arrives():
 
 
 def test_empty_export_is_an_empty_page(stream):
-    assert read_all(stream, response(b"", "text/csv")) == []
+    # an export of no tickets still has its header row; a body with nothing at all is not
+    # "no tickets" but an answer cut off before its first byte: asked for again
+    with pytest.raises(EmptyExport):
+        read_all(stream, response(b"", "text/csv"))
+    with pytest.raises(EmptyExport):
+        read_all(stream, response(b"", "application/json"))
     assert read_all(stream, response(tsv([HEADERS]), "text/csv")) == []
+    assert read_all(stream, response(b"[]", "application/json")) == []
 
 
 @pytest.mark.parametrize(
@@ -231,23 +242,31 @@ class CutOff:
 def test_an_answer_cut_off_midway_is_fetched_again(stream, monkeypatch):
     body = tsv([HEADERS, ROW])
     attempts: list[int] = []
+    steps: list[Step] = []
 
-    def send(prepared: requests.PreparedRequest) -> requests.Response:
+    def send(prepared: requests.PreparedRequest, context: t.Any) -> requests.Response:
         attempts.append(1)
         answer = response(body, "text/csv; charset=utf-16le")
         if len(attempts) == 1:
             answer.raw = CutOff(body, 300)
         return answer
 
-    monkeypatch.setattr(stream, "_send", send)
+    settle = FilumWalk.settle
+
+    def noted(walk: FilumWalk, *args: t.Any) -> Step:
+        steps.append(settle(walk, *args))
+        return steps[-1]
+
+    day = date(2024, 5, 12)
+    monkeypatch.setattr(stream, "_request", send)
     monkeypatch.setattr(stream, "retry_delay", lambda exc, attempt: 0.0)
-    answer = ExportAnswer()
-    open_export = stream.request_decorator(stream._open_export)
-    window = Window(date(2024, 5, 12), date(2024, 5, 12))
-    records = list(stream.export(window, answer, open_export, None))
+    monkeypatch.setattr(stream, "export_range", lambda context: (day, day))
+    monkeypatch.setattr(FilumWalk, "settle", noted)
+    records = list(stream.request_records(None))
     assert len(attempts) == 2, "the cut answer was asked for again"
     assert records == [EXPECTED]
-    assert answer.rows == 1, "only the complete read is counted"
+    assert [step.rows for step in steps] == [1], "only the complete read is counted"
+    assert steps[0].bookmark == EXPECTED["created_at"]
 
 
 def test_recent_tickets_drop_repeats_and_forget_what_the_walk_has_passed():

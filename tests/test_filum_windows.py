@@ -71,6 +71,7 @@ def test_split_filter_balances_values_by_weight_and_narrows_an_existing_filter()
     statuses = ["open", "pending", "closed", "deleted"]
     weights = {"open": 2500, "pending": 1500, "closed": 900, "deleted": 100}
     parts = split_filter(window, "statuses", statuses, weights)
+    assert parts is not None
     assert [dict(p.filters)["statuses"] for p in parts] == [
         ("open",),
         ("pending", "closed", "deleted"),

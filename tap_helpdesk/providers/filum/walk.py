@@ -1,0 +1,406 @@
+"""Filum CX's walk: the export range in day windows, capped windows split in parts.
+
+POST /external/tickets/export answers with every ticket of a day range at once, with no
+paging, at most 5000 rows (a full answer may have been cut with no sign), and a range of
+more than 90 days is silently shortened (provider-docs/filum-tickets-export). So the range
+is walked in windows of at most 90 days (tap_helpdesk.windows), sized from the rows per day
+seen so far, and a window that comes back with 5000 rows is asked for again in parts
+(around its busiest day, or in halves) down to one day, then by status, then by priority,
+until no part is at the cap. The parts of a split window are independent: `ready()` hands
+them out together, in time order.
+
+The docs do not say which date the range applies to (created_at or updated_at); the
+answers tell (`learn_filter_field`). The bookmark is the latest value of that date seen in
+the rows, moved only once every window up to its day is complete; until the date is
+known it is the latest created_at, which is never later than the ticket's updated_at, so
+it holds under either reading.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+from tap_helpdesk.engine import Step, Walk
+from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.providers.filum.records import LABEL
+from tap_helpdesk.windows import (
+    Window,
+    WindowPlanner,
+    WindowWalk,
+    halves,
+    isolate,
+    split_by_density,
+    split_filter,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Hashable, Iterator, Sequence
+    from datetime import tzinfo
+
+    import requests
+
+ROW_CAP = 5000  # "Each export request can include up to 5000 rows of data."
+MAX_WINDOW_DAYS = 90  # a longer range is silently shortened to end_date - 90 days
+#: Rows to plan a window for where the density is estimated (95% of the cap): a
+#: busier stretch costs one more request, never data.
+TARGET_ROWS = 4750
+STATUSES = ("open", "pending", "closed", "deleted")
+PRIORITIES = ("low", "medium", "high", "urgent")
+#: The fields one of which is the (undocumented) date the export range filters on.
+DAY_FIELDS = ("created_at", "updated_at")
+#: What the bookmark holds until the answers show which date the range applies to.
+DEFAULT_BOOKMARK_FIELD = "created_at"
+
+Record = dict[str, t.Any]
+
+
+@dataclass
+class ExportAnswer:
+    """What one export answer held: its row count, and what tells how to split it if capped.
+
+    The records themselves are emitted as they are read, never held; of each, only its
+    status, priority and two times are kept (references to strings it already has), and
+    counted only if the answer turns out capped.
+    """
+
+    rows: int = 0
+    _statuses: list[str | None] = field(default_factory=list)
+    _priorities: list[str | None] = field(default_factory=list)
+    _times: dict[str, list[str | None]] = field(
+        default_factory=lambda: {name: [] for name in DAY_FIELDS}
+    )
+
+    def count(self, record: dict[str, t.Any]) -> None:
+        """Note a record's status, priority and times."""
+        self.rows += 1
+        self._statuses.append(record["status"])
+        self._priorities.append(record["priority"])
+        for name, times in self._times.items():
+            times.append(record[name])
+
+    def reset(self) -> None:
+        """Forget what was noted (an answer cut off mid-way is read again)."""
+        self.rows = 0
+        for values in (self._statuses, self._priorities, *self._times.values()):
+            values.clear()
+
+    @property
+    def statuses(self) -> Counter[str]:
+        """Rows per status (lower case)."""
+        return Counter(value.lower() for value in self._statuses if value)
+
+    @property
+    def priorities(self) -> Counter[str]:
+        """Rows per priority (lower case)."""
+        return Counter(value.lower() for value in self._priorities if value)
+
+    @property
+    def without_priority(self) -> int:
+        """Rows with no priority (which no priority filter selects)."""
+        return sum(1 for value in self._priorities if not value)
+
+    def latest(self, name: str) -> str | None:
+        """The latest value of one of DAY_FIELDS (ISO 8601 UTC text), None without any."""
+        return max((value for value in self._times[name] if value), default=None)
+
+    def hours(self, name: str) -> Counter[str]:
+        """Rows per UTC hour ("2024-03-05T07") of one of DAY_FIELDS."""
+        return Counter(value[:13] for value in self._times[name] if value)
+
+
+class RecentTickets:
+    """Tickets emitted whose day may still come up in the walk, to emit each version once.
+
+    A ticket comes back unchanged when the parts of a capped window, or the retry of an
+    answer cut off mid-way, are read after the rows already emitted. The walk goes forward
+    in time and a ticket's export day is that of the date the API filters on (created_at
+    or updated_at), so once the walk has passed it the ticket cannot come back and is
+    forgotten: memory stays within about one answer. While that date is not known, a
+    ticket is kept until the walk has passed both.
+    """
+
+    def __init__(self) -> None:
+        #: ticket_id -> (updated_at, created_at) of the version emitted
+        self._versions: dict[t.Any, tuple[t.Any, t.Any]] = {}
+
+    def is_new(self, record: dict[str, t.Any]) -> bool:
+        """Whether this version of the ticket has not been emitted (and note it as emitted)."""
+        key, version = record["ticket_id"], record["updated_at"]
+        known = self._versions.get(key)
+        if known is not None and known[0] == version:
+            return False
+        self._versions[key] = (version, record["created_at"])
+        return True
+
+    def forget_before(self, moment: str, filter_field: str | None = None) -> None:
+        """Forget tickets whose export day is before `moment` (ISO 8601 UTC)."""
+        versions = self._versions
+        if filter_field == "created_at":
+            old = [key for key, (_u, created) in versions.items() if (created or "") < moment]
+        elif filter_field == "updated_at":
+            old = [key for key, (updated, _c) in versions.items() if (updated or "") < moment]
+        else:
+            old = [
+                key
+                for key, (updated, created) in versions.items()
+                if max(created or "", updated or "") < moment
+            ]
+        for key in old:
+            del versions[key]
+
+    def __len__(self) -> int:
+        return len(self._versions)
+
+
+class FilumWalk(Walk[Window[date]]):
+    """The export walk of one run over the days [first, last] of the Filum zone."""
+
+    def __init__(
+        self,
+        first: date,
+        last: date,
+        zone: tzinfo,
+        records: Callable[[requests.Response], Iterator[Record]],
+        *,
+        filter_field: str | None = None,
+        warn_unsplittable: bool = False,
+    ) -> None:
+        self.first, self.last, self.zone = first, last, zone
+        self.records = records
+        #: the date the export range applies to, once an answer has shown it
+        self.filter_field = filter_field
+        self.warn_unsplittable = warn_unsplittable
+        self.planner = WindowPlanner(first, last, MAX_WINDOW_DAYS, TARGET_ROWS)
+        self.windows: WindowWalk[date, ExportAnswer] = WindowWalk(
+            self.planner, is_truncated=lambda answer: answer.rows >= ROW_CAP, refine=self.refine
+        )
+        self.recent = RecentTickets()
+        #: per day field, the latest value of each answer not yet behind done_through
+        self._latest: dict[str, list[str]] = {name: [] for name in DAY_FIELDS}
+        #: per day field, the latest value of the rows of the windows complete so far
+        self._complete: dict[str, str] = {}
+
+    # -- the walk contract -------------------------------------------------------------
+
+    def ready(self) -> list[Window[date]]:
+        """The parts of the current window not yet read (independent of each other), or
+        the next window, sized from the rows per day of those before."""
+        return self.windows.ready()
+
+    def identity(self, token: Window[date]) -> Hashable:
+        """A window and its filters."""
+        return token
+
+    def describe(self, token: Window[date]) -> str:
+        """`day 2024-11-11 (statuses=open, priorities=high)` or `days 2024-01-01..2024-03-30`."""
+        return describe(token)
+
+    def request_limit(self) -> int:
+        """The windows read, the parts decided, and the windows the rest of the range
+        takes at the density seen so far (it grows when a window is split)."""
+        top = self.windows.top
+        left = self.planner.windows_left(top.end if top else None)
+        return self.windows.settled + self.windows.pending + left
+
+    def progress(self) -> tuple[str, float | None]:
+        """The last day exported, and the share of the range up to it."""
+        done = self.windows.done_through
+        total = (self.last - self.first).days + 1
+        if done is None or total <= 0:
+            return (f"days {self.first}..{self.last}", 0.0)
+        return (f"exported through {done}", min(((done - self.first).days + 1) / total, 1.0))
+
+    def read(
+        self, token: Window[date], response: requests.Response
+    ) -> Generator[Record, None, Step]:
+        """The rows of one export not emitted before, as they arrive; then what it told."""
+        self.recent.forget_before(self.day_start_utc(token.start), self.filter_field)
+        answer = ExportAnswer()
+        count, is_new = answer.count, self.recent.is_new
+        new = 0
+        first: Record | None = None
+        record: Record | None = None
+        # Rows are emitted as they arrive: a capped answer's rows are real tickets too,
+        # and its parts bring them again, unchanged, to be dropped here.
+        for record in self.records(response):
+            count(record)
+            if first is None:
+                first = record
+            if is_new(record):
+                new += 1
+                yield record
+        return self.settle(token, answer, new, _fingerprint(answer, first, record))
+
+    # -- one answer --------------------------------------------------------------------
+
+    def settle(
+        self, window: Window[date], answer: ExportAnswer, new: int, fingerprint: Hashable | None
+    ) -> Step:
+        """Account for one answer: split it if capped, learn, move the bookmark."""
+        events = [f"{LABEL}: {describe(window)} -> {answer.rows} rows"]
+        learned = self.learn_filter_field(window, answer)
+        if learned:
+            events.append(learned)
+        for name, values in self._latest.items():
+            value = answer.latest(name)
+            if value:
+                values.append(value)
+        complete = self.windows.settle(window, answer)
+        notes: tuple[str, ...] = ()
+        if complete is False:
+            notes = (self.cap_exceeded(window, answer),)
+        if complete is not None:
+            self.planner.observe(window, answer.rows)
+        return Step(
+            rows=answer.rows,
+            new=new,
+            bookmark=self.bookmark(),
+            # two parts of a capped window may legitimately hold the same rows
+            fingerprint=None if answer.rows >= ROW_CAP else fingerprint,
+            notes=notes,
+            events=tuple(events),
+        )
+
+    @property
+    def bookmark_field(self) -> str:
+        """The record field whose values the bookmark holds."""
+        return self.filter_field or DEFAULT_BOOKMARK_FIELD
+
+    def bookmark(self) -> str | None:
+        """The latest value of the bookmark field among the rows of the windows complete
+        so far, on a day no later than the last complete one (None: none yet)."""
+        done = self.windows.done_through
+        if done is None:
+            return None
+        bound = self.day_start_utc(done + timedelta(days=1))
+        for name, values in self._latest.items():
+            behind = [value for value in values if value < bound]
+            if behind:
+                self._complete[name] = max(self._complete.get(name, ""), *behind)
+                values[:] = [value for value in values if value >= bound]
+        return self._complete.get(self.bookmark_field)
+
+    def day_start_utc(self, day: date) -> str:
+        """The first moment of a Filum-zone day, as ISO 8601 UTC text."""
+        return datetime.combine(day, time(), tzinfo=self.zone).astimezone(timezone.utc).isoformat()
+
+    # -- splitting ---------------------------------------------------------------------
+
+    def refine(self, window: Window[date], answer: ExportAnswer) -> list[Window[date]] | None:
+        """A capped window in parts sized from its rows per day (around its busiest day or in
+        halves when they do not tell); one day by statuses, then by priorities."""
+        days = self.rows_per_day(window, answer)
+        parts = split_by_density(window, days, capacity=ROW_CAP - 1, target=TARGET_ROWS)
+        if parts:
+            return parts
+        busiest = max(days, key=days.__getitem__) if days else None
+        if busiest is not None and days[busiest] * 2 < answer.rows:
+            busiest = None
+        parts = (isolate(window, busiest) if busiest else None) or halves(window)
+        if parts:
+            return parts
+        if "priorities" not in window.filter_names:
+            statuses = _values(STATUSES, answer.statuses)
+            parts = split_filter(window, "statuses", statuses, answer.statuses)
+            if parts:
+                return parts
+            if answer.without_priority:  # no priority filter would select these tickets
+                return None
+        priorities = _values(PRIORITIES, answer.priorities)
+        return split_filter(window, "priorities", priorities, answer.priorities)
+
+    def rows_per_day(self, window: Window[date], answer: ExportAnswer) -> Counter[date]:
+        """Rows per Filum-zone day of a capped answer, or nothing for a one-day window.
+
+        Days are read from the date the API filters on: the one learned, else whichever of
+        created_at and updated_at falls inside the window for every row.
+        """
+        if window.start == window.end:
+            return Counter()
+        for name in (self.filter_field,) if self.filter_field else DAY_FIELDS:
+            days = self.days_of(answer, name)
+            if days and window.start <= min(days) and max(days) <= window.end:
+                return days
+        return Counter()
+
+    def days_of(self, answer: ExportAnswer, name: str) -> Counter[date]:
+        """Rows per Filum-zone day of one of the answer's DAY_FIELDS."""
+        days: Counter[date] = Counter()
+        for hour, rows in answer.hours(name).items():
+            moment = datetime.fromisoformat(f"{hour}:00:00+00:00")
+            days[moment.astimezone(self.zone).date()] += rows
+        return days
+
+    def learn_filter_field(self, window: Window[date], answer: ExportAnswer) -> str | None:
+        """Which date the export range applies to (undocumented), once an answer shows it:
+        every row's created_at falls inside the window and some updated_at does not, or the
+        reverse. Returns the line that says so."""
+        if self.filter_field is not None or not answer.rows:
+            return None
+        spans = {name: self.days_of(answer, name) for name in DAY_FIELDS}
+        if not all(spans.values()):
+            return None
+        inside = [
+            name
+            for name, days in spans.items()
+            if window.start <= min(days) and max(days) <= window.end
+        ]
+        if len(inside) != 1:
+            return None
+        self.filter_field = inside[0]
+        return (
+            f"{LABEL}: the export range applies to {self.filter_field} (all {answer.rows} "
+            f"rows of {describe(window)} have it inside); the bookmark holds its latest value"
+        )
+
+    def cap_exceeded(self, window: Window[date], answer: ExportAnswer) -> str:
+        """A one-day window still at the cap after every split: an error, or a warning."""
+        why = (
+            f"; {answer.without_priority} of them have no priority, which no filter selects"
+            if answer.without_priority and "priorities" not in window.filter_names
+            else ""
+        )
+        message = (
+            f"{describe(window)} still returns {ROW_CAP} rows, the export cap, after "
+            f"splitting by day, status and priority{why}: rows beyond the cap cannot be read"
+        )
+        if self.warn_unsplittable:
+            return f"{LABEL}: {message}; continuing (filum.on_unsplittable_cap=warn)"
+        raise ProviderError(
+            LABEL, f"{message}. Set filum.on_unsplittable_cap=warn to accept these {ROW_CAP}."
+        )
+
+
+def describe(window: Window[date]) -> str:
+    """`day 2024-11-11 (statuses=open, priorities=high)` or `days 2024-01-01..2024-03-30`."""
+    text = (
+        f"day {window.start}"
+        if window.start == window.end
+        else f"days {window.start}..{window.end}"
+    )
+    if window.filters:
+        text += " (" + ", ".join(f"{n}={','.join(v)}" for n, v in window.filters) + ")"
+    return text
+
+
+def _fingerprint(
+    answer: ExportAnswer, first: Record | None, last: Record | None
+) -> Hashable | None:
+    """An answer's size and its first and last tickets (id and version)."""
+    if first is None or last is None:
+        return None
+    return (
+        answer.rows,
+        first["ticket_id"],
+        first["updated_at"],
+        last["ticket_id"],
+        last["updated_at"],
+    )
+
+
+def _values(documented: Sequence[str], seen: Counter[str]) -> list[str]:
+    """The documented filter values plus any other value the answer showed."""
+    return list(dict.fromkeys([*documented, *seen]))
