@@ -252,9 +252,13 @@ def unknown_settings(
 def read_state(text: str) -> t.Any:
     """The --state file's JSON (read as the SDK reads it), or one line saying it is not."""
     try:
-        return load_json(text)
+        state = load_json(text)
     except ValueError as exc:
         raise SettingsError(f"state: the file is not JSON ({exc}); {STATE_RESET}") from None
+    problem = state_problem(state, {})  # its shape; the streams' bookmarks are checked later
+    if problem:
+        raise SettingsError(f"state: {problem}; {STATE_RESET}")
+    return state
 
 
 def state_problem(state: t.Any, replication_keys: Mapping[str, str | None]) -> str | None:
