@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 import typing as t
 from email.message import Message
 from urllib.parse import urlparse
@@ -44,26 +43,26 @@ class EmptyExport(requests.exceptions.ChunkedEncodingError):
 
 class ExportDecoder:
     """Decodes export answers into records; `columns_for(headers)` names the custom-field
-    columns of an export (custom_fields_as_columns)."""
+    columns of an export (custom_fields_as_columns); `expired(response)` tells whether
+    the answer's request_timeout deadline shut its connection."""
 
     def __init__(
         self,
         zone: tzinfo,
         columns_for: Callable[[Sequence[str]], Mapping[str, str]],
-        timeout: float = 0,
+        expired: Callable[[requests.Response], bool] = lambda response: False,
     ) -> None:
         self.zone = zone
         self.columns_for = columns_for
-        self.timeout = timeout
+        self.expired = expired
 
     def records(self, response: requests.Response) -> Iterator[Record]:
         """The records of one answer, CSV or JSON as its content type says."""
-        started = time.monotonic()
         media, charset = media_type(response)
         if "json" in media:
-            yield from self._read_json(response, charset)
+            rows = self._read_json(response, charset)
         elif "csv" in media or "tab-separated" in media or media == "text/plain":
-            yield from self._read_csv(response)
+            rows = self._read_csv(response)
         else:
             raise ProviderError(
                 LABEL,
@@ -71,10 +70,15 @@ class ExportDecoder:
                 f"{media} (HTTP {response.status_code}): {response_snippet(response)}; "
                 "check filum.api_url",
             )
-        # A body without Content-Length ends where the deadline shut its connection:
-        # an end reached only after request_timeout is a cut, not the end of the export.
-        taken = response.elapsed.total_seconds() + time.monotonic() - started
-        if self.timeout and taken >= self.timeout:
+        # A body without Content-Length ends where the deadline shut its connection: that
+        # end (and what it makes of the last row) is a cut, not the end of the export.
+        try:
+            yield from rows
+        except ProviderError:
+            if self.expired(response):
+                raise TruncatedExport("the export did not end within request_timeout") from None
+            raise
+        if self.expired(response):
             raise TruncatedExport("the export did not end within request_timeout")
 
     def header_row(self, response: requests.Response) -> list[str]:
@@ -152,12 +156,20 @@ class ExportDecoder:
                 for item in _records_of(value, response):
                     builder = builder or RecordBuilder(self.zone, self.columns_for(list(item)))
                     yield builder.json_object(item)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ProviderError(
-                LABEL,
-                f"expected a JSON array or NDJSON export in {codec} from "
-                f"{urlparse(response.url).path} ({exc}); check filum.api_url",
-            ) from None
+        except UnicodeDecodeError as exc:
+            if exc.reason == "truncated data":  # an odd byte at the end: a cut code unit
+                raise TruncatedExport("the export ends inside a character") from None
+            raise _not_json(exc, codec, response) from None
+        except json.JSONDecodeError as exc:
+            raise _not_json(exc, codec, response) from None
+
+
+def _not_json(exc: Exception, codec: str, response: requests.Response) -> ProviderError:
+    return ProviderError(
+        LABEL,
+        f"expected a JSON array or NDJSON export in {codec} from "
+        f"{urlparse(response.url).path} ({exc}); check filum.api_url",
+    )
 
 
 def _not_tsv(exc: Exception) -> ProviderError:
