@@ -22,7 +22,6 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cached_property
 from urllib.parse import urlparse
 
-import backoff
 import msgspec
 import requests
 from singer_sdk.exceptions import RetriableAPIError
@@ -34,9 +33,10 @@ from singer_sdk.streams.rest import PageContext
 from tap_helpdesk.check import Probe
 from tap_helpdesk.deadline import Deadline
 from tap_helpdesk.engine import Engine, Step, Walk
-from tap_helpdesk.errors import HelpdeskError, ProviderError
+from tap_helpdesk.errors import HelpdeskError, ProviderError, UnreadableValue
 from tap_helpdesk.output import StdoutWriter
 from tap_helpdesk.timestamps import NaiveToUtc, parse_datetime, parse_zone, to_utc
+from tap_helpdesk.values import RecordCaster, record_error
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -53,14 +53,6 @@ if t.TYPE_CHECKING:
 
 USER_AGENT = "tap-helpdesk/0.1 (+https://hub.meltano.com/extractors/tap-helpdesk)"
 RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-RETRIABLE_EXCEPTIONS = (
-    RetriableAPIError,
-    ConnectionResetError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ConnectionError,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
 #: What a response body cut off mid-way raises while it is read (streamed answers).
 BODY_ERRORS = (
     ConnectionResetError,
@@ -135,6 +127,18 @@ def _deadline_of(response: requests.Response) -> Deadline:
     return _DEADLINES.get(response, _NO_DEADLINE)
 
 
+def _without_backoff_defaults(record: logging.LogRecord) -> bool:
+    """Drop the lines backoff writes itself (the SDK hands it the stream's logger): a retry
+    is logged by backoff_handler, and giving up becomes one ProviderError line."""
+    return record.msg not in _BACKOFF_DEFAULT_LINES
+
+
+_BACKOFF_DEFAULT_LINES = (
+    "Backing off %s(...) for %.1fs (%s)",
+    "Giving up %s(...) after %d tries (%s)",
+)
+
+
 def _earlier(value: str, than: str) -> bool:
     """Whether timestamp text `value` is before `than` (parsed; text when unreadable)."""
     try:
@@ -167,6 +171,7 @@ class HelpdeskStream(RESTStream[t.Any]):
 
     def __init__(self, tap: TapHelpdesk, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(tap, *args, **kwargs)
+        self.logger.addFilter(_without_backoff_defaults)
         self._helpdesk_tap = tap
         self._bookmark_floor: str | None = None
         #: the last record of the page being emitted, for sorted streams that page
@@ -475,8 +480,14 @@ class HelpdeskStream(RESTStream[t.Any]):
         return NaiveToUtc(self.zone)
 
     def normalise_timestamps(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
-        """Rewrite this stream's timestamp fields as ISO 8601 UTC."""
-        self.convert_time.convert_fields(record, self.timestamp_fields)
+        """Rewrite this stream's timestamp fields as ISO 8601 UTC (a value that cannot be a
+        time is one line naming the stream, the record and the field)."""
+        try:
+            self.convert_time.convert_fields(record, self.timestamp_fields)
+        except UnreadableValue as problem:
+            raise record_error(
+                self.provider_label, self.name, record, self.primary_keys or (), problem
+            ) from None
         return record
 
     def decode_json(self, response: requests.Response) -> t.Any:
@@ -558,16 +569,29 @@ class HelpdeskStream(RESTStream[t.Any]):
         """First backoff step (doubles per attempt, with jitter)."""
         return float(self.config.get("backoff_base_seconds") or 1.0)
 
-    def _retry_waits(self) -> t.Generator[float, BaseException | None, None]:
-        attempt = 0
-        exc = yield 0.0
-        while True:
-            attempt += 1
-            wait = self.retry_delay(exc, attempt)
+    @override
+    def backoff_wait_generator(self) -> t.Generator[float, t.Any, None]:
+        # The SDK's runtime hook: each wait is read from the exception (Retry-After,
+        # X-Rate-Limit-Reset), else exponential backoff; a 429 pauses every request of the
+        # provider (all streams, all requests in flight), not just this one.
+        attempts = itertools.count(1)
+
+        def wait(exc: BaseException | None) -> float:
+            delay = self.retry_delay(exc, next(attempts))
             response = getattr(exc, "response", None)
             if response is not None and response.status_code == 429:
-                self.budget.pause(wait)
-            exc = yield wait
+                self.budget.pause(delay)
+            return delay
+
+        return self.backoff_runtime(value=wait)
+
+    @override
+    def backoff_max_tries(self) -> int:
+        return self.max_retries + 1
+
+    @override
+    def backoff_jitter(self, value: float) -> float:
+        return value  # retry_delay has jittered it already
 
     @override
     def backoff_handler(self, details: t.Any) -> None:
@@ -593,14 +617,9 @@ class HelpdeskStream(RESTStream[t.Any]):
             finally:
                 self.budget.done(entry)
 
-        retrying = backoff.on_exception(
-            self._retry_waits,
-            RETRIABLE_EXCEPTIONS,
-            max_tries=self.max_retries + 1,
-            on_backoff=self.backoff_handler,
-            jitter=None,
-            logger=None,
-        )(within_budget)
+        # The SDK's retries (its backoff hooks above), with the budget around each attempt.
+        within_budget.__name__ = getattr(func, "__name__", "request")
+        retrying = super().request_decorator(within_budget)
 
         def send(*args: t.Any, **kwargs: t.Any) -> requests.Response:
             try:
@@ -668,6 +687,7 @@ class HelpdeskStream(RESTStream[t.Any]):
 
     @override
     def _write_record_message(self, record: dict[str, t.Any]) -> None:
+        cast_to_schema(self, record, self.provider_label)
         if not self._direct_records:
             super()._write_record_message(record)
             return
@@ -699,10 +719,31 @@ class PageFedStream(Stream):
         return next(s for s in self._tap.streams.values() if isinstance(s, parent_type))
 
     @override
+    def _write_record_message(self, record: dict[str, t.Any]) -> None:
+        parent = self.parent
+        cast_to_schema(self, record, getattr(parent, "provider_label", type(parent).__name__))
+        super()._write_record_message(record)
+
+    @override
     def _write_schema_message(self) -> None:
         if not self._schema_written:
             self._schema_written = True
             super()._write_schema_message()
+
+
+_CASTERS: weakref.WeakKeyDictionary[Stream, RecordCaster] = weakref.WeakKeyDictionary()
+
+
+def cast_to_schema(stream: Stream, record: dict[str, t.Any], label: str) -> None:
+    """Cast a record in place to the types its stream's SCHEMA message declares (a lossless
+    cast, say "4484636" -> 4484636); a value that cannot be cast is one line."""
+    caster = _CASTERS.get(stream)
+    if caster is None:
+        caster = _CASTERS[stream] = RecordCaster(stream.schema)
+    try:
+        caster(record)
+    except UnreadableValue as problem:
+        raise record_error(label, stream.name, record, stream.primary_keys or (), problem) from None
 
 
 def parse_records(stream: HelpdeskStream, response: requests.Response) -> list[dict[str, t.Any]]:
