@@ -510,7 +510,7 @@ class TapHelpdesk(Tap):
         chosen: list[Provider] = [PROVIDERS[key] for key in configured] or list(PROVIDERS.values())
         return [stream_type(self) for provider in chosen for stream_type in provider.stream_types]
 
-    @override
+    @override  # type: ignore[misc]
     def run_connection_test(self) -> bool:
         # `--test`: the connection check's table first (tap_helpdesk.check), then the SDK's
         # own test (a record per stream, which `meltano config <plugin> test` looks for).

@@ -190,8 +190,7 @@ def record_error(
     ids = ", ".join(f"{key}={record.get(key)!r}" for key in primary_keys) or "without an id"
     return ProviderError(
         provider_label,
-        f"{stream_name} record {ids}: {problem} (a value the stream's schema cannot hold; "
-        "a rerun resumes from the last STATE)",
+        f"{stream_name} record {ids}: {problem}, and the stream's schema cannot hold it",
     )
 
 

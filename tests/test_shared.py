@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import random
+import sys
 import typing as t
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from singer_sdk.singerlib import StateMessage
 
 from tap_helpdesk.client import seconds_until_reset
-from tap_helpdesk.errors import SettingsError
+from tap_helpdesk.errors import SettingsError, Stopped, UnreadableValue
 from tap_helpdesk.limits import RequestBudget
-from tap_helpdesk.redaction import MASK, redact, register_secret
-from tap_helpdesk.timestamps import NaiveToUtc, parse_zone, to_utc
+from tap_helpdesk.redaction import MASK, redact, redacted_traceback, register_secret
+from tap_helpdesk.schemas import load_schema
+from tap_helpdesk.tap import StoppableWriter
+from tap_helpdesk.timestamps import NaiveToUtc, parse_zone, to_utc, zero_dates
+from tap_helpdesk.values import (
+    RecordCaster,
+    range_problems,
+    record_error,
+    state_problem,
+    unknown_settings,
+)
 from tap_helpdesk.windows import Window, WindowWalk, halves
 from tests.conftest import walk_leaves
+from tests.tap_runner import _validator
 
 
 class FakeClock:
@@ -206,3 +220,247 @@ def test_cached_hour_conversion_matches_the_general_path(zone_name):
             continue
         convert.convert_fields(record, fields)
         assert record == expected
+
+
+# -- values: timestamps ------------------------------------------------------------------
+
+
+def test_zero_dates_become_none_and_are_counted_by_field():
+    zero_dates.clear()
+    convert = NaiveToUtc(parse_zone("Europe/Berlin"))
+    record = {"a": "0000-00-00 00:00:00", "b": "0000-00-00", "c": "2024-05-12 09:00:00"}
+    convert.convert_fields(record, ("a", "b", "c"))
+    assert record == {"a": None, "b": None, "c": "2024-05-12T07:00:00+00:00"}
+    assert to_utc("0000-00-00T00:00:00") is None
+    assert dict(zero_dates) == {"a": 1, "b": 1, "": 1}
+    zero_dates.clear()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1709280000, "2024-03-01T08:00:00+00:00"),
+        (1709280000.5, "2024-03-01T08:00:00.500000+00:00"),
+        ("1709280000", "2024-03-01T08:00:00+00:00"),
+        (1709280000123, "2024-03-01T08:00:00.123000+00:00"),
+        ("1709280000123", "2024-03-01T08:00:00.123000+00:00"),
+        ("20240301", "2024-03-01T00:00:00+00:00"),  # eight digits: an ISO basic date
+    ],
+)
+def test_epoch_seconds_and_milliseconds_become_utc(value, expected):
+    assert to_utc(value) == expected
+    record = {"t": value}
+    NaiveToUtc(parse_zone("UTC+7")).convert_fields(record, ("t",))
+    expected_local = expected if value != "20240301" else "2024-02-29T17:00:00+00:00"
+    assert record == {"t": expected_local}
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2024-13-45 10:00:00", True, [1], 10**20])
+def test_an_unreadable_timestamp_names_its_field_and_value(value):
+    convert = NaiveToUtc(parse_zone("UTC"))
+    with pytest.raises(UnreadableValue) as caught:
+        convert.convert_fields({"closedAt": value}, ("closedAt",))
+    assert caught.value.field == "closedAt"
+    assert caught.value.value == value
+    assert repr(value)[:40] in str(caught.value)
+
+
+# -- values: schema types ----------------------------------------------------------------
+
+SCHEMA = {
+    "properties": {
+        "id": {"type": "integer"},
+        "count": {"type": ["integer", "null"]},
+        "score": {"type": ["number", "null"]},
+        "open": {"type": ["boolean", "null"]},
+        "name": {"type": ["string", "null"]},
+        "anything": {},
+        "owner": {"type": ["object", "null"], "properties": {"id": {"type": "integer"}}},
+        "tags": {"type": ["array", "null"], "items": {"type": "integer"}},
+        "rows": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"n": {"type": "integer"}}},
+        },
+    }
+}
+
+
+def test_lossless_casts_fit_the_schema_and_other_values_are_untouched():
+    cast = RecordCaster(SCHEMA)
+    record = {
+        "id": "4484636",
+        "count": 3.0,
+        "score": "1.5",
+        "open": "true",
+        "name": 7,
+        "anything": "x",
+        "owner": {"id": " 42 "},
+        "tags": ["1", 2],
+        "rows": [{"n": "5"}],
+        "extra": "kept",
+    }
+    assert cast(record) == {
+        "id": 4484636,
+        "count": 3,
+        "score": 1.5,
+        "open": True,
+        "name": "7",
+        "anything": "x",
+        "owner": {"id": 42},
+        "tags": [1, 2],
+        "rows": [{"n": 5}],
+        "extra": "kept",
+    }
+    typed = {"id": 1, "count": None, "score": 2, "open": False, "name": "n", "tags": None}
+    assert cast(dict(typed)) == typed
+    assert cast({}) == {}  # absent fields are not made up
+    validator, fast = _validator(json.dumps(SCHEMA, sort_keys=True))
+    assert validator.is_valid(record)
+    assert fast is not None
+    assert fast(record)
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "value"),
+    [
+        ({"id": "12a"}, "id", "12a"),
+        ({"id": 1.5}, "id", 1.5),
+        ({"id": True}, "id", True),
+        ({"id": None}, "id", None),
+        ({"count": "NaN"}, "count", "NaN"),
+        ({"score": "inf"}, "score", "inf"),
+        ({"open": "maybe"}, "open", "maybe"),
+        ({"name": 1.5}, "name", 1.5),
+        ({"owner": {"id": "x"}}, "owner.id", "x"),
+        ({"owner": "someone"}, "owner", "someone"),
+        ({"rows": [{"n": "five"}]}, "rows.n", "five"),
+    ],
+)
+def test_a_cast_that_would_lose_something_names_the_field(record, field, value):
+    with pytest.raises(UnreadableValue) as caught:
+        RecordCaster(SCHEMA)(record)
+    assert caught.value.field == field
+    assert caught.value.value == value
+    line = str(record_error("Enneo", "enneo_tickets", {"id": 9}, ("id",), caught.value))
+    assert line.startswith(f"Enneo: enneo_tickets record id=9: field {field!r} holds ")
+
+
+def test_the_fast_record_check_agrees_with_jsonschema_on_every_stream_schema():
+    rng = random.Random(11)
+    odd: list[t.Any] = [
+        None,
+        "",
+        "x",
+        "2024-05-12T02:00:00+00:00",
+        "2024-05-12 09:00:00",
+        0,
+        -3,
+        1.5,
+        2.0,
+    ]
+    odd += [True, {}, {"a": 1}, [], [1, "a"], "12"]
+    names = ["enneo_tickets", "teamwork_desk_tickets", "proprofs_tickets", "filum_tickets"]
+    names += ["socialboards_tickets", "proprofs_ticket_messages", "teamwork_desk_users"]
+    disagreements = []
+    for name in names:
+        schema = load_schema(name)
+        validator, fast = _validator(json.dumps(schema, sort_keys=True))
+        assert fast is not None, f"{name}: the fast check does not cover this schema"
+        fields = list(schema["properties"])
+        for _ in range(400):
+            record = {f: rng.choice(odd) for f in rng.sample(fields, k=min(6, len(fields)))}
+            if fast(record) != validator.is_valid(record):
+                disagreements.append((name, record))
+    assert not disagreements, disagreements[:3]
+
+
+# -- settings and state ------------------------------------------------------------------
+
+
+def test_numeric_settings_out_of_range_are_named_once_each():
+    settings = {"request_timeout": 0, "max_retries": 101, "lookback_days": 1, "x": -1}
+    assert range_problems(settings) == [
+        "request_timeout: must be more than 0 and at most 3600, got 0",
+        "max_retries: must be at least 0 and at most 100, got 101",
+    ]
+    assert range_problems({"requests_per_minute": None, "requests_per_second": 0.5}) == []
+    assert range_problems({"lookback_days": float("nan")}) == [
+        "lookback_days: must be at least 0 and at most 3650, got nan"
+    ]
+
+
+def test_unknown_setting_names_get_the_closest_known_one():
+    blocks = {"enneo": ["api_token", "api_url", "timezone"], "filum": ["api_token"]}
+    config = {
+        "start_dat": "x",
+        "start_date": "x",
+        "enneo": {"time_zone": "UTC", "api_token": "t"},
+        "enneo.api_tokn": "t",
+        "qqq": 1,
+    }
+    assert unknown_settings(config, ["start_date", "enneo", "filum"], blocks) == [
+        "unknown setting 'start_dat' is ignored; did you mean 'start_date'?",
+        "unknown setting 'enneo.api_tokn' is ignored; did you mean 'enneo.api_token'?",
+        "unknown setting 'qqq' is ignored; see tap-helpdesk --about",
+        "unknown setting 'enneo.time_zone' is ignored; did you mean 'enneo.timezone'?",
+    ]
+
+
+def test_a_good_state_passes_and_each_bad_one_is_named():
+    keys = {"enneo_tickets": "modifiedAt"}
+    good = {"replication_key": "modifiedAt", "replication_key_value": "2024-01-01 10:00:00"}
+    assert state_problem({}, keys) is None
+    assert state_problem({"bookmarks": {"enneo_tickets": good, "other": 5}}, keys) is None
+    assert state_problem({"bookmarks": {"enneo_tickets": {"partitions": [good]}}}, keys) is None
+    epoch = {**good, "replication_key_value": 1709280000}
+    assert state_problem({"bookmarks": {"enneo_tickets": epoch}}, keys) is None
+    zero = {**good, "replication_key_value": "0000-00-00 00:00:00"}
+    assert state_problem({"bookmarks": {"enneo_tickets": zero}}, keys) == (
+        "enneo_tickets: the bookmark '0000-00-00 00:00:00' is not a timestamp"
+    )
+    assert state_problem("x", keys) == "the state is a string, not a JSON object"
+    bad_parts: dict[str, t.Any] = {"bookmarks": {"enneo_tickets": {"partitions": {}}}}
+    assert state_problem(bad_parts, keys) == (
+        "enneo_tickets: its 'partitions' is not a list of objects"
+    )
+
+
+# -- redaction and stopping ----------------------------------------------------------------
+
+
+def test_tracebacks_in_log_records_and_on_their_own_are_redacted(caplog):
+    register_secret("tb-s3cr3t-value-123")
+    logger = logging.getLogger("tap-helpdesk.test")
+    try:
+        raise RuntimeError("failed with tb-s3cr3t-value-123")
+    except RuntimeError as exc:
+        with caplog.at_level(logging.INFO):
+            logger.error("boom", exc_info=True)
+        text = redacted_traceback(exc)
+    assert "Traceback (most recent call last)" in text
+    assert "tb-s3cr3t-value-123" not in text
+    assert MASK in text
+    formatted = logging.Formatter().format(caplog.records[-1])
+    assert "RuntimeError: failed with ****" in formatted
+    assert "tb-s3cr3t-value-123" not in formatted
+
+
+def test_a_stop_during_a_write_waits_for_the_write_and_the_last_state_is_written_again(
+    monkeypatch,
+):
+    out = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(out))
+    writer = StoppableWriter()
+    writer.write_record("s", {"id": 1}, None)
+    state = {"bookmarks": {"s": {"replication_key_value": "a"}}}
+    writer.held = 15  # a signal that landed while the writer was writing
+    with pytest.raises(Stopped):
+        writer.write_message(StateMessage(value=state))  # raised once the bytes are out
+    assert out.getvalue().decode().count("\n") == 2
+    state["bookmarks"]["s"]["replication_key_value"] = "b"  # the live state moves on
+    writer.write_record("s", {"id": 2}, None)
+    writer._pending = writer._pending[:-1]  # a signal between a record and its newline
+    writer.close_stopped()
+    lines = out.getvalue().decode().splitlines()
+    assert [json.loads(line)["type"] for line in lines] == ["RECORD", "STATE", "RECORD", "STATE"]
+    assert json.loads(lines[-1])["value"]["bookmarks"]["s"]["replication_key_value"] == "a"

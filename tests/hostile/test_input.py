@@ -8,6 +8,7 @@ the input is read before the sync) no request at all.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import typing as t
@@ -328,11 +329,8 @@ def test_zero_dates_become_null_with_a_counted_warning_and_epochs_are_read():
     assert "4 zero dates (0000-00-00) were emitted as null: closedAt (4)" in warnings[0]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the RecordCaster / record_error calls in client.py (report)"
-)
 def test_ids_as_text_are_cast_and_an_unreadable_value_is_one_line_naming_the_record():
-    data = [
+    data: list[dict[str, t.Any]] = [
         {"id": "4484636", "modifiedAt": "2024-03-01 08:00:00", "isEscalated": "true"},
         {"id": 7, "modifiedAt": "2024-03-01 08:00:01"},
     ]
@@ -344,6 +342,7 @@ def test_ids_as_text_are_cast_and_an_unreadable_value_is_one_line_naming_the_rec
     bad = [{"id": 9, "modifiedAt": "2024-03-01 08:00:00", "createdAt": "last tuesday"}]
     with _enneo_server(bad) as server:
         failed = run_bounded(_enneo_config(server.url))
-    assert_clear_failure(
-        failed, "Enneo", "enneo_tickets", "id=9", "createdAt", "last tuesday", secrets=[ENNEO_TOKEN]
+    line = assert_clear_failure(
+        failed, "Enneo", "record id=9", "field 'createdAt'", "'last tuesday'", secrets=[ENNEO_TOKEN]
     )
+    assert re.search(r"error: Enneo: enneo_(reporting_)?tickets record id=9: ", line), line
