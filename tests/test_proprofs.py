@@ -242,11 +242,14 @@ def test_the_sandbox_reproduces_the_page_shift(make_sandbox):
     assert len(set(seen)) == in_window - 1, "one ticket that never changed was skipped"
 
 
-def test_tickets_modified_mid_sync_are_not_skipped(make_sandbox, tmp_path):
+@pytest.mark.parametrize("in_flight", [1, 4])
+def test_tickets_modified_mid_sync_are_not_skipped(make_sandbox, tmp_path, in_flight):
     sandbox = make_sandbox("proprofs", sizes={"proprofs": 800}, mutate_every=2)
     api = sandbox.apis["proprofs"]
     before = set(sandbox.truth()[TICKETS]["ids"])
-    run = run_tap(config(sandbox))
+    settings = config(sandbox)
+    settings["proprofs"]["max_concurrent_requests"] = in_flight  # windows read ahead
+    run = run_tap(settings)
     assert run.returncode == 0, run.stderr
     truth = sandbox.truth()
     assert not before - run.ids(TICKETS, "ticket_id"), "a ticket existing at the start was lost"

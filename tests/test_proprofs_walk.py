@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from tap_helpdesk.engine import Step
 from tap_helpdesk.errors import ProviderError
-from tap_helpdesk.providers import proprofs
 from tap_helpdesk.providers.proprofs import (
     EVERYTHING,
+    Page,
     PageToken,
     Slice,
     TicketWalk,
@@ -23,6 +24,8 @@ from tap_helpdesk.providers.proprofs import (
     split_time,
     three_month_windows,
 )
+from tap_helpdesk.providers.proprofs import walk as walk_module
+from tap_helpdesk.providers.proprofs.stream import EMPTY_RESULT
 from tap_helpdesk.windows import add_months
 
 T0 = datetime(2024, 1, 1)
@@ -33,19 +36,35 @@ def tickets(*ids: int, modified: str = "2024-01-02 00:00:00") -> list[dict]:
 
 
 def walk(*windows: Slice, tail_from: datetime | None = None, now: datetime = T0) -> TicketWalk:
-    clock = [now]
-
-    def sleep(seconds: float) -> None:
-        clock[0] += timedelta(seconds=seconds)
-
     return TicketWalk(
         "ProProfs Help Desk",
         [(w, 0) for w in reversed(windows)],
         tail_from,
-        clock=lambda: clock[0].replace(microsecond=0),
-        sleep=sleep,
-        log=lambda *args: None,
+        clock=lambda: now.replace(microsecond=0),
     )
+
+
+def next_of(w: TicketWalk) -> PageToken | None:
+    """The request the engine sends next (the first that is ready), or None at the end."""
+    ready = w.ready()
+    return ready[0] if ready else None
+
+
+def read(w: TicketWalk, token: PageToken, total, link: str, rows: list[dict]):
+    """Let the walk read one answer as the engine does: (tickets emitted, Step)."""
+    reader = w.read(token, Page(total, link, rows))
+    emitted = []
+    try:
+        while True:
+            emitted.append(next(reader))
+    except StopIteration as stop:
+        step = stop.value
+    assert isinstance(step, Step)
+    return emitted, step
+
+
+def take_page(w: TicketWalk, token: PageToken, total, link: str, rows: list[dict]) -> list[dict]:
+    return read(w, token, total, link, rows)[0]
 
 
 @pytest.mark.parametrize(
@@ -88,104 +107,107 @@ def test_split_halves_by_time_then_by_ticket_id():
 def test_a_quiet_window_completes_and_moves_the_bookmark():
     window = Slice(T0, T0 + timedelta(days=30))
     w = walk(window)
-    first = w.first_token()
+    first = next_of(w)
     assert first == PageToken(window)
     assert (
-        len(w.take_page(first, 30, "https://x/app/api/v1/list/ticket/?page=2", tickets(*range(25))))
+        len(
+            take_page(w, first, 30, "https://x/app/api/v1/list/ticket/?page=2", tickets(*range(25)))
+        )
         == 25
     )
     assert w.completed is None
-    second = w.next_token()
+    second = next_of(w)
     assert second == PageToken(window, "page=2")
-    assert len(w.take_page(second, 30, "", tickets(*range(25, 30)))) == 5
+    assert len(take_page(w, second, 30, "", tickets(*range(25, 30)))) == 5
     assert w.completed == window.end
-    assert w.next_token() is None
+    assert next_of(w) is None
 
 
 def test_a_window_that_lost_a_ticket_mid_walk_is_read_again_in_halves():
     window = Slice(T0, T0 + timedelta(days=30))
     w = walk(window)
-    token = w.first_token()
-    w.take_page(token, 30, "?page=2", tickets(*range(25)))
-    token = w.next_token()
+    token = next_of(w)
+    take_page(w, token, 30, "?page=2", tickets(*range(25)))
+    token = next_of(w)
     # one ticket left the window: the rest moved up a place, one of them was never seen
-    w.take_page(token, 29, "", tickets(*range(26, 30)))
+    take_page(w, token, 29, "", tickets(*range(26, 30)))
     assert w.completed is None, "the bookmark must not pass a window read with a gap"
-    first_half = w.next_token()
+    first_half = next_of(w)
     assert first_half.part == Slice(T0, T0 + timedelta(days=15))
-    fresh = w.take_page(first_half, 12, "", tickets(*range(12)) + tickets(25))
+    fresh = take_page(w, first_half, 12, "", tickets(*range(12)) + tickets(25))
     assert [t["ticket_id"] for t in fresh] == ["25"], "tickets already emitted are not repeated"
     assert w.completed == first_half.part.end
-    second_half = w.next_token()
+    second_half = next_of(w)
     assert second_half.part == Slice(T0 + timedelta(days=15), window.end)
-    w.take_page(second_half, 17, "", tickets(*range(12, 25), *range(26, 30)))
+    take_page(w, second_half, 17, "", tickets(*range(12, 25), *range(26, 30)))
     assert w.completed == window.end
-    assert w.next_token() is None
+    assert next_of(w) is None
 
 
 def test_a_busy_second_is_split_by_ticket_id_and_completes_on_the_last_range():
     second = Slice(T0, T0 + timedelta(seconds=1))
     w = walk(second)
-    token = w.first_token()
-    w.take_page(token, 60, "?page=2", tickets(*range(100, 125)))
-    token = w.next_token()
-    w.take_page(token, 59, "?page=3", tickets(*range(126, 151)))
-    token = w.next_token()
-    w.take_page(token, 59, "", tickets(*range(151, 160)))
-    low = w.next_token()
+    token = next_of(w)
+    take_page(w, token, 60, "?page=2", tickets(*range(100, 125)))
+    token = next_of(w)
+    take_page(w, token, 59, "?page=3", tickets(*range(126, 151)))
+    token = next_of(w)
+    take_page(w, token, 59, "", tickets(*range(151, 160)))
+    low = next_of(w)
     assert low.part == Slice(T0, second.end, None, 130), "split at the median ID met"
-    w.take_page(low, 25, "", tickets(*range(100, 125)))
+    take_page(w, low, 25, "", tickets(*range(100, 125)))
     assert w.completed is None, "the lower ID range does not complete the second"
-    high = w.next_token()
+    high = next_of(w)
     assert high.part == Slice(T0, second.end, 130, None)
-    w.take_page(high, 34, "?page=2", tickets(*range(126, 151)))
+    take_page(w, high, 34, "?page=2", tickets(*range(126, 151)))
     assert w.completed is None
-    w.take_page(w.next_token(), 34, "", tickets(*range(151, 160)))
+    take_page(w, next_of(w), 34, "", tickets(*range(151, 160)))
     assert w.completed == second.end
 
 
 def test_a_second_that_keeps_changing_ends_in_one_clear_error(monkeypatch):
-    monkeypatch.setattr(proprofs, "MAX_ATTEMPTS", 2)
+    monkeypatch.setattr(walk_module, "MAX_ATTEMPTS", 2)
     second = Slice(T0, T0 + timedelta(seconds=1))
     w = walk(second)
-    w.take_page(w.first_token(), 2, "", [])  # 2 tickets said, none met: no IDs to split by
-    token = w.next_token()
+    take_page(w, next_of(w), 2, "", [])  # 2 tickets said, none met: no IDs to split by
+    token = next_of(w)
     assert token == PageToken(second, "", 1)
-    w.take_page(token, 2, "", [])
+    # the walk decides when it reads the answer: the error comes with the second read
     with pytest.raises(ProviderError, match="kept changing while they were paged through"):
-        w.next_token()
+        take_page(w, token, 2, "", [])
 
 
 def test_tails_read_until_one_fits_on_a_page():
     now = datetime(2026, 11, 22, 13, 0, 0)
     start = now - timedelta(seconds=60)
     w = walk(tail_from=start, now=now)
-    open_tail = w.first_token()
+    open_tail = next_of(w)
     assert open_tail == PageToken(Slice(start, None))
-    w.take_page(open_tail, 40, "?page=2", tickets(*range(25)))
+    take_page(w, open_tail, 40, "?page=2", tickets(*range(25)))
     assert w.completed is None, "a tail over several pages is no snapshot"
-    bounded = w.next_token()
+    bounded = next_of(w)
     assert bounded.part.start == start
     assert bounded.part.end is not None
     assert bounded.part.end >= now
     assert bounded.link == "", "the tail is re-read as a window, not followed"
-    w.take_page(bounded, 40, "?page=2", tickets(*range(25)))
-    w.take_page(w.next_token(), 40, "", tickets(*range(25, 40)))
+    take_page(w, bounded, 40, "?page=2", tickets(*range(25)))
+    take_page(w, next_of(w), 40, "", tickets(*range(25, 40)))
     assert w.completed == bounded.part.end
-    last = w.next_token()
+    last = next_of(w)
     assert last == PageToken(Slice(bounded.part.end, None))
-    w.take_page(last, 3, "", tickets(40, 41, 42))
+    take_page(w, last, 3, "", tickets(40, 41, 42))
     assert w.completed is EVERYTHING
-    assert w.next_token() is None
+    assert next_of(w) is None
 
 
 def test_page_links_that_do_not_advance_are_an_error():
     window = Slice(T0, T0 + timedelta(days=1))
     w = walk(window)
-    w.take_page(w.first_token(), 50, "?page=2", tickets(*range(25)))
-    token = w.next_token()
+    take_page(w, next_of(w), 50, "?page=2", tickets(*range(25)))
+    token = next_of(w)
     with pytest.raises(ProviderError, match="repeats the page"):
-        w.take_page(
+        take_page(
+            w,
             token,
             50,
             "https://www.proprofsdesk.com/app/api/v1/list/ticket/?page=2",
@@ -233,7 +255,7 @@ def test_record_values():
     ],
 )
 def test_an_envelope_saying_nothing_was_found_is_an_empty_page(description, empty):
-    assert bool(proprofs._EMPTY_RESULT.search(description)) is empty
+    assert bool(EMPTY_RESULT.search(description)) is empty
 
 
 def test_only_tickets_a_later_read_can_meet_are_remembered():
@@ -242,13 +264,13 @@ def test_only_tickets_a_later_read_can_meet_are_remembered():
     w = walk(window, after)
     edge_text = window.end.strftime("%Y-%m-%d %H:%M:%S")
     page = tickets(*range(1, 25)) + tickets(99, modified=edge_text)
-    assert len(w.take_page(w.first_token(), 25, "", page)) == 25
+    assert len(take_page(w, next_of(w), 25, "", page)) == 25
     assert w.completed == window.end
     assert len(w.emitted) == 1, "only the ticket modified at the shared edge second is kept"
-    token = w.next_token()
+    token = next_of(w)
     assert token.part == after
     later = tickets(99, modified=edge_text) + tickets(100, modified="2024-02-10 00:00:00")
-    fresh = w.take_page(token, 2, "", later)
+    fresh = take_page(w, token, 2, "", later)
     assert [t["ticket_id"] for t in fresh] == ["100"], "the edge ticket is not emitted twice"
     assert len(w.emitted) == 0, "the walk is past everything"
 
@@ -256,12 +278,105 @@ def test_only_tickets_a_later_read_can_meet_are_remembered():
 def test_a_changed_slice_keeps_its_ids_until_its_parts_are_read():
     window = Slice(T0, T0 + timedelta(days=30))
     w = walk(window)
-    w.take_page(w.first_token(), 30, "?page=2", tickets(*range(25)))
-    w.take_page(w.next_token(), 29, "", tickets(*range(26, 30)))
+    take_page(w, next_of(w), 30, "?page=2", tickets(*range(25)))
+    take_page(w, next_of(w), 29, "", tickets(*range(26, 30)))
     assert len(w.emitted) == 29, "the IDs of the first read, for its re-read"
-    first_half = w.next_token()
-    w.take_page(first_half, 12, "", tickets(*range(12)))
+    first_half = next_of(w)
+    take_page(w, first_half, 12, "", tickets(*range(12)))
     assert len(w.emitted) == 29, "still needed by the second half"
-    w.take_page(w.next_token(), 17, "", tickets(*range(12, 25), *range(26, 30)))
+    take_page(w, next_of(w), 17, "", tickets(*range(12, 25), *range(26, 30)))
     assert w.completed == window.end
     assert len(w.emitted) == 0
+
+
+# -- the walk on the engine: bookmarks, waits, bounds, plans ---------------------------
+
+
+def test_the_bookmark_moves_only_with_a_completed_window_and_never_past_its_end():
+    window = Slice(T0, T0 + timedelta(days=1))
+    w = walk(window, Slice(window.end, T0 + timedelta(days=2)))
+    _, step = read(w, next_of(w), 30, "?page=2", tickets(*range(25)))
+    assert step.bookmark is None, "half a window read says nothing"
+    beyond = tickets(99, modified="2024-01-05 00:00:00")  # an API ignoring the end bound
+    _, step = read(w, next_of(w), 30, "", tickets(*range(25, 29)) + beyond)
+    assert step.bookmark == "2024-01-02 00:00:00", "the window's end, not the ticket past it"
+
+
+def test_a_tail_window_waits_for_its_end_to_be_in_the_past_through_the_engine():
+    now = datetime(2026, 11, 22, 13, 0, 0)
+    window = Slice(now - timedelta(days=1), now - timedelta(seconds=60))
+    w = walk(window, tail_from=window.end, now=now)
+    assert w.wait_before(next_of(w)) == 0.0, "a planned window ends in the past"
+    read(w, next_of(w), 0, "", [])
+    _, step = read(w, next_of(w), 30, "?page=2", tickets(*range(25)))
+    assert step.bookmark is None
+    bounded = next_of(w)
+    assert bounded.part == Slice(window.end, now)
+    assert w.wait_before(bounded) == 2.0, "TAIL_MARGIN, waited by the engine"
+
+
+def test_a_tail_reaching_past_the_clock_ends_the_walk_with_a_note_not_a_sleep():
+    now = datetime(2026, 11, 22, 13, 0, 0)
+    w = walk(tail_from=now + timedelta(minutes=10), now=now)
+    ahead = tickets(*range(25), modified="2026-11-22 14:00:00")
+    fresh, step = read(w, next_of(w), 40, "?page=2", ahead)
+    assert len(fresh) == 25
+    assert next_of(w) is None, "no window that could only be read after a sleep"
+    assert step.bookmark is None, "the bookmark stays before them"
+    assert len(step.notes) == 1
+    assert "left to the next run" in step.notes[0]
+
+
+def test_planned_windows_are_handed_out_together_after_the_page_under_way():
+    windows = three_month_windows(T0, T0 + timedelta(days=200))
+    w = walk(*windows, tail_from=windows[-1].end)
+    assert w.ready() == [PageToken(part) for part in windows], "independent, earliest first"
+    read(w, next_of(w), 30, "?page=2", tickets(*range(25)))
+    assert w.ready() == [PageToken(windows[0], "page=2")] + [PageToken(p) for p in windows[1:]]
+    # ceil(30 / 25) pages and one past the last, one per slice planned, one for the tail
+    assert w.request_limit() == 3 + len(windows) - 1 + 1
+
+
+def test_a_page_link_past_the_total_is_an_error():
+    window = Slice(T0, T0 + timedelta(days=1))
+    w = walk(window)
+    read(w, next_of(w), 30, "?page=2", tickets(*range(25)))
+    read(w, next_of(w), 30, "?page=3", tickets(*range(25, 30)))
+    page_3 = next_of(w)
+    assert page_3 == PageToken(window, "page=3"), "one page past the last may come (empty)"
+    with pytest.raises(ProviderError, match="goes on past 3 pages for 30 tickets"):
+        read(w, page_3, 30, "?page=4", tickets(*range(30, 35)))
+
+
+def test_pages_that_overlap_with_a_steady_total_are_read_again_in_halves():
+    window = Slice(T0, T0 + timedelta(days=30))
+    w = walk(window)
+    read(w, next_of(w), 30, "?page=2", tickets(*range(25)))
+    fresh, step = read(w, next_of(w), 30, "", tickets(*range(20, 25)))
+    assert (step.rows, step.new, fresh) == (5, 0, []), "tickets met twice are taken once"
+    assert w.completed is None
+    assert [t.part for t in w.ready()] == split_time(window)
+    assert "changed while they were paged through" in step.notes[0]
+
+
+def test_pages_short_of_a_steady_total_are_read_again_whole_then_an_error(monkeypatch):
+    monkeypatch.setattr(walk_module, "MAX_ATTEMPTS", 2)
+    window = Slice(T0, T0 + timedelta(days=30))
+    w = walk(window)
+    _, step = read(w, next_of(w), 40, "", tickets(*range(25)))
+    assert next_of(w) == PageToken(window, "", 1), "whole, not split: nothing changed"
+    assert "do not add up to total_tickets" in step.notes[0]
+    with pytest.raises(ProviderError, match="do not add up to total_tickets"):
+        read(w, next_of(w), 40, "", tickets(*range(25)))
+
+
+def test_the_same_rows_in_another_slice_are_no_repeat_but_in_the_same_read_are():
+    first, second = Slice(T0, T0 + timedelta(days=1)), Slice(T0, T0 + timedelta(days=2))
+    w = walk(first, second)
+    _, a = read(w, next_of(w), 25, "", tickets(*range(25)))
+    _, b = read(w, next_of(w), 25, "", tickets(*range(25)))
+    assert a.fingerprint != b.fingerprint
+    w = walk(first)
+    _, a = read(w, next_of(w), 50, "?page=2", tickets(*range(25)))
+    _, b = read(w, next_of(w), 50, "", tickets(*range(25)))
+    assert a.fingerprint == b.fingerprint, "the engine stops a page that repeats"

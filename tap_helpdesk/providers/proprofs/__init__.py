@@ -1,0 +1,66 @@
+"""ProProfs Help Desk tickets and their messages.
+
+Docs: provider-docs/proprofs-ticket-list.txt; provider-notes.md section 4.
+POST {api_url}/app/api/v1/list/ticket/ with the credentials and filters in a JSON body
+(so no request body is ever logged). The last-modified range "should fall within a
+3-month range" and answers come 25 per page with a `next_page_link`; a failure is the
+envelope {"status": "error", "description": ...}, even under HTTP 200. Every time, in the
+request and in the answer, is naive text in the account zone (`proprofs.timezone`).
+
+Completeness does not depend on the (undocumented) order of the pages. Page-number paging
+loses a ticket when the list changes under it, so every window we page through ends in the
+past: a ticket modified mid-walk can only leave it, which `total_tickets` shows. A walk
+whose total changed is read again in halves (a busy second by ticket ID) until each part is
+read unchanged; a single page is always a consistent snapshot. Tickets that left are met in
+the tail: after the windows, what was modified since they end is asked for "from start
+only"; on one page that is a snapshot and the walk ends, else it is read as one more window
+ending now and the tail is asked for again. The bookmark moves only when a window is
+complete, so a killed run resumes without gaps whatever order the tickets came in.
+"""
+
+from __future__ import annotations
+
+from tap_helpdesk.providers.proprofs.emitted import EVERYTHING, Emitted
+from tap_helpdesk.providers.proprofs.records import (
+    as_bool,
+    as_integer,
+    as_list,
+    as_object,
+    link_query,
+    message_rows,
+)
+from tap_helpdesk.providers.proprofs.slices import (
+    Slice,
+    split_ids,
+    split_time,
+    three_month_windows,
+)
+from tap_helpdesk.providers.proprofs.stream import (
+    LABEL,
+    STREAMS,
+    ProProfsTicketMessagesStream,
+    ProProfsTicketsStream,
+)
+from tap_helpdesk.providers.proprofs.walk import Page, PageToken, TicketWalk
+
+__all__ = [
+    "EVERYTHING",
+    "LABEL",
+    "STREAMS",
+    "Emitted",
+    "Page",
+    "PageToken",
+    "ProProfsTicketMessagesStream",
+    "ProProfsTicketsStream",
+    "Slice",
+    "TicketWalk",
+    "as_bool",
+    "as_integer",
+    "as_list",
+    "as_object",
+    "link_query",
+    "message_rows",
+    "split_ids",
+    "split_time",
+    "three_month_windows",
+]

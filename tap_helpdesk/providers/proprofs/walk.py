@@ -1,0 +1,394 @@
+"""The ticket walk: last-modified slices, page links, re-reads and tails (see the package doc)."""
+
+from __future__ import annotations
+
+import math
+import typing as t
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tap_helpdesk.engine import MAX_WAIT_SECONDS, Step, Walk, page_fingerprint
+from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.providers.proprofs.emitted import EVERYTHING, Emitted, Row
+from tap_helpdesk.providers.proprofs.records import as_integer, link_query
+from tap_helpdesk.providers.proprofs.slices import (
+    DATE_FORMAT,
+    PAGE_SIZE,
+    SECOND,
+    TAIL_MARGIN,
+    Slice,
+    local_second,
+    split_ids,
+    split_time,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Sequence
+
+#: Reads of a slice that keeps changing and cannot be split (or whose pages do not add up
+#: to its total) before the run gives up on it.
+MAX_ATTEMPTS = 5
+#: Tails read after the windows (each holds what changed while the one before was read).
+MAX_TAILS = 50
+#: Pages a read may take past ceil(total / 25): the docs' sample links on to page 2 and
+#: 3 for a total of 1 ticket, so one empty page past the last is an answer, not a fault.
+EXTRA_PAGES = 1
+
+
+@dataclass(frozen=True)
+class PageToken:
+    """One request: a slice and a page of it."""
+
+    part: Slice
+    #: query of next_page_link; "" asks for the first page
+    link: str = ""
+    #: earlier reads of the same slice (keeps tokens of consecutive requests distinct)
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class Page:
+    """What one answer held: total_tickets, next_page_link and the tickets."""
+
+    total: int | None
+    next_link: str
+    tickets: list[Row]
+
+
+@dataclass
+class Progress:
+    """What the pages of the slice being read said so far."""
+
+    token: PageToken
+    first_total: int | None = None
+    last_total: int | None = None
+    rows: int = 0
+    #: tickets this read met (a ticket on two pages counts once)
+    distinct: int = 0
+    pages: int = 0
+    next_link: str = ""
+    #: ticket IDs met, kept only for a slice that cannot be halved by time
+    ids: list[int] = field(default_factory=list)
+    #: a tail from start only that did not fit on one page
+    more: bool = False
+    #: the latest modification in a tail's answer (local second text)
+    latest: str = ""
+
+    @property
+    def allowed_pages(self) -> int | None:
+        """Most pages this read can take, from its first total (None: no total)."""
+        if self.first_total is None:
+            return None
+        return max(1, math.ceil(self.first_total / PAGE_SIZE)) + EXTRA_PAGES
+
+
+#: why a read of a slice is not trusted
+CHANGED = "changed"  # its total moved, or its pages overlapped: read it again in parts
+UNEVEN = "uneven"  # its pages hold fewer tickets than a total that held still
+
+
+class TicketWalk(Walk[PageToken]):
+    """Which slice and page to ask for next, and whether a window was read completely."""
+
+    def __init__(
+        self,
+        label: str,
+        pending: list[tuple[Slice, int]],
+        tail_from: datetime | None,
+        *,
+        clock: Callable[[], datetime],
+        parse: Callable[[t.Any, PageToken], Page] = lambda page, token: t.cast("Page", page),
+        on_page: Callable[[list[Row]], None] | None = None,
+        to_bookmark: Callable[[str], t.Any] = str,
+    ) -> None:
+        self.label = label
+        #: (slice, attempt) still to read, the earliest last (a stack)
+        self.pending = pending
+        #: where the tail read starts (None: an end_date in the past bounds the run)
+        self.tail_from = tail_from
+        #: now as naive account-zone time, whole seconds
+        self.clock = clock
+        #: answer -> Page (decoding and the error envelope are the stream's)
+        self.parse = parse
+        #: receives each page's fresh tickets before they are emitted (nested messages)
+        self.on_page = on_page
+        #: local second text -> a value of the replication key
+        self.to_bookmark = to_bookmark
+        self.tails = 0
+        #: the end of the window the last answer completed (EVERYTHING after the last tail)
+        self.completed: datetime | None = None
+        self.progress: Progress | None = None
+        #: what was emitted, to emit each version once
+        self.emitted = Emitted()
+        #: answers read, and those of reads that are over
+        self.requests = 0
+        self.finished_requests = 0
+        #: requests the engine may have sent for planned slices and dropped when the walk
+        #: changed its plan (slices read again go first): they are sent again
+        self.replanned = 0
+        self._range_noted = False
+        #: the range the walk covers, for progress lines
+        self._span = (pending[-1][0].start, pending[0][0].end) if pending else None
+
+    # -- the walk contract -------------------------------------------------------------
+
+    def ready(self) -> Sequence[PageToken]:
+        """The next page of the slice being read, then the first pages of the slices
+        planned (independent of the current answer), earliest first; the tail last."""
+        tokens: list[PageToken] = []
+        progress = self.progress
+        if progress is not None and progress.next_link:
+            token = progress.token
+            tokens.append(PageToken(token.part, progress.next_link, token.attempt))
+        tokens += [PageToken(part, "", attempt) for part, attempt in reversed(self.pending)]
+        if not tokens and self.tail_from is not None:
+            tokens.append(PageToken(Slice(self.tail_from, None)))
+        return tokens
+
+    def read(self, token: PageToken, response: t.Any) -> Generator[Row, None, Step]:
+        """The tickets of one answer not emitted before; the walk moves on."""
+        page = self.parse(response, token)
+        fresh, step = self.take(token, page)
+        if self.on_page is not None:
+            self.on_page(fresh)
+        yield from fresh
+        return step
+
+    def wait_before(self, token: PageToken) -> float:
+        """A window is read once its end is TAIL_MARGIN in the past (see slices)."""
+        end = token.part.end
+        if end is None:
+            return 0.0
+        return max(0.0, (end + TAIL_MARGIN - self.clock()).total_seconds())
+
+    def position(self) -> tuple[str, float | None] | None:
+        """The start of the slice being read (or next), and how far into the windows."""
+        part = self.progress.token.part if self.progress is not None else None
+        if part is None and self.pending:
+            part = self.pending[-1][0]
+        if part is None:
+            return ("tail", None) if self.tail_from is not None else None
+        fraction = None
+        start, end = self._span or (None, None)
+        if start is not None and end is not None and end > start:
+            done = (part.start - start).total_seconds() / (end - start).total_seconds()
+            fraction = min(max(done, 0.0), 1.0)
+        return part.start.strftime(DATE_FORMAT), fraction
+
+    def request_limit(self) -> int | None:
+        """The pages of the read under way (from its total), one request per slice planned
+        and one for the tail: links that go on forever reach it."""
+        current = 0
+        progress = self.progress
+        if progress is not None and progress.next_link:
+            allowed = progress.allowed_pages
+            if allowed is None:
+                return None
+            current = allowed
+        tail = 1 if self.tail_from is not None else 0
+        planned = len(self.pending) + tail
+        return self.finished_requests + self.replanned + current + planned
+
+    def describe(self, token: PageToken) -> str:
+        """The request, for error lines."""
+        text = f"tickets modified {token.part.describe()}"
+        if token.link:
+            text += f", {token.link}"
+        return text + (f" (read {token.attempt + 1})" if token.attempt else "")
+
+    # -- one answer --------------------------------------------------------------------
+
+    def take(self, token: PageToken, page: Page) -> tuple[list[Row], Step]:
+        """Account for one answer: its tickets not emitted before, and what it said."""
+        self.requests += 1
+        tickets = page.tickets
+        if self.progress is None or token.link == "":
+            self._start_read(token, page.total)
+        progress = t.cast("Progress", self.progress)
+        progress.pages += 1
+        progress.rows += len(tickets)
+        progress.last_total = page.total
+        link = link_query(page.next_link) if page.next_link and tickets else ""
+        if token.part.end is None:
+            # A tail from start only is complete on one page; a longer one is no snapshot
+            # and is read again as a window (its links are not followed).
+            total = page.total
+            progress.more = bool(link) or (total is not None and total > len(tickets))
+            progress.latest = max(map(local_second, _modified(tickets)), default="")
+            link = ""
+        elif split_time(token.part) is None:
+            progress.ids += [i for i in map(as_integer, _ids(tickets)) if i]
+        self._check_link(token, progress, link, page.next_link)
+        progress.next_link = link
+        fresh, new = self.emitted.unseen(tickets)
+        progress.distinct += new
+        notes = self._range_note(token.part, tickets)
+        self.completed = None
+        if not link:
+            notes += self._finish(progress)
+        step = Step(
+            rows=len(tickets),
+            new=new,
+            bookmark=self._bookmark(),
+            fingerprint=(token.part, token.attempt, page_fingerprint(tickets, "ticket_id")),
+            notes=notes,
+        )
+        return fresh, step
+
+    def _start_read(self, token: PageToken, total: int | None) -> None:
+        if (token.part, token.attempt) in self.pending:
+            self.pending.remove((token.part, token.attempt))
+        self.progress = Progress(token, first_total=total)
+        self.emitted.start_slice(token.part)
+
+    def _check_link(self, token: PageToken, progress: Progress, link: str, raw: str) -> None:
+        if link and link == token.link:
+            raise ProviderError(self.label, f"next_page_link repeats the page it is on ({raw})")
+        allowed = progress.allowed_pages
+        if link and allowed is not None and progress.pages >= allowed:
+            raise ProviderError(
+                self.label,
+                f"next_page_link goes on past {progress.pages} pages for "
+                f"{progress.first_total} tickets modified {token.part.describe()}",
+            )
+
+    def _range_note(self, part: Slice, tickets: list[Row]) -> tuple[str, ...]:
+        """Once: an answer holds a ticket outside the range asked for."""
+        if self._range_noted:
+            return ()
+        start = part.start.strftime(DATE_FORMAT)
+        end = part.end.strftime(DATE_FORMAT) if part.end is not None else None
+        for ticket in tickets:
+            modified = local_second(ticket.get("modified_date_time"))
+            if modified and (modified < start or (end is not None and modified > end)):
+                self._range_noted = True
+                return (
+                    f"{self.label}: asked for tickets modified {part.describe()}, got ticket "
+                    f"{ticket.get('ticket_id')} modified {ticket.get('modified_date_time')}: "
+                    "the API may not filter on end_last_modified_date as its sample request "
+                    "says",
+                )
+        return ()
+
+    def _bookmark(self) -> t.Any:
+        """The bookmark once the answer's tickets are written: the latest modification
+        emitted, never past the end of the window just completed."""
+        edge, latest = self.completed, self.emitted.latest
+        if edge is None or not latest:
+            return None
+        if edge is not EVERYTHING:
+            latest = min(latest, edge.strftime(DATE_FORMAT))
+        return self.to_bookmark(latest)
+
+    # -- the end of a read -------------------------------------------------------------
+
+    def _finish(self, progress: Progress) -> tuple[str, ...]:
+        """A read is over: whether it completed its window, and what to read next."""
+        self.progress = None
+        self.finished_requests = self.requests
+        part = progress.token.part
+        if part.end is None:
+            notes = self._after_tail(progress)
+            self.completed = None if progress.more else EVERYTHING
+        else:
+            trouble = self.trouble(progress)
+            notes = self._reread(progress, trouble) if trouble else ()
+            # (the last ID range of a second is the one open upwards)
+            self.completed = part.end if trouble is None and part.high_id is None else None
+            if trouble:
+                self.emitted.guard(part)
+        if self.completed is not None:
+            self.emitted.passed(self.completed)
+        return notes
+
+    @staticmethod
+    def trouble(progress: Progress) -> str | None:
+        """Why the read of a slice is not trusted (None: it is complete).
+
+        Slices end in the past: a ticket modified meanwhile leaves, which lowers the total
+        (CHANGED); pages that overlap show an order that moved (CHANGED); pages short of a
+        total that held still did not move (UNEVEN).
+        """
+        first, last = progress.first_total, progress.last_total
+        overlap = progress.rows > progress.distinct
+        if first is None or last is None:
+            return CHANGED if overlap else None
+        if first != last:
+            return CHANGED
+        if progress.distinct >= last:
+            return None
+        return CHANGED if overlap else UNEVEN
+
+    def _reread(self, progress: Progress, trouble: str) -> tuple[str, ...]:
+        """Read a slice again: in halves when it changed (by time, or by ticket ID for a
+        second too busy to halve), whole when its pages did not add up."""
+        token = progress.token
+        parts = None
+        if trouble == CHANGED:
+            parts = split_time(token.part) or split_ids(token.part, progress.ids)
+        self.replanned += len(self.pending)
+        if parts:
+            self.pending.extend((part, 0) for part in reversed(parts))
+        elif token.attempt + 1 < MAX_ATTEMPTS:
+            self.pending.append((token.part, token.attempt + 1))
+        else:
+            raise ProviderError(
+                self.label,
+                f"tickets modified {token.part.describe()} kept changing while they were "
+                f"paged through, or their pages do not add up to total_tickets ({MAX_ATTEMPTS} "
+                f"reads, total_tickets {progress.first_total} then {progress.last_total}, "
+                f"{progress.distinct} read); run the sync again",
+            )
+        what = (
+            "changed while they were paged through"
+            if trouble == CHANGED
+            else "came on pages that do not add up to total_tickets"
+        )
+        return (
+            f"{self.label}: tickets modified {token.part.describe()} {what} (total "
+            f"{progress.first_total}, then {progress.last_total}; {progress.distinct} read): "
+            f"reading them again{' in halves' if parts else ''}",
+        )
+
+    def _after_tail(self, progress: Progress) -> tuple[str, ...]:
+        """A tail on one page is complete; a longer one is read as a window ending now.
+
+        The window holds what the tail showed and ends TAIL_MARGIN in the past when it is
+        read, so that a ticket modified meanwhile leaves it; the next tail starts there.
+        The walk never sleeps: a window that could be read only after more than
+        MAX_WAIT_SECONDS (the tail reaches past this machine's clock) is left to the next
+        run, and the bookmark stays before it.
+        """
+        self.tail_from = None
+        if not progress.more:
+            return ()
+        start = progress.token.part.start
+        since = start.strftime(DATE_FORMAT)
+        if self.tails >= MAX_TAILS:
+            return (
+                f"{self.label}: tickets keep changing while they are read ({MAX_TAILS} tails); "
+                f"those modified since {since} are left to the next run (the bookmark stays "
+                "before them)",
+            )
+        now = self.clock()
+        latest = datetime.fromisoformat(progress.latest) if progress.latest else now
+        end = max(now, start + SECOND, latest)
+        if (end + TAIL_MARGIN - now).total_seconds() > MAX_WAIT_SECONDS:
+            return (
+                f"{self.label}: tickets modified since {since} did not fit on one page and "
+                f"reach past this machine's clock (now {now.strftime(DATE_FORMAT)}, latest "
+                f"{end.strftime(DATE_FORMAT)}): they are left to the next run (the bookmark "
+                "stays before them); is proprofs.timezone the account's time zone?",
+            )
+        self.tails += 1
+        self.pending.append((Slice(start, end), 0))
+        self.tail_from = end
+        return ()
+
+
+def _modified(tickets: list[Row]) -> t.Iterator[t.Any]:
+    return (ticket.get("modified_date_time") for ticket in tickets)
+
+
+def _ids(tickets: list[Row]) -> t.Iterator[t.Any]:
+    return (ticket.get("ticket_id") for ticket in tickets)
