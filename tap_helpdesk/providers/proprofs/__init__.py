@@ -16,6 +16,12 @@ the tail: after the windows, what was modified since they end is asked for "from
 only"; on one page that is a snapshot and the walk ends, else it is read as one more window
 ending now and the tail is asked for again. The bookmark moves only when a window is
 complete, so a killed run resumes without gaps whatever order the tickets came in.
+
+On the walk engine (tap_helpdesk.engine): `TicketWalk` (walk.py) hands out the planned
+windows together, reads each answer into a `Step` (the bookmark of a completed window,
+notes instead of log lines) and never sleeps; the stream (stream.py) builds the requests,
+reads the envelope and the records. slices.py: windows and their halves; emitted.py: which
+tickets were emitted; records.py: value helpers.
 """
 
 from __future__ import annotations
