@@ -370,3 +370,59 @@ def test_bad_bodies_give_one_clear_line(make_sandbox, where, answer, expected):
     assert errors[0].startswith("tap-helpdesk: error: Socialboards: ")
     assert expected in errors[0]
     assert_clean(run, api_of(sandbox))
+
+
+def test_activity_walk_brings_every_reply_and_new_ticket_and_little_else(make_sandbox):
+    """Run; replies on old tickets, new tickets, tag edits; more of them while the second
+    run walks the list; rerun from the final STATE, and again: every ticket's latest
+    activity arrives, and the rerun reads little but what changed."""
+    sandbox = make_sandbox("socialboards", sizes={"socialboards": 800})
+    settings = config(sandbox)
+    api = api_of(sandbox)
+    first = run_tap(settings)
+    assert first.returncode == 0, first.stderr
+    assert first.final_state is not None
+    state = first.final_state["bookmarks"][STREAM]
+    assert state["replication_key"] == "creationTime"
+    assert state["activity_key"] == "lastThreadElementCreationTime"
+    top = max(api.utc(i, "lastThreadElementCreationTime") for i in api.tickets)
+    assert state["activity_value"] == top, "the activity at the top of the list"
+
+    before = set(api.tickets)
+    for _ in range(5):
+        api.mutate()  # a new ticket, a reply on an old one (to the top), a tag edit
+    replied_before = set(api.replied)
+    created_before = set(api.tickets) - before
+    sandbox.configure(mutate_every=3)  # and replies while the walk passes the list
+    listings = sandbox.stats()["paths"]["/tickets/list"]
+    second = run_tap(settings, state=first.final_state)
+    assert second.returncode == 0, second.stderr
+    second_requests = sandbox.stats()["paths"]["/tickets/list"] - listings
+    assert created_before <= second.ids(STREAM)
+    assert replied_before <= second.ids(STREAM), "every reply on an old ticket arrives"
+    replied_during = set(api.replied) - replied_before
+    assert replied_during, "tickets moved while the second run walked"
+    assert "the activity walk read" in second.stderr
+    for later_state in second.states:
+        mark = later_state["bookmarks"][STREAM]
+        assert mark["replication_key_value"] >= state["replication_key_value"]
+        assert mark.get("activity_value", top) >= top, "a bookmark moved back"
+
+    sandbox.configure(mutate_every=0)
+    third = run_tap(settings, state=second.final_state)
+    assert third.returncode == 0, third.stderr
+    latest: dict[int, str] = {}
+    for run in (first, second, third):
+        for record in run.records.get(STREAM, []):
+            latest[record["id"]] = record["lastThreadElementCreationTime"]
+    stale = [i for i in api.tickets if latest.get(i) != api.utc(i, "lastThreadElementCreationTime")]
+    assert not stale, "each ticket's latest activity arrived, in the second run or the third"
+
+    changed = created_before | replied_before | replied_during
+    ratio = len(second.records[STREAM]) / len(changed)
+    print(
+        f"rerun: {len(second.records[STREAM])} records for {len(changed)} tickets created or "
+        f"replied to (ratio {ratio:.2f}), {second_requests} listing requests"
+    )
+    assert ratio <= 3, "the rerun reads little but what changed"
+    assert second_requests <= 20

@@ -19,6 +19,7 @@ from tap_helpdesk.providers.socialboards import (
     creation_time,
     format_bound,
 )
+from tap_helpdesk.providers.socialboards.activity import MAX_READ_BACKS, ActivityMark, ActivityWalk
 
 ACTIVITY = "lastThreadElementCreationTime"
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -296,3 +297,64 @@ def test_a_completed_slice_moves_the_bookmark_to_its_latest_creation_time():
     assert step.bookmark == "2024-01-01T02:00:00.123456+00:00", "the records' UTC form"
     assert step.events
     assert "2 tickets" in step.events[0]
+
+
+def activity_rows(count: int) -> list[dict[str, t.Any]]:
+    """`count` tickets, newest activity first."""
+    top = datetime(2024, 6, 1, tzinfo=timezone.utc)
+    return [{"id": n, ACTIVITY: (top - timedelta(minutes=n)).isoformat()} for n in range(count)]
+
+
+def test_activity_walk_reads_back_when_rows_move_up_past_the_cursor():
+    listed = activity_rows(300)
+    walk = ActivityWalk(datetime(2024, 1, 1, tzinfo=timezone.utc))
+    guard = WalkGuard("Socialboards", walk)
+    emitted: list[int] = []
+    deleted: set[int] = set()
+    while walk.ready():
+        (token,) = walk.ready()
+        guard.before(token)
+        page = listed[token.skip : token.skip + 50]
+        if token.skip == 49 and not deleted:  # ten tickets above the cursor vanish
+            deleted = {row["id"] for row in listed[10:20]}
+            listed = [row for row in listed if row["id"] not in deleted]
+            page = listed[token.skip : token.skip + 50]
+        rows, step = walk.take(token, page)
+        guard.after(token, step)
+        emitted += [row["id"] for row in rows]
+    # the ten were read on the first page, before they vanished; the rows they pulled up
+    # past the cursor are read after one page back
+    assert sorted(emitted) == list(range(300)), "nothing slipped by"
+    assert walk.rounds == 1
+    assert len(emitted) == len(set(emitted))
+    assert step.bookmark == ActivityMark("2024-06-01T00:00:00+00:00")
+    assert walk.requests <= 300 / 49 + 3
+
+
+def test_activity_walk_stops_when_rows_keep_vanishing_above_the_cursor():
+    walk = ActivityWalk(datetime(2024, 1, 1, tzinfo=timezone.utc))
+    batch = iter(range(10_000))
+
+    def fresh_page() -> list[dict[str, t.Any]]:
+        base = next(batch) * 50
+        return [{**row, "id": row["id"] + base} for row in activity_rows(50)]
+
+    def run() -> None:
+        while walk.ready():
+            (token,) = walk.ready()
+            walk.take(token, fresh_page())
+
+    with pytest.raises(ProviderError, match="tickets keep vanishing above the cursor"):
+        run()
+    # from the top, a page on, a page back to the top, ...: each read-back one round
+    assert walk.rounds == MAX_READ_BACKS + 1
+    assert walk.requests == 2 * (MAX_READ_BACKS + 1)
+
+
+def test_activity_walk_without_a_bookmark_reads_one_page_and_emits_nothing():
+    walk = ActivityWalk(None)
+    (token,) = walk.ready()
+    rows, step = walk.take(token, activity_rows(50))
+    assert rows == []
+    assert walk.ready() == []
+    assert step.bookmark == ActivityMark("2024-06-01T00:00:00+00:00")

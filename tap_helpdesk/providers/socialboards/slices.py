@@ -109,6 +109,7 @@ class CreationSlices(Walk[Slice]):
         max_instant_rows: int = MAX_INSTANT_ROWS,
         take: int = TAKE,
         to_bookmark: Callable[[str], t.Any] = to_utc,
+        emitted: Mapping[t.Any, t.Any] | None = None,
     ) -> None:
         self.begin = start
         self.end = end
@@ -118,6 +119,9 @@ class CreationSlices(Walk[Slice]):
         self.max_instant_rows = max_instant_rows
         self.take_size = take
         self.to_bookmark = to_bookmark
+        #: id -> activity of tickets this run emitted already (the activity walk): a slice
+        #: leaves them out unless their activity changed since
+        self.emitted: Mapping[t.Any, t.Any] = emitted if emitted is not None else {}
         self.width = FIRST_WIDTH  # of the next slice
         self.current: Slice | None = Slice(start, min(start + self.width, end))
         self.largest = 0  # most rows in one answer so far: the server's page size
@@ -329,7 +333,13 @@ class CreationSlices(Walk[Slice]):
     def _complete(self, token: Slice) -> list[Row]:
         self.slices += 1
         rows, self.rows = list(self.rows.values()), {}
-        fresh = [row for row in rows if row.get("id") not in self.boundary_ids]
+        emitted = self.emitted
+        fresh = [
+            row
+            for row in rows
+            if row.get("id") not in self.boundary_ids
+            and (not emitted or emitted.get(row.get("id"), emitted) != row.get(ACTIVITY))
+        ]
         self.boundary_ids = {row.get("id") for row in rows}
         keys = {id(row): creation_time(row) for row in rows}
         fresh.sort(key=lambda row: keys[id(row)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import typing as t
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from urllib.parse import urlparse
 
@@ -13,6 +13,13 @@ from singer_sdk.exceptions import RetriableAPIError
 
 from tap_helpdesk.client import RETRIABLE_STATUSES, USER_AGENT, HelpdeskStream, response_snippet
 from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.paging import later
+from tap_helpdesk.providers.socialboards.activity import (
+    ActivityMark,
+    ActivityPage,
+    ActivityWalk,
+    BothWalks,
+)
 from tap_helpdesk.providers.socialboards.auth import (
     CREDENTIALS,
     AccessTokenRefused,
@@ -24,6 +31,7 @@ from tap_helpdesk.providers.socialboards.auth import (
 )
 from tap_helpdesk.providers.socialboards.slices import TAKE, CreationSlices, Slice, format_bound
 from tap_helpdesk.schemas import load_schema
+from tap_helpdesk.timestamps import parse_datetime
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -38,6 +46,11 @@ if t.TYPE_CHECKING:
 LABEL = "Socialboards"
 ORDER_BY = "last_thread_activity_desc"  # the only TicketListOrderBy value the docs show
 TOKEN_PATH = "/token"
+#: The stream's own state keys for its second bookmark (the replication key holds the
+#: first, creationTime): the last activity the activity walk has read down to.
+ACTIVITY_KEY = "activity_key"
+ACTIVITY_VALUE = "activity_value"
+ACTIVITY_FIELD = "lastThreadElementCreationTime"
 
 
 class SocialboardsTicketsStream(HelpdeskStream):
@@ -60,6 +73,8 @@ class SocialboardsTicketsStream(HelpdeskStream):
         kwargs.setdefault("http_method", "POST")
         super().__init__(*args, **kwargs)
         self.walk: CreationSlices | None = None
+        self.activity: ActivityWalk | None = None
+        self._range: tuple[datetime, datetime] | None = None  # the activity walk's from/to
 
     # -- auth --------------------------------------------------------------------------
 
@@ -176,26 +191,62 @@ class SocialboardsTicketsStream(HelpdeskStream):
         return start
 
     @override
-    def new_walk(self, context: Context | None) -> CreationSlices:
+    def new_walk(self, context: Context | None) -> BothWalks:
         # `to` never passes the sync's start: tickets created during the run wait for the next
         now = datetime.now(timezone.utc)
         end = min(self.sync_end() or now, now)
         start = min(self.sync_start(context), end)
-        self.walk = CreationSlices(start, end, parse=self.list_rows)
-        return self.walk
+        emitted: dict[t.Any, t.Any] = {}
+        self.walk = CreationSlices(start, end, parse=self.list_rows, emitted=emitted)
+        self.activity = None
+        if self.provider_config.get("full_refresh"):
+            return BothWalks(self.walk)  # every ticket is read by creation anyway
+        self._range = (self.config_start_date(), end)
+        self.activity = ActivityWalk(
+            self.activity_floor(context), parse=self.list_rows, emitted=emitted
+        )
+        return BothWalks(self.activity, self.walk)
+
+    def activity_floor(self, context: Context | None) -> datetime | None:
+        """The activity bookmark minus lookback_days (None before the first run)."""
+        value = self.get_context_state(context).get(ACTIVITY_VALUE)
+        if not value:
+            return None
+        lookback = timedelta(days=float(self.config.get("lookback_days") or 0))
+        return parse_datetime(str(value), timezone.utc) - lookback
+
+    @override
+    def commit_bookmark(self, value: t.Any, context: Context | None = None) -> None:
+        if not isinstance(value, ActivityMark):
+            super().commit_bookmark(value, context)
+            return
+        state = self.get_context_state(context)
+        current = state.get(ACTIVITY_VALUE)
+        if current is not None and not later(value.value, str(current)):
+            return  # never back
+        state[ACTIVITY_KEY] = ACTIVITY_FIELD
+        state[ACTIVITY_VALUE] = value.value
+        self.state_manager.is_flushed = False
+        self._write_state_message()
 
     @override
     def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         yield from super().request_records(context)
-        walk = self.walk
+        walk, activity = self.walk, self.activity
         if walk is not None:
             self.logger.info(
-                "%s: read %d creation-time slices in %d requests (%d read again); "
+                "%s: read %d creation-time slices in %d requests (%d read again)%s; "
                 "%d access tokens, %d refresh-token rotations",
                 LABEL,
                 walk.slices,
                 walk.requests,
                 walk.rereads,
+                (
+                    f"; the activity walk read {activity.count} tickets in "
+                    f"{activity.requests} requests"
+                    if activity is not None
+                    else ""
+                ),
                 self.tokens.issued,
                 self.tokens.rotations,
             )
@@ -204,14 +255,20 @@ class SocialboardsTicketsStream(HelpdeskStream):
     def prepare_request_payload(
         self,
         context: Context | None,
-        next_page_token: Slice | None,
+        next_page_token: tuple[int, Slice | ActivityPage] | None,
     ) -> dict[str, t.Any]:
         assert next_page_token is not None
+        token = next_page_token[1]
+        if isinstance(token, ActivityPage):
+            assert self._range is not None
+            low, high, skip = self._range[0], self._range[1], token.skip
+        else:
+            low, high, skip = token.start, token.end, token.skip
         return {
-            "from": format_bound(next_page_token.start),
-            "to": format_bound(next_page_token.end),
+            "from": format_bound(low),
+            "to": format_bound(high),
             "orderBy": ORDER_BY,
-            "skip": next_page_token.skip,
+            "skip": skip,
             "take": TAKE,
         }
 
