@@ -13,6 +13,8 @@ Assumptions where the docs are silent (provider-notes section 1), each a knob on
   json_style     "array" (default) or "ndjson"; json_charset "utf-16le" (default) or "utf-8";
                  json_bom False by default (the charset says it)
   bom            the CSV's BOM (tests turn it off to see the tap refuse such a body)
+  clock          the provider's clock minus the machine's (a timedelta): the times it
+                 writes on tickets created or changed while it runs (`now()`)
 Rows come newest first; the day of a ticket is its UTC+7 calendar day. A token belongs to
 one organization: a well-formed organization-id that is not the token's gets 403, one that
 is not a UUID gets FastAPI's 422 (organization ids are assumed to be UUIDs). 429 answers
@@ -182,6 +184,7 @@ class FilumAPI(ProviderAPI):
         self.json_charset = "utf-16le"
         self.json_bom = False
         self.bom = True
+        self.clock = timedelta(0)
         self.exports: list[Export] = []
         self.agents = [data.person(self.rng) for _ in range(12)]
         hot = HOT_DAY_TICKETS if size >= DEFAULT_SIZE else 0
@@ -239,12 +242,19 @@ class FilumAPI(ProviderAPI):
             for _ in range(count)
         ]
 
-    def mutate(self) -> None:
-        now = data.utc_now()
-        self.create(now, updated=now, status="open")
-        ticket = self.tickets[self.rng.choice(list(self.tickets))]
+    def now(self) -> datetime:
+        """Now by the provider's clock (the machine's shifted by `clock`), to the second."""
+        return data.utc_now() + self.clock
+
+    def change(self, ticket: Ticket) -> None:
+        """A change to a ticket, now by the provider's clock: a new status."""
         ticket.status = self.rng.choice([s for s in STATUSES if s != ticket.status])
-        ticket.touch(now)
+        ticket.touch(self.now())
+
+    def mutate(self) -> None:
+        now = self.now()
+        self.create(now, updated=now, status="open")
+        self.change(self.tickets[self.rng.choice(list(self.tickets))])
 
     def day_of(self, ticket: Ticket) -> date:
         """The day the export range is matched against."""

@@ -325,6 +325,99 @@ def test_killed_run_resumes_from_its_last_state_without_gaps(make_sandbox):
     assert len(ticket_ids(resumed)) < 4000
 
 
+def test_state_of_the_previous_version_is_read_and_migrated(make_sandbox):
+    """A bare date under the nominal updated_at (the last fully exported day) is where a
+    run starts, lookback_days before; the first value from the data replaces it."""
+    sandbox = make_sandbox("filum", sizes={"filum": 400})
+    api = filum(sandbox)
+    old = {
+        "bookmarks": {
+            STREAM: {"replication_key": "updated_at", "replication_key_value": "2024-06-14"}
+        }
+    }
+    run = run_tap(
+        config_for(
+            sandbox,
+        ),
+        state=old,
+    )
+    assert run.returncode == 0, run.stderr
+    assert api.exports[0].start == date(2024, 6, 13), "the old day minus lookback_days"
+    expected = {i for i, ticket in api.tickets.items() if api.day_of(ticket) >= date(2024, 6, 13)}
+    assert set(ticket_ids(run)) == expected
+    assert final_bookmark(run) == {
+        "replication_key": "created_at",
+        "replication_key_value": latest(run, "created_at"),
+    }
+    assert day_of(final_bookmark(run)["replication_key_value"]) > date(2024, 6, 14)
+
+
+def test_a_run_that_sees_no_row_moves_no_bookmark(make_sandbox):
+    sandbox = make_sandbox("filum", sizes={"filum": 0})
+    run = run_tap(config_for(sandbox))
+    assert run.returncode == 0, run.stderr
+    assert not run.records.get(STREAM)
+    assert not bookmarks(run), "no row, no bookmark"
+    held = {"replication_key": "created_at", "replication_key_value": "2024-12-30T05:00:00+00:00"}
+    again = run_tap(config_for(sandbox), state={"bookmarks": {STREAM: dict(held)}})
+    assert again.returncode == 0, again.stderr
+    assert filum(sandbox).exports[-1].start == date(2024, 12, 29)
+    assert final_bookmark(again) == held, "the bookmark stays where it was"
+
+
+def provider_clock(direction: str) -> timedelta:
+    """The sandbox's clock against the machine's.
+
+    behind: two days back, at 22:00 UTC+7 of that day, so its changes fall on a day before
+    the machine's yesterday (a bookmark from the machine's clock would pass them);
+    ahead: up to 90 minutes forward, staying within the machine's UTC+7 day.
+    """
+    now = datetime.now(ZONE)
+    midnight = datetime.combine(now.date(), datetime.min.time(), tzinfo=ZONE)
+    if direction == "behind":
+        shift = (midnight - timedelta(hours=26)) - now
+    else:
+        left = midnight + timedelta(days=1) - now - timedelta(minutes=2)
+        shift = max(min(timedelta(minutes=90), left), timedelta(seconds=1))
+    return timedelta(seconds=round(shift.total_seconds()))  # the API keeps whole seconds
+
+
+@pytest.mark.parametrize("direction", ["behind", "ahead"])
+def test_changed_tickets_arrive_on_the_rerun_whatever_the_provider_clock(make_sandbox, direction):
+    """Run, change tickets, rerun from the final STATE: every change arrives. The sandbox
+    filters by update day here; its clock is shifted (FilumAPI.clock) behind or ahead of
+    the machine's, and lookback_days is 0, so nothing but the bookmark covers a change."""
+    sandbox = make_sandbox("filum", sizes={"filum": 300})
+    api = filum(sandbox)
+    api.filter_field = "updated"
+    api.clock = provider_clock(direction)
+    config = tap_config(sandbox, "filum", lookback_days=0)
+    latest_ticket = api.create(api.now(), updated=api.now())
+    first = run_tap(config)
+    assert first.returncode == 0, first.stderr
+    assert sorted(ticket_ids(first)) == sandbox.truth()[STREAM]["ids"]
+    assert final_bookmark(first) == {
+        "replication_key": "updated_at",
+        "replication_key_value": api.utc(latest_ticket.id, "updated"),
+    }
+
+    changed = [api.tickets[i] for i in sorted(api.tickets)[::15]]
+    for ticket in changed:
+        api.change(ticket)
+    created = [api.create(api.now(), updated=api.now()) for _ in range(5)]
+    second = run_tap(config, state=first.final_state)
+    assert second.returncode == 0, second.stderr
+    got = {r["ticket_id"]: r for r in second.records[STREAM]}
+    for ticket in [*changed, *created]:
+        assert ticket.id in got, f"ticket {ticket.id} changed and did not arrive"
+        assert got[ticket.id]["updated_at"] == api.utc(ticket.id, "updated")
+        assert got[ticket.id]["status"] == ticket.status
+    assert final_bookmark(second)["replication_key_value"] == max(
+        api.utc(ticket.id, "updated") or "" for ticket in [*changed, *created]
+    )
+    assert min(bookmarks(second)) >= final_bookmark(first)["replication_key_value"]
+
+
 def test_ten_percent_faults_still_give_every_ticket(make_sandbox):
     sandbox = make_sandbox("filum", sizes={"filum": 600}, fault_rate=0.1, seed=5)
     run = run_tap(tap_config(sandbox, "filum", start_date="2021-01-01T00:00:00Z"))

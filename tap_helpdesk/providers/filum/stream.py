@@ -62,6 +62,8 @@ class FilumTicketsStream(HelpdeskStream):
     is_sorted = False
     timestamp_fields = TIMESTAMP_FIELDS
     stream_answers = True
+    #: The fields a state of this stream may hold a bookmark of (see the module doc).
+    accepted_replication_keys: t.ClassVar[tuple[str, ...]] = DAY_FIELDS
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,10 +74,13 @@ class FilumTicketsStream(HelpdeskStream):
     @property
     @override
     def replication_key(self) -> str:
-        """The field the bookmark holds values of: the walk's, once a run has one."""
+        """The field the bookmark holds values of: the walk's, once a run has one; before,
+        the one the state names (either date), else created_at."""
         if self._walk is not None:
             return self._walk.bookmark_field
-        return DEFAULT_BOOKMARK_FIELD
+        bookmark = self.tap_state.get("bookmarks", {}).get(self.name, {})
+        recorded = bookmark.get("replication_key") if isinstance(bookmark, dict) else None
+        return recorded if recorded in DAY_FIELDS else DEFAULT_BOOKMARK_FIELD
 
     @replication_key.setter
     def replication_key(self, value: str | None) -> None:
@@ -223,6 +228,15 @@ class FilumTicketsStream(HelpdeskStream):
             return date.fromisoformat(str(value))
         except ValueError:
             return parse_datetime(str(value), self.zone).astimezone(self.zone).date()
+
+    @override
+    def bookmark_in_future(self, context: Context | None) -> bool:
+        # The bookmark is a time from the provider's clock, which may run ahead of ours:
+        # only a day after today (a state this walk cannot have written) is in the future.
+        day = self.bookmark_day(context)
+        if day is None or day <= datetime.now(self.zone).date():
+            return False
+        return super().bookmark_in_future(context)
 
     def learned_field(self, context: Context | None) -> str | None:
         """The date the export range applies to, as an earlier run learned it: a state
