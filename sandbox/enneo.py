@@ -60,6 +60,44 @@ def parse_local(text: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def ticket_details(row: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The rest of an /export/ticket row, derived from the ticket's id (no draw from the
+    seeded generator, so the other fields stay as they were): every field is set on some
+    tickets and null or empty on others, so that every schema type is exercised."""
+    n = row["id"]
+    english = n % 2 == 0
+    if n % 4 == 0:
+        return {"autoExecuteAt": None, "agentId": None, "summary": None, "sentiment": None}
+    return {
+        "agentId": 100 + n % 7,
+        "aiSupportLevel": ("none", "suggested", "automated")[n % 3],
+        "attachments": [{"id": n * 10, "filename": "rechnung.pdf", "size": 48213}]
+        if n % 5 == 0
+        else [],
+        "autoExecuteAt": local(row["dueBy"]) if n % 3 == 0 else None,
+        "bccEmails": ["audit@example.com"] if n % 3 == 1 else [],
+        "body": f"<p>{row['subject']}</p>",
+        "bodyPlain": row["subject"],
+        "channelId": row["channel"],
+        "externalTicketId": f"EXT-{n}",
+        "firstResponseDueBy": local(unambiguous(row["createdAt"] + timedelta(hours=4))),
+        "intents": [{"code": "meter_reading", "confidence": 0.87}] if n % 3 else [],
+        "interface": ("email", "portal", "api")[n % 3],
+        "isCustomerActive": n % 3 != 0,
+        "isEscalated": n % 5 == 0,
+        "language": "English" if english else "Deutsch",
+        "languageCode": "en" if english else "de",
+        "replyCcEmails": ["team@example.com"] if n % 2 else [],
+        "replyRecipients": {"to": [row["email"]], "cc": []},
+        "sentiment": ("neutral", "positive", "negative")[n % 3],
+        "spamStatus": "spam" if n % 17 == 0 else "ham",
+        "subchannelId": 1 + n % 4,
+        "summary": f"{row['topic']}: {row['subject']}",
+        "tags": [{"id": 1 + n % 5, "name": row["topic"]}],
+        "workedOnBy": [{"userId": 100 + n % 7, "seconds": 60 * (1 + n % 9)}],
+    }
+
+
 class EnneoAPI(ProviderAPI):
     """Tickets with created/modified times; both export endpoints read the same tickets."""
 
@@ -305,8 +343,8 @@ class EnneoAPI(ProviderAPI):
             "dueBy": local(row["dueBy"]),
             "lastMessageAt": local(row["lastMessageAt"]),
             "lastCustomerMessageAt": local(row["lastCustomerMessageAt"]),
-            "autoExecuteAt": None,
             "rawData": row["rawData"],
+            **ticket_details(row),
         }
 
     def truth(self) -> dict[str, dict[str, t.Any]]:
