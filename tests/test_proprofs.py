@@ -82,6 +82,7 @@ def test_full_sync_is_complete_in_utc_with_messages_and_no_wasted_request(make_s
         assert row["message_plain_text"] == source["text"]
         assert row["reply_by"] == source.get("reply_by")
 
+    assert run.final_state is not None
     bookmark = run.final_state["bookmarks"][TICKETS]["replication_key_value"]
     assert bookmark == max(r["modified_date_time"] for r in run.records[TICKETS])
 
@@ -156,6 +157,7 @@ def test_incremental_run_reads_only_the_lookback_and_what_changed(make_sandbox):
     settings = config(sandbox, lookback_days=1)
     first = run_tap(settings)
     assert first.returncode == 0, first.stderr
+    assert first.final_state is not None
     bookmark = first.final_state["bookmarks"][TICKETS]["replication_key_value"]
     api = sandbox.apis["proprofs"]
     for _ in range(4):
@@ -191,6 +193,7 @@ def test_killed_run_resumes_from_its_last_state_without_gaps(make_sandbox):
     killed = run_tap_until(settings, stop_after_states=2)
     assert killed.returncode != 0
     state = killed.final_state
+    assert state is not None
     bookmark = state["bookmarks"][TICKETS]
     assert "progress_markers" not in bookmark, "the state is resumable"
     assert bookmark["replication_key_value"] < "2024-12"
@@ -481,6 +484,7 @@ def test_window_plan_matches_the_sandbox_rule():
     api = fake.ProProfsAPI(seed=1, size=0)
     start = datetime(2023, 11, 30, 18)
     for window in three_month_windows(start, datetime(2026, 11, 22)):
+        assert window.end is not None
         body = {
             "start_last_modified_date": window.start.strftime("%Y-%m-%d %H:%M:%S"),
             "end_last_modified_date": window.end.strftime("%Y-%m-%d %H:%M:%S"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import typing as t
 from datetime import datetime, timedelta
 
 import pytest
@@ -44,14 +45,15 @@ def walk(*windows: Slice, tail_from: datetime | None = None, now: datetime = T0)
     )
 
 
-def next_of(w: TicketWalk) -> PageToken | None:
+def next_of(w: TicketWalk) -> t.Any:  # a PageToken, or None at the end
     """The request the engine sends next (the first that is ready), or None at the end."""
     ready = w.ready()
     return ready[0] if ready else None
 
 
-def read(w: TicketWalk, token: PageToken, total, link: str, rows: list[dict]):
+def read(w: TicketWalk, token: PageToken | None, total, link: str, rows: list[dict]):
     """Let the walk read one answer as the engine does: (tickets emitted, Step)."""
+    assert token is not None, "the walk had nothing ready"
     reader = w.read(token, Page(total, link, rows))
     emitted = []
     try:
@@ -63,7 +65,7 @@ def read(w: TicketWalk, token: PageToken, total, link: str, rows: list[dict]):
     return emitted, step
 
 
-def take_page(w: TicketWalk, token: PageToken, total, link: str, rows: list[dict]) -> list[dict]:
+def take_page(w: TicketWalk, token: PageToken | None, total, link, rows: list[dict]) -> list[dict]:
     return read(w, token, total, link, rows)[0]
 
 
@@ -81,6 +83,7 @@ def test_windows_stay_within_three_months_and_share_their_edges(start, end):
     assert windows[0].start == start
     assert windows[-1].end == end
     for window in windows:
+        assert window.end is not None
         assert window.start < window.end
         assert window.end < add_months(window.start, 3), "within a 3-month range"
     for before, after in itertools.pairwise(windows):
@@ -97,7 +100,9 @@ def test_split_halves_by_time_then_by_ticket_id():
     ]
     second = Slice(T0, T0 + timedelta(seconds=1))
     assert split_time(second) is None
-    low, high = split_ids(second, [7, 3, 9, 5])
+    parts = split_ids(second, [7, 3, 9, 5])
+    assert parts is not None
+    low, high = parts
     assert (low.low_id, low.high_id, high.low_id, high.high_id) == (None, 7, 7, None)
     assert split_ids(Slice(T0, T0, 3, 5), [3, 4, 5]) == [Slice(T0, T0, 3, 4), Slice(T0, T0, 4, 5)]
     assert split_ids(Slice(T0, T0, 3, 4), [3, 4]) is None, "start ID must stay below end ID"
@@ -260,6 +265,7 @@ def test_an_envelope_saying_nothing_was_found_is_an_empty_page(description, empt
 
 def test_only_tickets_a_later_read_can_meet_are_remembered():
     window = Slice(T0, T0 + timedelta(days=30))
+    assert window.end is not None
     after = Slice(window.end, T0 + timedelta(days=60))
     w = walk(window, after)
     edge_text = window.end.strftime("%Y-%m-%d %H:%M:%S")
@@ -294,6 +300,7 @@ def test_a_changed_slice_keeps_its_ids_until_its_parts_are_read():
 
 def test_the_bookmark_moves_only_with_a_completed_window_and_never_past_its_end():
     window = Slice(T0, T0 + timedelta(days=1))
+    assert window.end is not None
     w = walk(window, Slice(window.end, T0 + timedelta(days=2)))
     _, step = read(w, next_of(w), 30, "?page=2", tickets(*range(25)))
     assert step.bookmark is None, "half a window read says nothing"
@@ -304,14 +311,15 @@ def test_the_bookmark_moves_only_with_a_completed_window_and_never_past_its_end(
 
 def test_a_tail_window_waits_for_its_end_to_be_in_the_past_through_the_engine():
     now = datetime(2026, 11, 22, 13, 0, 0)
-    window = Slice(now - timedelta(days=1), now - timedelta(seconds=60))
-    w = walk(window, tail_from=window.end, now=now)
+    end = now - timedelta(seconds=60)
+    window = Slice(now - timedelta(days=1), end)
+    w = walk(window, tail_from=end, now=now)
     assert w.wait_before(next_of(w)) == 0.0, "a planned window ends in the past"
     read(w, next_of(w), 0, "", [])
     _, step = read(w, next_of(w), 30, "?page=2", tickets(*range(25)))
     assert step.bookmark is None
     bounded = next_of(w)
-    assert bounded.part == Slice(window.end, now)
+    assert bounded.part == Slice(end, now)
     assert w.wait_before(bounded) == 2.0, "TAIL_MARGIN, waited by the engine"
 
 
