@@ -317,30 +317,37 @@ class Engine:
         )
 
     def _launch(self, ready: list[t.Any]) -> None:
-        """Put the head of `ready` in flight, and up to `width` of it in all."""
-        wanted = {self.walk.identity(token) for token in ready[: self.width]}
-        for key in [k for k in self._flight if k not in wanted]:  # the walk changed its plan
+        """Put the head of `ready` in flight, and more of it while fewer than `width` are.
+
+        A request in flight that the walk no longer lists (it changed its plan) is dropped;
+        one it still lists stays in flight, whatever its place.
+        """
+        listed = {self.walk.identity(token): token for token in ready}
+        for key in [k for k in self._flight if k not in listed]:
             self._drop(key)
-        for token in ready[: self.width]:
-            key = self.walk.identity(token)
+        for index, (key, token) in enumerate(listed.items()):
             if key in self._flight:
                 continue
-            self.guard.before(token)
-            prepared = self.stream.build_request(token, self.context)
-            wait = min(self.walk.wait_before(token), MAX_WAIT_SECONDS)
-            if self.width == 1:
-                if wait > 0:
-                    time.sleep(wait)
-                done: Future[t.Any] = Future()
-                try:
-                    done.set_result(self.send(prepared, self.context))
-                except BaseException as exc:  # raised when the head is consumed
-                    done.set_exception(exc)
-                self._flight[key] = (token, prepared, done)
-                continue
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.width, thread_name_prefix="tap-helpdesk")
-            self._flight[key] = (token, prepared, self._pool.submit(self._send, prepared, wait))
+            if index and len(self._flight) >= self.width:
+                break
+            self._flight[key] = self._start(token)
+
+    def _start(self, token: t.Any) -> tuple[t.Any, requests.PreparedRequest, Future[t.Any]]:
+        self.guard.before(token)
+        prepared = self.stream.build_request(token, self.context)
+        wait = min(self.walk.wait_before(token), MAX_WAIT_SECONDS)
+        if self.width == 1:
+            if wait > 0:
+                time.sleep(wait)
+            done: Future[t.Any] = Future()
+            try:
+                done.set_result(self.send(prepared, self.context))
+            except BaseException as exc:  # raised when the head is consumed
+                done.set_exception(exc)
+            return token, prepared, done
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.width, thread_name_prefix="tap-helpdesk")
+        return token, prepared, self._pool.submit(self._send, prepared, wait)
 
     def _send(self, prepared: requests.PreparedRequest, wait: float) -> requests.Response:
         if wait > 0:
@@ -350,6 +357,7 @@ class Engine:
     def _drop(self, key: t.Hashable) -> None:
         _token, _prepared, pending = self._flight.pop(key)
         self.guard.sent.discard(key)
+        self.guard.requests -= 1  # sent again if the walk asks for it: counted then
         pending.cancel()
         pending.add_done_callback(_close_answer)
 

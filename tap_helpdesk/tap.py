@@ -18,7 +18,7 @@ from singer_sdk.singerlib import SingerMessageType, StateMessage
 from tap_helpdesk.client import HelpdeskStream
 from tap_helpdesk.errors import HelpdeskError, SettingsError, Stopped
 from tap_helpdesk.limits import RequestBudget
-from tap_helpdesk.output import StdoutWriter
+from tap_helpdesk.fastpath import StdoutWriter
 from tap_helpdesk.providers import PROVIDERS, Provider
 from tap_helpdesk.redaction import redact, redacted_traceback, register_secret
 from tap_helpdesk.timestamps import parse_datetime, parse_zone, zero_dates_warning

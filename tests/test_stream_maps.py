@@ -20,12 +20,14 @@ pytestmark = pytest.mark.e2e
 PROVIDERS = ("teamwork_desk", "enneo")
 SIZES = {"teamwork_desk": 150, "enneo": 300}
 #: customer e-mails removed, an md5 of each kept to join on; Enneo's rawData (the original
-#: message payload) carries the sender's address too, so it goes as well
+#: message payload) and replyRecipients (who a reply goes to) carry the sender's address
+#: too, so they go as well
 STREAM_MAPS: dict[str, t.Any] = {
     "teamwork_desk_customers": {"email": None, "email_md5": "md5(email) if email else None"},
     "enneo_tickets": {
         "from": None,
         "rawData": None,
+        "replyRecipients": None,
         "from_md5": "md5(record['from']) if record['from'] else None",
     },
     "enneo_reporting_tickets": {"email": None, "rawData": None},

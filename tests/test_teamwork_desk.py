@@ -118,6 +118,7 @@ def test_tickets_updated_mid_sync_are_not_skipped(make_sandbox):
     assert not stale, "every ticket updated during the sync is read in its new form"
 
 
+@pytest.mark.slow
 def test_default_budget_never_triggers_429_and_uses_the_budget(make_sandbox):
     """131 pages at the documented 120 requests/minute: no 429, and a full minute's budget."""
     sandbox = make_sandbox("teamwork_desk", sizes={"teamwork_desk": 13050})
