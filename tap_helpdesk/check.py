@@ -178,7 +178,7 @@ def connection_checks(streams: t.Iterable[HelpdeskStream]) -> list[Check]:
     checks: list[Check] = []
     seen: set[str] = set()
     for stream in streams:
-        if stream.provider in seen or not stream.uses_walk:
+        if stream.provider in seen:
             continue
         seen.add(stream.provider)
         checks += check_stream(stream)

@@ -70,9 +70,6 @@ class HelpdeskStream(FastRecordStream):
         super().__init__(tap, *args, **kwargs)
         self._helpdesk_tap = tap
         self._bookmark_floor: str | None = None
-        #: the last record of the page being emitted, for sorted streams that page
-        #: (set by the stream's parse_response); None: the bookmark moves per record
-        self.page_tail: dict[str, t.Any] | None = None
 
     # -- settings ----------------------------------------------------------------------
 
@@ -129,16 +126,8 @@ class HelpdeskStream(FastRecordStream):
         """This run's walk over the endpoint; None: nothing to read."""
         raise NotImplementedError
 
-    @property
-    def uses_walk(self) -> bool:
-        """Whether this stream is driven by the walk engine (new_walk is defined)."""
-        return type(self).new_walk is not HelpdeskStream.new_walk
-
     @override
     def request_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        if not self.uses_walk:
-            yield from super().request_records(context)
-            return
         if self.bookmark_in_future(context):
             return
         walk = self.new_walk(context)
@@ -231,15 +220,7 @@ class HelpdeskStream(FastRecordStream):
         *,
         context: Context | None = None,
     ) -> None:
-        if self.uses_walk:
-            return  # the engine moves the bookmark (commit_bookmark), never a record
-        if self.page_tail is not None and latest_record is not self.page_tail:
-            return  # the bookmark moves once per page, at its last record
-        # The lookback re-reads records older than the bookmark: they must not move it back.
-        value = latest_record.get(self.replication_key or "")
-        if self._bookmark_floor and isinstance(value, str) and value < self._bookmark_floor:
-            return
-        super()._increment_stream_state(latest_record, context=context)
+        return  # the engine moves the bookmark (commit_bookmark), never a record
 
     # -- records -----------------------------------------------------------------------
 
