@@ -189,12 +189,9 @@ class HelpdeskStream(FastRecordStream):
 
     @property
     def max_concurrent_requests(self) -> int:
-        """Requests in flight at once, where the walk allows it (1: one at a time)."""
-        value = self.provider_config.get("max_concurrent_requests")
-        return int(value) if value else self.default_concurrency
-
-    #: Requests in flight by default, per provider (see its module for why).
-    default_concurrency: t.ClassVar[int] = 1
+        """Requests in flight at once, where the walk allows it (the provider block's
+        max_concurrent_requests; 1: one at a time)."""
+        return int(self.provider_config.get("max_concurrent_requests") or 1)
 
     def commit_bookmark(self, value: t.Any, context: Context | None = None) -> None:
         """Every record up to `value` (a value of the replication key) is written: move

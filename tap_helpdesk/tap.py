@@ -17,10 +17,11 @@ from singer_sdk.singerlib import SingerMessageType, StateMessage
 
 from tap_helpdesk.client import HelpdeskStream
 from tap_helpdesk.errors import HelpdeskError, SettingsError, Stopped
-from tap_helpdesk.limits import RequestBudget
 from tap_helpdesk.fastpath import StdoutWriter
+from tap_helpdesk.limits import RequestBudget
 from tap_helpdesk.providers import PROVIDERS, Provider
 from tap_helpdesk.redaction import redact, redacted_traceback, register_secret
+from tap_helpdesk.settings import COMMON
 from tap_helpdesk.timestamps import parse_datetime, parse_zone, zero_dates_warning
 from tap_helpdesk.values import (
     STATE_RESET,
@@ -43,183 +44,10 @@ if t.TYPE_CHECKING:
 SIGNAL_NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
 
 
-def _rate_settings(per_second: float | None, per_minute: float | None, note: str) -> list[t.Any]:
-    return [
-        th.Property(
-            "requests_per_second",
-            th.NumberType,
-            default=per_second,
-            title="Requests per second",
-            description=f"Most requests sent in any one second. {note}",
-        ),
-        th.Property(
-            "requests_per_minute",
-            th.NumberType,
-            default=per_minute,
-            title="Requests per minute",
-            description=f"Most requests sent in any one minute. {note}",
-        ),
-    ]
-
-
-def _api_url(default: str | None, example: str) -> th.Property:
-    return th.Property(
-        "api_url",
-        th.URIType,
-        default=default,
-        title="API URL",
-        description=f"Base URL of the API, e.g. {example}. Point it at the sandbox to test.",
-    )
-
-
-def _timezone(default: str, why: str) -> th.Property:
-    return th.Property(
-        "timezone",
-        th.StringType,
-        default=default,
-        title="Time zone",
-        description=f"Zone of the provider's naive timestamps: an IANA name or UTC+7. {why}",
-    )
-
-
-FILUM = th.ObjectType(
-    th.Property(
-        "api_token",
-        th.StringType,
-        secret=True,
-        title="API token",
-        description="Filum CX API token (Settings > API tokens, created by an admin).",
-    ),
-    th.Property(
-        "organization_id",
-        th.StringType,
-        title="Organization ID",
-        description="Sent as the organization-id header.",
-    ),
-    _api_url("https://api.filum.ai", "https://api.filum.ai"),
-    th.Property(
-        "export_format",
-        th.StringType,
-        default="csv",
-        allowed_values=["csv", "json"],
-        title="Export format",
-        description="csv (UTF-16LE, tab-separated; the documented default) or json.",
-    ),
-    _timezone("UTC+7", "Filum documents its export times as UTC+7."),
-    th.Property(
-        "custom_fields_as_columns",
-        th.BooleanType,
-        default=False,
-        title="Custom fields as columns",
-        description="Also emit each workspace custom field as a top-level column "
-        "(discovered from a small sample export); they are always in custom_fields.",
-    ),
-    th.Property(
-        "on_unsplittable_cap",
-        th.StringType,
-        default="error",
-        allowed_values=["error", "warn"],
-        title="When a one-day window stays capped",
-        description="A one-day window still at 5000 rows after splitting by status "
-        "and priority may be truncated: fail (error) or log a warning (warn).",
-    ),
-    *_rate_settings(5, 50, "Filum documents 5/s and 50/min."),
-)
-
-SOCIALBOARDS = th.ObjectType(
-    th.Property(
-        "client_id",
-        th.StringType,
-        title="Client ID",
-        description="Inbox > Settings > Installation > Public API.",
-    ),
-    th.Property(
-        "refresh_token",
-        th.StringType,
-        secret=True,
-        title="Refresh token",
-        description="A refresh token from the same Public API tab; exchanged at "
-        "POST {api_url}/token for hour-long access tokens.",
-    ),
-    _api_url("https://api.socialboards.com", "https://api.socialboards.com"),
-    th.Property(
-        "full_refresh",
-        th.BooleanType,
-        default=False,
-        title="Full refresh",
-        description="Re-read every ticket since start_date on each run (the API can "
-        "filter by creation time only, so this is the only way to see edits to old "
-        "tickets).",
-    ),
-    *_rate_settings(5, 300, "Socialboards publishes no limit; this is a conservative default."),
-)
-
-TEAMWORK_DESK = th.ObjectType(
-    th.Property(
-        "api_key",
-        th.StringType,
-        secret=True,
-        title="API key",
-        description="Teamwork Desk API key (profile > API keys), sent as a Bearer token.",
-    ),
-    _api_url(None, "https://acme.teamwork.com (EU: https://acme.eu.teamwork.com)"),
-    *_rate_settings(None, 120, "Teamwork Desk documents 120 requests per minute."),
-)
-
-PROPROFS = th.ObjectType(
-    th.Property(
-        "account_email",
-        th.StringType,
-        title="Account email",
-        description="The e-mail the Help Desk account was registered with.",
-    ),
-    th.Property(
-        "token",
-        th.StringType,
-        secret=True,
-        title="API token",
-        description="The ProProfs API key from the Help Desk 'My Account' page.",
-    ),
-    _api_url("https://www.proprofsdesk.com", "https://www.proprofsdesk.com"),
-    _timezone(
-        "America/Chicago", "The account's global time zone; ProProfs' default is America/Chicago."
-    ),
-    *_rate_settings(5, 300, "ProProfs publishes no limit; this is a conservative default."),
-)
-
-ENNEO = th.ObjectType(
-    th.Property(
-        "api_token",
-        th.StringType,
-        secret=True,
-        title="API token",
-        description="An enneo.MIND JWT; a Service Worker API key does not expire.",
-    ),
-    _api_url(None, "https://acme.enneo.ai"),
-    _timezone(
-        "UTC",
-        "Enneo exports naive times and does not document their zone; set your "
-        "instance's zone (e.g. Europe/Berlin) if they are local.",
-    ),
-    *_rate_settings(10, 600, "Enneo publishes no limit; this is a conservative default."),
-)
-
-#: settings that must all be set for a provider's streams to run; setting any of them
-#: turns the provider on (Meltano fills the other settings of every block with defaults)
+#: derived from the registry (each provider module declares its block and credentials)
+PROVIDER_SETTINGS: dict[str, th.ObjectType] = {key: p.settings for key, p in PROVIDERS.items()}
 PROVIDER_CREDENTIALS: dict[str, tuple[str, ...]] = {
-    "filum": ("api_token", "organization_id"),
-    "socialboards": ("client_id", "refresh_token"),
-    "teamwork_desk": ("api_key", "api_url"),
-    "proprofs": ("account_email", "token"),
-    "enneo": ("api_token", "api_url"),
-}
-
-PROVIDER_SETTINGS: dict[str, th.ObjectType] = {
-    "filum": FILUM,
-    "socialboards": SOCIALBOARDS,
-    "teamwork_desk": TEAMWORK_DESK,
-    "proprofs": PROPROFS,
-    "enneo": ENNEO,
+    key: p.credentials for key, p in PROVIDERS.items()
 }
 
 
@@ -267,59 +95,16 @@ class TapHelpdesk(Tap):
     message_writer_class = StoppableWriter
 
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "start_date",
-            th.DateTimeType,
-            required=True,
-            title="Start date",
-            description="Earliest data to extract on a first sync (ISO 8601).",
-        ),
-        th.Property(
-            "end_date",
-            th.DateTimeType,
-            title="End date",
-            description="Optional upper bound; default: now.",
-        ),
-        th.Property(
-            "lookback_days",
-            th.NumberType,
-            default=1,
-            title="Lookback days",
-            description="Re-read this many days before the bookmark on each "
-            "incremental run, to catch late updates.",
-        ),
-        th.Property(
-            "max_retries",
-            th.IntegerType,
-            default=6,
-            title="Max retries",
-            description="Retries of a request after 429, 5xx, timeouts and dropped "
-            "connections, with exponential backoff and jitter.",
-        ),
-        th.Property(
-            "request_timeout",
-            th.IntegerType,
-            default=120,
-            title="Request timeout",
-            description="Seconds to wait for one response.",
-        ),
-        th.Property(
-            "backoff_base_seconds",
-            th.NumberType,
-            default=1.0,
-            title="Backoff base seconds",
-            description="First retry delay; it doubles per retry (capped at 60 s) "
-            "unless the server says how long to wait.",
-        ),
+        *COMMON,
         *(
             th.Property(
                 key,
-                block,
-                title=PROVIDERS[key].label,
-                description=f"{PROVIDERS[key].label} settings; its streams are "
+                provider.settings,
+                title=provider.label,
+                description=f"{provider.label} settings; its streams are "
                 "discovered and synced when its credentials are set.",
             )
-            for key, block in PROVIDER_SETTINGS.items()
+            for key, provider in PROVIDERS.items()
         ),
     ).to_dict()
 
@@ -438,7 +223,7 @@ class TapHelpdesk(Tap):
 
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
-        keys = {stream.name: stream.replication_key for stream in self.streams.values()}
+        keys = {stream.name: _accepted_keys(stream) for stream in self.streams.values()}
         problem = state_problem(state, keys)
         if problem:
             raise SettingsError(f"state: {problem}; {STATE_RESET}")
@@ -545,6 +330,12 @@ def _describe_schema_error(error: t.Any) -> str:
 
 def _stripped(value: t.Any) -> t.Any:
     return value.strip() if isinstance(value, str) else value
+
+
+def _accepted_keys(stream: Stream) -> tuple[str | None, ...]:
+    # a stream whose key is learned from the data (Filum) lists every key it can resume from
+    accepted = getattr(stream, "accepted_replication_keys", None)
+    return tuple(accepted) if accepted else (stream.replication_key,)
 
 
 def _fail(line: str, code: int = 1) -> t.NoReturn:

@@ -15,10 +15,13 @@ import typing as t
 from datetime import datetime, timezone
 
 import msgspec
+from singer_sdk import typing as th
 
+from tap_helpdesk import settings
 from tap_helpdesk.check import Probe
 from tap_helpdesk.client import HelpdeskStream, parse_records
 from tap_helpdesk.paging import KeysetToken, KeysetWalk
+from tap_helpdesk.providers import Provider
 from tap_helpdesk.schemas import load_schema
 from tap_helpdesk.timestamps import in_zone_naive, to_utc
 
@@ -31,6 +34,7 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
 
+LABEL = "Enneo"
 PAGE_SIZE = 1000  # documented maximum: 1 <= limit <= 1000
 PROBE_ROWS = 20
 _raw_decoder = msgspec.json.Decoder()
@@ -58,9 +62,6 @@ def parse_raw_data(value: t.Any) -> dict[str, t.Any] | None:
 class EnneoExportStream(HelpdeskStream):
     """An Enneo export endpoint, walked by modification time (see tap_helpdesk.paging)."""
 
-    provider = "enneo"
-    provider_label = "Enneo"
-    credential_settings = ("api_token",)
     primary_keys = ("id",)
     replication_key = "modifiedAt"
     is_sorted = True
@@ -180,5 +181,24 @@ class EnneoReportingTicketsStream(EnneoExportStream):
     )
 
 
-LABEL = "Enneo"
 STREAMS: tuple[type[HelpdeskStream], ...] = (EnneoTicketsStream, EnneoReportingTicketsStream)
+
+SETTINGS = th.ObjectType(
+    th.Property(
+        "api_token",
+        th.StringType,
+        secret=True,
+        title="API token",
+        description="An enneo.MIND JWT; a Service Worker API key does not expire.",
+    ),
+    settings.api_url(None, "https://acme.enneo.ai"),
+    settings.timezone(
+        "UTC",
+        "Enneo exports naive times and does not document their zone; set your "
+        "instance's zone (e.g. Europe/Berlin) if they are local.",
+    ),
+    *settings.rate_settings(10, 600, "Enneo publishes no limit; this is a conservative default."),
+    settings.concurrency(1, "Its keyset walk is sequential."),
+)
+
+PROVIDER = Provider("enneo", LABEL, SETTINGS, ("api_token", "api_url"), STREAMS)

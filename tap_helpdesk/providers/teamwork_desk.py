@@ -15,10 +15,14 @@ import sys
 import typing as t
 from datetime import datetime, timezone
 
+from singer_sdk import typing as th
+
+from tap_helpdesk import settings
 from tap_helpdesk.check import Probe
 from tap_helpdesk.client import HelpdeskStream, PageFedStream
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.paging import KeysetToken, KeysetWalk
+from tap_helpdesk.providers import Provider
 from tap_helpdesk.schemas import load_schema
 from tap_helpdesk.timestamps import to_utc, utc_iso
 
@@ -33,6 +37,7 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
 
+LABEL = "Teamwork Desk"
 PROBE_ROWS = 20
 PAGE_SIZE = 100  # list endpoints clamp larger values to 100 (provider-notes section 3)
 TIMESTAMPS = ("createdAt", "updatedAt", "deletedAt", "archivedAt", "happinessSurveySentAt")
@@ -76,9 +81,6 @@ class SideloadBuffer:
 class TeamworkDeskTicketsStream(HelpdeskStream):
     """Tickets: GET /desk/api/v2/tickets.json, walked by updatedAt."""
 
-    provider = "teamwork_desk"
-    provider_label = "Teamwork Desk"
-    credential_settings = ("api_key",)
     name = "teamwork_desk_tickets"
     path = "/desk/api/v2/tickets.json"
     primary_keys = ("id",)
@@ -232,8 +234,22 @@ SIDELOADS: dict[str, str] = {
     "sources": "ticketsources",
 }
 
-LABEL = "Teamwork Desk"
 STREAMS: tuple[type[t.Any], ...] = (
     TeamworkDeskTicketsStream,
     *(_sideload(name, key) for name, key in SIDELOADS.items()),
 )
+
+SETTINGS = th.ObjectType(
+    th.Property(
+        "api_key",
+        th.StringType,
+        secret=True,
+        title="API key",
+        description="Teamwork Desk API key (profile > API keys), sent as a Bearer token.",
+    ),
+    settings.api_url(None, "https://acme.teamwork.com (EU: https://acme.eu.teamwork.com)"),
+    *settings.rate_settings(None, 120, "Teamwork Desk documents 120 requests per minute."),
+    settings.concurrency(1, "Its keyset walk is sequential."),
+)
+
+PROVIDER = Provider("teamwork_desk", LABEL, SETTINGS, ("api_key", "api_url"), STREAMS)

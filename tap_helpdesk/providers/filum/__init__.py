@@ -8,6 +8,10 @@
 
 from __future__ import annotations
 
+from singer_sdk import typing as th
+
+from tap_helpdesk import settings
+from tap_helpdesk.providers import Provider
 from tap_helpdesk.providers.filum.decoding import ExportDecoder, json_values
 from tap_helpdesk.providers.filum.records import COLUMNS, LABEL, custom_columns, field_name
 from tap_helpdesk.providers.filum.stream import FilumTicketsStream
@@ -15,9 +19,59 @@ from tap_helpdesk.providers.filum.walk import ExportAnswer, FilumWalk, RecentTic
 
 STREAMS = (FilumTicketsStream,)
 
+SETTINGS = th.ObjectType(
+    th.Property(
+        "api_token",
+        th.StringType,
+        secret=True,
+        title="API token",
+        description="Filum CX API token (Settings > API tokens, created by an admin).",
+    ),
+    th.Property(
+        "organization_id",
+        th.StringType,
+        title="Organization ID",
+        description="Sent as the organization-id header.",
+    ),
+    settings.api_url("https://api.filum.ai", "https://api.filum.ai"),
+    th.Property(
+        "export_format",
+        th.StringType,
+        default="csv",
+        allowed_values=["csv", "json"],
+        title="Export format",
+        description="csv (UTF-16LE, tab-separated; the documented default) or json.",
+    ),
+    settings.timezone("UTC+7", "Filum documents its export times as UTC+7."),
+    th.Property(
+        "custom_fields_as_columns",
+        th.BooleanType,
+        default=False,
+        title="Custom fields as columns",
+        description="Also emit each workspace custom field as a top-level column "
+        "(discovered from a small sample export); they are always in custom_fields.",
+    ),
+    th.Property(
+        "on_unsplittable_cap",
+        th.StringType,
+        default="error",
+        allowed_values=["error", "warn"],
+        title="When a one-day window stays capped",
+        description="A one-day window still at 5000 rows after splitting by status "
+        "and priority may be truncated: fail (error) or log a warning (warn).",
+    ),
+    *settings.rate_settings(5, 50, "Filum documents 5/s and 50/min."),
+    settings.concurrency(3, "Exports take seconds to generate; 3 keep 50 a minute busy."),
+)
+
+PROVIDER = Provider("filum", LABEL, SETTINGS, ("api_token", "organization_id"), STREAMS)
+
+
 __all__ = [
     "COLUMNS",
     "LABEL",
+    "PROVIDER",
+    "SETTINGS",
     "STREAMS",
     "ExportAnswer",
     "ExportDecoder",

@@ -26,6 +26,10 @@ tickets were emitted; records.py: value helpers.
 
 from __future__ import annotations
 
+from singer_sdk import typing as th
+
+from tap_helpdesk import settings
+from tap_helpdesk.providers import Provider
 from tap_helpdesk.providers.proprofs.emitted import EVERYTHING, Emitted
 from tap_helpdesk.providers.proprofs.records import (
     as_bool,
@@ -49,9 +53,36 @@ from tap_helpdesk.providers.proprofs.stream import (
 )
 from tap_helpdesk.providers.proprofs.walk import Page, PageToken, TicketWalk
 
+SETTINGS = th.ObjectType(
+    th.Property(
+        "account_email",
+        th.StringType,
+        title="Account email",
+        description="The e-mail the Help Desk account was registered with.",
+    ),
+    th.Property(
+        "token",
+        th.StringType,
+        secret=True,
+        title="API token",
+        description="The ProProfs API key from the Help Desk 'My Account' page.",
+    ),
+    settings.api_url("https://www.proprofsdesk.com", "https://www.proprofsdesk.com"),
+    settings.timezone(
+        "America/Chicago", "The account's global time zone; ProProfs' default is America/Chicago."
+    ),
+    *settings.rate_settings(5, 300, "ProProfs publishes no limit; this is a conservative default."),
+    settings.concurrency(3, "Windows are independent; 3 reach 300 a minute at 250 ms an answer."),
+)
+
+PROVIDER = Provider("proprofs", LABEL, SETTINGS, ("account_email", "token"), STREAMS)
+
+
 __all__ = [
     "EVERYTHING",
     "LABEL",
+    "PROVIDER",
+    "SETTINGS",
     "STREAMS",
     "Emitted",
     "Page",

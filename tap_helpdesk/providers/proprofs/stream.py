@@ -54,9 +54,6 @@ class LinkMethodRefused(Exception):
 class ProProfsTicketsStream(HelpdeskStream):
     """Tickets: POST /app/api/v1/list/ticket/, by last-modified window and page link."""
 
-    provider = "proprofs"
-    provider_label = LABEL
-    credential_settings = ("account_email", "token")
     name = "proprofs_tickets"
     path = "/app/api/v1/list/ticket/"  # case-sensitive, with its trailing slash
     http_method = "POST"

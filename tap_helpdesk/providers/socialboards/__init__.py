@@ -21,6 +21,10 @@ the API clamps it silently.
 
 from __future__ import annotations
 
+from singer_sdk import typing as th
+
+from tap_helpdesk import settings
+from tap_helpdesk.providers import Provider
 from tap_helpdesk.providers.socialboards.auth import AccessTokens, RefreshTokenAuth
 from tap_helpdesk.providers.socialboards.slices import (
     MAX_ATTEMPTS,
@@ -31,9 +35,45 @@ from tap_helpdesk.providers.socialboards.slices import (
 )
 from tap_helpdesk.providers.socialboards.stream import LABEL, STREAMS, SocialboardsTicketsStream
 
+SETTINGS = th.ObjectType(
+    th.Property(
+        "client_id",
+        th.StringType,
+        title="Client ID",
+        description="Inbox > Settings > Installation > Public API.",
+    ),
+    th.Property(
+        "refresh_token",
+        th.StringType,
+        secret=True,
+        title="Refresh token",
+        description="A refresh token from the same Public API tab; exchanged at "
+        "POST {api_url}/token for hour-long access tokens.",
+    ),
+    settings.api_url("https://api.socialboards.com", "https://api.socialboards.com"),
+    th.Property(
+        "full_refresh",
+        th.BooleanType,
+        default=False,
+        title="Full refresh",
+        description="Re-read every ticket since start_date on each run (the API can "
+        "filter by creation time only, so this is the only way to see edits to old "
+        "tickets).",
+    ),
+    *settings.rate_settings(
+        5, 300, "Socialboards publishes no limit; this is a conservative default."
+    ),
+    settings.concurrency(1, "Its slices are read one page at a time."),
+)
+
+PROVIDER = Provider("socialboards", LABEL, SETTINGS, ("client_id", "refresh_token"), STREAMS)
+
+
 __all__ = [
     "LABEL",
     "MAX_ATTEMPTS",
+    "PROVIDER",
+    "SETTINGS",
     "STREAMS",
     "AccessTokens",
     "CreationSlices",

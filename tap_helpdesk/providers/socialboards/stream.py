@@ -56,9 +56,6 @@ ACTIVITY_FIELD = "lastThreadElementCreationTime"
 class SocialboardsTicketsStream(HelpdeskStream):
     """Tickets: POST /tickets/list, read in creation-time slices (see the package doc)."""
 
-    provider = "socialboards"
-    provider_label = LABEL
-    credential_settings = ("refresh_token", "client_id")
     name = "socialboards_tickets"
     path = "/tickets/list"
     payload_as_json = True
