@@ -204,6 +204,7 @@ NUMERIC_RANGES: dict[str, tuple[float, bool, float | None]] = {
     "backoff_base_seconds": (0, False, 600),
     "requests_per_second": (0, False, None),
     "requests_per_minute": (0, False, None),
+    "max_concurrent_requests": (1, True, 16),
 }
 STATE_RESET = (
     "reset it with `meltano state clear <state id>` (`meltano state list` shows the ids), "
@@ -260,9 +261,11 @@ def read_state(text: str) -> t.Any:
     return state
 
 
-def state_problem(state: t.Any, replication_keys: Mapping[str, str | None]) -> str | None:
-    """What is wrong with a state for streams with these replication keys, if anything
-    (bookmarks of streams not in `replication_keys` are left alone)."""
+def state_problem(
+    state: t.Any, replication_keys: Mapping[str, tuple[str | None, ...]]
+) -> str | None:
+    """What is wrong with a state for streams with these replication keys (the ones each
+    stream accepts), if anything; bookmarks of other streams are left alone."""
     if not isinstance(state, dict):
         return f"the state is {_kind(state)}, not a JSON object"
     if "singer_state" in state and "bookmarks" not in state:
@@ -283,7 +286,7 @@ def _kind(value: t.Any) -> str:
     return names.get(type(value), f"a {type(value).__name__}")
 
 
-def _bookmark_problem(entry: t.Any, replication_key: str | None) -> str | None:
+def _bookmark_problem(entry: t.Any, accepted: tuple[str | None, ...]) -> str | None:
     """What is wrong with one stream's state (its partitions included), if anything."""
     if not isinstance(entry, dict):
         return f"its state is {_kind(entry)}, not an object"
@@ -294,11 +297,9 @@ def _bookmark_problem(entry: t.Any, replication_key: str | None) -> str | None:
         recorded, value = part.get("replication_key"), part.get("replication_key_value")
         if recorded is None and value is None:
             continue
-        if recorded is not None and recorded != replication_key:
-            return (
-                f"the bookmark is on {recorded!r}, but the stream's replication key is "
-                f"{replication_key!r}"
-            )
+        if recorded is not None and recorded not in accepted:
+            keys = " or ".join(repr(key) for key in accepted)
+            return f"the bookmark is on {recorded!r}, but the stream's replication key is {keys}"
         if value is None or value == "":
             return "the bookmark has no value"
         try:

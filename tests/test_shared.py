@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from singer_sdk.singerlib import StateMessage
 
-from tap_helpdesk.http import seconds_until_reset
 from tap_helpdesk.errors import SettingsError, Stopped, UnreadableValue
+from tap_helpdesk.http import seconds_until_reset
 from tap_helpdesk.limits import RequestBudget
 from tap_helpdesk.redaction import MASK, redact, redacted_traceback, register_secret
 from tap_helpdesk.schemas import load_schema
@@ -407,7 +407,7 @@ def test_unknown_setting_names_get_the_closest_known_one():
 
 
 def test_a_good_state_passes_and_each_bad_one_is_named():
-    keys = {"enneo_tickets": "modifiedAt"}
+    keys: dict[str, tuple[str | None, ...]] = {"enneo_tickets": ("modifiedAt",)}
     good = {"replication_key": "modifiedAt", "replication_key_value": "2024-01-01 10:00:00"}
     assert state_problem({}, keys) is None
     assert state_problem({"bookmarks": {"enneo_tickets": good, "other": 5}}, keys) is None
@@ -419,6 +419,11 @@ def test_a_good_state_passes_and_each_bad_one_is_named():
         "enneo_tickets: the bookmark '0000-00-00 00:00:00' is not a timestamp"
     )
     assert state_problem("x", keys) == "the state is a string, not a JSON object"
+    other = {"bookmarks": {"f": {**good, "replication_key": "updated_at"}}}
+    assert state_problem(other, {"f": ("created_at", "updated_at")}) is None
+    assert state_problem(other, {"f": ("created_at",)}) == (
+        "f: the bookmark is on 'updated_at', but the stream's replication key is 'created_at'"
+    )
     bad_parts: dict[str, t.Any] = {"bookmarks": {"enneo_tickets": {"partitions": {}}}}
     assert state_problem(bad_parts, keys) == (
         "enneo_tickets: its 'partitions' is not a list of objects"
