@@ -19,7 +19,7 @@ echo "== ruff"
 # one command per line: under `set -e` a failing command before `&&` would not stop the script
 ruff check .
 ruff format --check .
-echo "== mypy";  mypy
+echo "== mypy";  mypy && mypy --strict tap_helpdesk
 echo "== meltano plugin definitions (project and Hub) are in sync with the tap"
 python scripts/plugin_definition.py --check
 echo "== pytest"; python -m pytest "$@"

@@ -185,7 +185,10 @@ class HttpStream(RESTStream[t.Any]):
         send = self.request_decorator(self._request)
         for attempt in itertools.count(1):
             try:
-                return (yield from walk.read(token, response))
+                step = yield from walk.read(token, response)
+                if _deadline_of(response).expired:  # shut: its end is not the answer's end
+                    raise requests.exceptions.ConnectionError(self._late())
+                return step
             except BODY_ERRORS as exc:
                 reason = self.cut_reason(response, exc)
                 if attempt > self.max_retries:
@@ -210,6 +213,13 @@ class HttpStream(RESTStream[t.Any]):
                 response.close()
             response = send(prepared, context)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _late(self) -> str:
+        return f"no complete answer within request_timeout ({self.timeout} s)"
+
+    def answer_expired(self, response: requests.Response) -> bool:
+        """Whether request_timeout shut this answer before it was whole."""
+        return _deadline_of(response).expired
 
     def cut_reason(self, response: requests.Response, exc: BaseException) -> str:
         """Why a body ended early, for log lines."""
@@ -257,12 +267,12 @@ class HttpStream(RESTStream[t.Any]):
                 _ = response.content
             except BODY_ERRORS as exc:
                 if deadline.expired:
-                    raise requests.exceptions.ReadTimeout(
-                        f"no complete answer within request_timeout ({self.timeout} s)"
-                    ) from exc
+                    raise requests.exceptions.ReadTimeout(self._late()) from exc
                 raise
             finally:
                 deadline.cancel()
+            if deadline.expired:  # a body without a length just ends when it is shut
+                raise requests.exceptions.ReadTimeout(self._late())
         self._write_request_duration_log(
             endpoint=self.path, response=response, context=context, extra_tags=None
         )
@@ -350,7 +360,7 @@ class HttpStream(RESTStream[t.Any]):
                 if wait is not None:
                     return min(wait, MAX_BACKOFF_SECONDS) + random.uniform(0, 0.25)
         base = min(self.backoff_base_seconds * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
-        return base * random.uniform(0.5, 1.5)
+        return float(base * random.uniform(0.5, 1.5))
 
     @property
     def backoff_base_seconds(self) -> float:
@@ -397,8 +407,8 @@ class HttpStream(RESTStream[t.Any]):
         )
 
     @override
-    def request_decorator(self, func: Callable[..., requests.Response]) -> Callable[..., t.Any]:
-        def within_budget(*args: t.Any, **kwargs: t.Any) -> requests.Response:
+    def request_decorator(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]:
+        def within_budget(*args: t.Any, **kwargs: t.Any) -> t.Any:
             entry = self.budget.acquire()
             try:
                 return func(*args, **kwargs)
@@ -409,7 +419,7 @@ class HttpStream(RESTStream[t.Any]):
         within_budget.__name__ = getattr(func, "__name__", "request")
         retrying = super().request_decorator(within_budget)
 
-        def send(*args: t.Any, **kwargs: t.Any) -> requests.Response:
+        def send(*args: t.Any, **kwargs: t.Any) -> t.Any:
             try:
                 return retrying(*args, **kwargs)
             except RetriableAPIError as exc:

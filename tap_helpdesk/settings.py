@@ -31,7 +31,7 @@ def rate_settings(per_second: float | None, per_minute: float | None, note: str)
     ]
 
 
-def api_url(default: str | None, example: str) -> th.Property:
+def api_url(default: str | None, example: str) -> th.Property[t.Any]:
     """The provider's base URL."""
     return th.Property(
         "api_url",
@@ -42,7 +42,7 @@ def api_url(default: str | None, example: str) -> th.Property:
     )
 
 
-def timezone(default: str, why: str) -> th.Property:
+def timezone(default: str, why: str) -> th.Property[t.Any]:
     """The zone of the provider's naive timestamps."""
     return th.Property(
         "timezone",
@@ -53,7 +53,7 @@ def timezone(default: str, why: str) -> th.Property:
     )
 
 
-def concurrency(default: int, why: str) -> th.Property:
+def concurrency(default: int, why: str) -> th.Property[t.Any]:
     """Requests in flight at once (where the walk allows it), within the request budget."""
     return th.Property(
         "max_concurrent_requests",
@@ -66,7 +66,7 @@ def concurrency(default: int, why: str) -> th.Property:
 
 
 #: Settings outside the provider blocks.
-COMMON: tuple[th.Property, ...] = (
+COMMON: tuple[th.Property[t.Any], ...] = (
     th.Property(
         "start_date",
         th.DateTimeType,

@@ -335,4 +335,5 @@ class WindowWalk(t.Generic[Moment, Page]):
         if not self._pending:
             return self.top.end
         unit = timedelta(seconds=1) if isinstance(self.top.start, datetime) else timedelta(days=1)
-        return t.cast("Moment", self._pending[0].start - unit)
+        moment: Moment = self._pending[0].start - unit
+        return moment

@@ -12,7 +12,7 @@ _FALSE = frozenset({"0", "false", "no"})
 def as_bool(value: t.Any) -> bool | None:
     """`deleted` is "0"/"1" in the API; None for anything unrecognised."""
     if value in ("0", "1"):
-        return value == "1"
+        return bool(value == "1")
     if isinstance(value, bool) or value is None:
         return value
     text = str(value).strip().lower()

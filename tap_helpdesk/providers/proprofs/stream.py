@@ -161,7 +161,7 @@ class ProProfsTicketsStream(HelpdeskStream):
         super().validate_response(response)
 
     @override
-    def request_decorator(self, func: Callable[..., requests.Response]) -> Callable[..., t.Any]:
+    def request_decorator(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]:
         send = super().request_decorator(func)
 
         def send_falling_back_to_get(
@@ -172,13 +172,15 @@ class ProProfsTicketsStream(HelpdeskStream):
             # Here, not in the walk: the method is learnt from the answer to the request
             # already built, and re-sending it is one step of the walk, within the budget.
             try:
-                return send(prepared, context)
+                response: requests.Response = send(prepared, context)
+                return response
             except LinkMethodRefused:
                 self.link_method = "GET"
                 self.logger.info("%s: page links refuse POST (HTTP 405); using GET", LABEL)
                 retry = prepared.copy()
                 retry.method = "GET"
-                return send(retry, context)
+                again: requests.Response = send(retry, context)
+                return again
 
         return send_falling_back_to_get
 

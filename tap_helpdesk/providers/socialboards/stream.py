@@ -158,17 +158,21 @@ class SocialboardsTicketsStream(HelpdeskStream):
         super().validate_response(response)
 
     @override
-    def request_decorator(self, func: Callable[..., requests.Response]) -> Callable[..., t.Any]:
+    def request_decorator(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]:
         send = super().request_decorator(func)
 
         def send_with_valid_token(*args: t.Any, **kwargs: t.Any) -> requests.Response:
             try:
-                return send(*args, **kwargs)
+                response: requests.Response = send(*args, **kwargs)
+                return response
             except AccessTokenRefused:
                 self.logger.info("%s: access token refused (HTTP 401); renewing it", LABEL)
                 self._oauth.discard()
             try:
-                return send(*args, **kwargs)  # re-authenticated with a new token
+                again: requests.Response = send(
+                    *args, **kwargs
+                )  # re-authenticated with a new token
+                return again
             except AccessTokenRefused:
                 raise ProviderError(
                     LABEL,
