@@ -61,7 +61,7 @@ SETTINGS = th.ObjectType(
         "and priority may be truncated: fail (error) or log a warning (warn).",
     ),
     *settings.rate_settings(5, 50, "Filum documents 5/s and 50/min."),
-    settings.concurrency(3, "Exports take seconds to generate; 3 keep 50 a minute busy."),
+    settings.concurrency(1, "Windows are independent: raise it to read several at once."),
 )
 
 PROVIDER = Provider("filum", LABEL, SETTINGS, ("api_token", "organization_id"), STREAMS)

@@ -72,7 +72,7 @@ SETTINGS = th.ObjectType(
         "America/Chicago", "The account's global time zone; ProProfs' default is America/Chicago."
     ),
     *settings.rate_settings(5, 300, "ProProfs publishes no limit; this is a conservative default."),
-    settings.concurrency(3, "Windows are independent; 3 reach 300 a minute at 250 ms an answer."),
+    settings.concurrency(1, "Windows are independent: raise it to read several at once."),
 )
 
 PROVIDER = Provider("proprofs", LABEL, SETTINGS, ("account_email", "token"), STREAMS)

@@ -12,6 +12,7 @@ from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from tap_helpdesk.client import HelpdeskStream, PageFedStream
 from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.http import describe_redirect
 from tap_helpdesk.providers.proprofs.records import (
     as_bool,
     as_integer,
@@ -154,8 +155,7 @@ class ProProfsTicketsStream(HelpdeskStream):
         if 300 <= response.status_code < 400:
             raise ProviderError(
                 LABEL,
-                f"HTTP {response.status_code} redirect from {urlsplit(response.url).path} to "
-                f"{response.headers.get('Location', '(no location)')}: check proprofs.api_url "
+                f"{describe_redirect('proprofs', response)} "
                 "(the ticket list URL is case-sensitive and ends with a slash)",
             )
         super().validate_response(response)

@@ -1,0 +1,96 @@
+"""The hostile answers every provider can meet, for every provider: one line, never a record.
+
+The server answers Socialboards' token exchange properly (so that its list is reached) and
+every other request in one hostile way: a redirect to another host, an empty body, an
+error object or an HTML page under HTTP 200, a body trickling past request_timeout. The
+credentials are the sandbox's own (tests scan for them): none may appear anywhere, and
+the other host must receive nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+
+from sandbox import SECRETS, tap_settings
+from tap_helpdesk.providers import PROVIDERS
+from tests.hostile.server import (
+    HostileServer,
+    Reply,
+    Seen,
+    assert_clear_failure,
+    assert_no_secret,
+    json_reply,
+    run_bounded,
+)
+
+KEYS = ("filum", "socialboards", "teamwork_desk", "proprofs", "enneo")
+ERROR_OBJECT = {"error": "internal failure", "detail": "internal failure", "status": "error"}
+HTML = b"<html><body><h1>Service temporarily unavailable</h1></body></html>"
+
+
+def token(seen: Seen) -> Reply | None:
+    """Socialboards' token exchange, answered properly; None for any other request."""
+    if seen.path.endswith("/token"):
+        return json_reply(
+            {
+                "access_token": "hostile-access-token-7f3e",
+                "expires_in": 3599,
+                "token_type": "bearer",
+            }
+        )
+    return None
+
+
+def hostile(kind: str, elsewhere: str) -> t.Callable[[Seen], Reply]:
+    def script(seen: Seen) -> Reply:
+        answer = token(seen)
+        if answer is not None:
+            return answer
+        if kind == "redirect":
+            return Reply(307, b"", {"Location": f"{elsewhere}{seen.path}?moved=1"})
+        if kind == "empty":
+            return Reply(200, b"", {"Content-Type": "application/json"})
+        if kind == "error-object":
+            return json_reply(ERROR_OBJECT)
+        if kind == "html":
+            return Reply(200, HTML, {"Content-Type": "text/html"})
+        payload = json.dumps({"data": [], "tickets": []}).encode() * 40
+        return Reply(200, payload, {"Content-Type": "application/json"}, trickle=0.05)
+
+    return script
+
+
+def config(key: str, url: str) -> dict[str, t.Any]:
+    block = {
+        **tap_settings(key, url),
+        "requests_per_second": 100,
+        "requests_per_minute": 6000,
+    }
+    return {
+        "start_date": "2024-11-01T00:00:00Z",
+        "end_date": "2024-11-20T00:00:00Z",
+        "max_retries": 1,
+        "backoff_base_seconds": 0.01,
+        "request_timeout": 1,
+        key: block,
+    }
+
+
+@pytest.mark.parametrize("kind", ["redirect", "empty", "error-object", "html", "trickle"])
+@pytest.mark.parametrize("key", KEYS)
+def test_a_hostile_answer_is_one_line_and_never_a_record(key: str, kind: str) -> None:
+    with HostileServer(lambda seen: Reply(200, b"{}")) as other:
+        with HostileServer(hostile(kind, other.url)) as server:
+            run = run_bounded(config(key, server.url))
+        assert other.seen == [], "a request followed a redirect to another host"
+    line = assert_clear_failure(run, PROVIDERS[key].label)
+    if kind == "redirect":
+        assert "307" in line
+        assert "moved=1" not in line  # a redirect's query is never shown
+    assert not any(run.records.values()), "a record was built from a hostile answer"
+    assert_no_secret(run, SECRETS)
+    list_requests = [s for s in server.seen if not s.path.endswith("/token")]
+    assert 1 <= len(list_requests) <= 4  # the first try and at most its retries
