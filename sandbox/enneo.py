@@ -169,7 +169,7 @@ class EnneoAPI(ProviderAPI):
         self.next_id += 1
 
     def mutate(self) -> None:
-        now = unambiguous(data.utc_now())
+        now = unambiguous(self.now())
         self._create(now, now)
         ticket = self.tickets[self.rng.choice(list(self.tickets))]
         ticket["modifiedAt"] = ticket["lastMessageAt"] = now

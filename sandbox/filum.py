@@ -184,7 +184,6 @@ class FilumAPI(ProviderAPI):
         self.json_charset = "utf-16le"
         self.json_bom = False
         self.bom = True
-        self.clock = timedelta(0)
         self.exports: list[Export] = []
         self.agents = [data.person(self.rng) for _ in range(12)]
         hot = HOT_DAY_TICKETS if size >= DEFAULT_SIZE else 0
@@ -241,10 +240,6 @@ class FilumAPI(ProviderAPI):
             self.create(start + timedelta(seconds=self.rng.randrange(86_400)), **fields)
             for _ in range(count)
         ]
-
-    def now(self) -> datetime:
-        """Now by the provider's clock (the machine's shifted by `clock`), to the second."""
-        return data.utc_now() + self.clock
 
     def change(self, ticket: Ticket) -> None:
         """A change to a ticket, now by the provider's clock: a new status."""

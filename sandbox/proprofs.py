@@ -197,7 +197,7 @@ class ProProfsAPI(ProviderAPI):
 
     def mutate(self) -> None:
         """A new ticket, and a reply on an existing one (its last-modified time becomes now)."""
-        now = self.unambiguous(data.utc_now())
+        now = self.unambiguous(self.now())
         self._insert(self._create(now, now))
         ticket = self.tickets[self.rng.choice(list(self.tickets))]
         customer = f"{ticket['customer_name']} <{ticket['customer_email']}>"
@@ -370,7 +370,7 @@ class ProProfsAPI(ProviderAPI):
             return envelope_error("Unable to authenticate request using account email and token")
         if not page_text.isdigit() or int(page_text) < 1:
             return envelope_error("Invalid page number")
-        now = data.utc_now().astimezone(self.zone).replace(tzinfo=None)
+        now = self.now().astimezone(self.zone).replace(tzinfo=None)
         window = self._range(body, now)
         if isinstance(window, str):
             return envelope_error(window)

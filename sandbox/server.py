@@ -23,8 +23,11 @@ import time
 import typing as t
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from sandbox import data
 
 #: transient faults a client must survive; "invalid-json" and "slow" can be asked for too
 FAULT_KINDS = ("429", "429-retry-after", "500", "502-html", "503", "drop")
@@ -99,6 +102,12 @@ class ProviderAPI:
     def __init__(self, seed: int, size: int) -> None:
         self.rng = random.Random(f"{self.key}-{seed}")
         self.size = size
+        #: the provider's clock minus the machine's: the times its changes are stamped with
+        self.clock = timedelta(0)
+
+    def now(self, resolution: timedelta = timedelta(seconds=1)) -> datetime:
+        """Now by the provider's clock, truncated to `resolution` like its storage."""
+        return data.utc_now(resolution) + self.clock
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         """(method, path) -> handler."""

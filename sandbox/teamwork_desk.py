@@ -305,7 +305,7 @@ class TeamworkDeskAPI(ProviderAPI):
         self.next_id += 1
 
     def mutate(self) -> None:
-        now = data.utc_now(MS)
+        now = self.now(MS)
         self._create(now, now)
         ticket = self.tickets[self.rng.choice(list(self.tickets))]
         ticket["updatedAt"] = now
@@ -464,6 +464,11 @@ class TeamworkDeskAPI(ProviderAPI):
         for kind, ids in referenced.items():
             out[f"teamwork_desk_{names.get(kind, kind)}"] = {"count": len(ids), "ids": sorted(ids)}
         return out
+
+    def utc(self, ticket_id: int, field: str) -> str | None:
+        """What the tap must emit for a ticket's time field (for value checks)."""
+        value = self.tickets[ticket_id][field]
+        return None if value is None else value.astimezone(timezone.utc).isoformat()
 
 
 API = TeamworkDeskAPI

@@ -49,8 +49,9 @@ if t.TYPE_CHECKING:
     from tap_helpdesk.tap import TapHelpdesk
 
 _SDK_UNHANDLED = "An unhandled error occurred while syncing"
-#: A bookmark this far ahead of our clock is taken as one in the future (clock skew below).
-FUTURE_SLACK = timedelta(minutes=15)
+#: A bookmark this far ahead of our clock is taken as one in the future. Below it, a
+#: provider whose clock runs ahead of ours (its times are the bookmark's) is read as usual.
+FUTURE_SLACK = timedelta(days=1)
 
 
 def _earlier(value: str, than: str) -> bool:
