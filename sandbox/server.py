@@ -15,6 +15,7 @@ Control endpoints (not part of any provider API):
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import random
 import socket
@@ -304,6 +305,8 @@ class Sandbox:
                 response.headers.update(api.rate_headers(*self._windows[api.key].quota(now)))
             self._statuses[f"{api.key}:{response.status}"] += 1
             response.delay = max(response.delay, self._latency(api.key, request.path))
+            if api.clock:
+                response.headers["Date"] = email.utils.format_datetime(api.now(), usegmt=True)
             return response
 
     def _latency(self, provider: str, path: str) -> float:
@@ -384,7 +387,10 @@ class Sandbox:
                     with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                self.send_response(response.status)
+                # the Date header by the provider's clock (see ProviderAPI.clock)
+                self.send_response_only(response.status)
+                self.send_header("Server", self.version_string())
+                self.send_header("Date", response.headers.pop("Date", self.date_time_string()))
                 for name, value in response.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(response.body)))

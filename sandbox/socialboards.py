@@ -217,7 +217,7 @@ class SocialboardsAPI(ProviderAPI):
 
     def mutate(self) -> None:
         """A new ticket arrives, an existing one gets a reply (and jumps to the top)."""
-        now = to_ticks(data.utc_now(timedelta(microseconds=1))) + self.rng.randrange(10)
+        now = to_ticks(self.now(timedelta(microseconds=1))) + self.rng.randrange(10)
         self._create(now, now)
         ticket = self.tickets[self.rng.choice(self.ids[:-1])]
         ticket["_last"] = now
