@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cached_property
 from urllib.parse import urlparse
 
+from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.streams import Stream
 
 from tap_helpdesk.check import Probe
@@ -42,7 +43,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     import requests
-    from singer_sdk.helpers.types import Context
+    from singer_sdk.helpers.types import Auth, Context
 
     from tap_helpdesk.engine import Walk
     from tap_helpdesk.limits import RequestBudget
@@ -67,13 +68,27 @@ class HelpdeskStream(FastRecordStream):
 
     #: Fields of each record holding timestamps to emit in UTC.
     timestamp_fields: t.ClassVar[tuple[str, ...]] = ()
+    #: The setting of the provider block sent as a bearer token (None: the stream
+    #: authenticates itself: a token exchange, or credentials in the body).
+    bearer_token_setting: t.ClassVar[str | None] = None
 
     def __init__(self, tap: TapHelpdesk, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(tap, *args, **kwargs)
         self._helpdesk_tap = tap
         self._bookmark_floor: str | None = None
+        self._bearer: BearerTokenAuthenticator | None = None
 
     # -- settings ----------------------------------------------------------------------
+
+    @property
+    @override
+    def authenticator(self) -> Auth:
+        if self.bearer_token_setting is None:
+            return super().authenticator
+        if self._bearer is None:
+            token = str(self.provider_config[self.bearer_token_setting])
+            self._bearer = BearerTokenAuthenticator(token=token)
+        return self._bearer
 
     @property
     def provider_config(self) -> Mapping[str, t.Any]:

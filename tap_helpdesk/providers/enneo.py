@@ -22,7 +22,7 @@ from tap_helpdesk.check import Probe
 from tap_helpdesk.client import HelpdeskStream, parse_records
 from tap_helpdesk.paging import KeysetToken, KeysetWalk
 from tap_helpdesk.providers import Provider
-from tap_helpdesk.schemas import load_schema
+from tap_helpdesk.schemas import stream_schema
 from tap_helpdesk.timestamps import in_zone_naive, to_utc
 
 if sys.version_info >= (3, 12):
@@ -64,18 +64,12 @@ class EnneoExportStream(HelpdeskStream):
 
     primary_keys = ("id",)
     replication_key = "modifiedAt"
+    bearer_token_setting = "api_token"
     is_sorted = True
     STATE_MSG_FREQUENCY = PAGE_SIZE
 
     #: Filter/order key of the modification time (`t.modifiedAt` on /export/ticket).
     modified_key: t.ClassVar[str]
-
-    @property
-    @override
-    def http_headers(self) -> dict[str, str]:
-        headers = super().http_headers
-        headers["Authorization"] = f"Bearer {self.provider_config['api_token']}"
-        return headers
 
     @override
     def new_walk(self, context: Context | None) -> KeysetWalk:
@@ -151,7 +145,7 @@ class EnneoTicketsStream(EnneoExportStream):
     name = "enneo_tickets"
     path = "/api/mind/export/ticket"
     modified_key = "t.modifiedAt"
-    schema = load_schema("enneo_tickets")
+    schema = stream_schema()
     timestamp_fields = (
         "createdAt",
         "modifiedAt",
@@ -170,7 +164,7 @@ class EnneoReportingTicketsStream(EnneoExportStream):
     name = "enneo_reporting_tickets"
     path = "/api/mind/export/reporting_tickets"
     modified_key = "modifiedAt"
-    schema = load_schema("enneo_reporting_tickets")
+    schema = stream_schema()
     timestamp_fields = (
         "createdAt",
         "closedAt",

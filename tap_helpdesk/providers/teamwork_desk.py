@@ -23,7 +23,7 @@ from tap_helpdesk.client import HelpdeskStream, PageFedStream
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.paging import KeysetToken, KeysetWalk
 from tap_helpdesk.providers import Provider
-from tap_helpdesk.schemas import load_schema
+from tap_helpdesk.schemas import stream_schema
 from tap_helpdesk.timestamps import to_utc, utc_iso
 
 if sys.version_info >= (3, 12):
@@ -85,8 +85,9 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
     path = "/desk/api/v2/tickets.json"
     primary_keys = ("id",)
     replication_key = "updatedAt"
+    bearer_token_setting = "api_key"
     is_sorted = True
-    schema = load_schema("teamwork_desk_tickets")
+    schema = stream_schema()
     timestamp_fields = TIMESTAMPS
     STATE_MSG_FREQUENCY = PAGE_SIZE
 
@@ -94,13 +95,6 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
         super().__init__(*args, **kwargs)
         self.walk = KeysetWalk(self.provider_label, "updatedAt", None, page_size=PAGE_SIZE)
         self.sideloads = SideloadBuffer()
-
-    @property
-    @override
-    def http_headers(self) -> dict[str, str]:
-        headers = super().http_headers
-        headers["Authorization"] = f"Bearer {self.provider_config['api_key']}"
-        return headers
 
     @override
     def new_walk(self, context: Context | None) -> KeysetWalk:
@@ -216,7 +210,7 @@ def _sideload(stream_name: str, key: str) -> type[TeamworkSideloadStream]:
         {
             "name": f"teamwork_desk_{stream_name}",
             "included_key": key,
-            "schema": load_schema(f"teamwork_desk_{stream_name}"),
+            "schema": stream_schema(),
             "__doc__": f"Teamwork Desk {stream_name}, from `included.{key}` of ticket pages.",
         },
     )

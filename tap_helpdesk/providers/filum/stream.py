@@ -58,6 +58,7 @@ class FilumTicketsStream(HelpdeskStream):
     name = "filum_tickets"
     path = "/external/tickets/export"
     http_method = "POST"
+    bearer_token_setting = "api_token"  # with organization-id and auth-type headers
     primary_keys = ("ticket_id",)
     is_sorted = False
     timestamp_fields = TIMESTAMP_FIELDS
@@ -100,7 +101,6 @@ class FilumTicketsStream(HelpdeskStream):
         headers.update(
             {
                 "Accept": ACCEPT[self.export_format],
-                "authorization": f"Bearer {self.provider_config['api_token']}",
                 "organization-id": str(self.provider_config["organization_id"]),
                 "auth-type": "token",
             }

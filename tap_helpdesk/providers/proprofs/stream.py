@@ -27,7 +27,7 @@ from tap_helpdesk.providers.proprofs.slices import (
     three_month_windows,
 )
 from tap_helpdesk.providers.proprofs.walk import Page, PageToken, TicketWalk
-from tap_helpdesk.schemas import load_schema
+from tap_helpdesk.schemas import stream_schema
 from tap_helpdesk.timestamps import utc_iso
 
 if sys.version_info >= (3, 12):
@@ -65,7 +65,7 @@ class ProProfsTicketsStream(HelpdeskStream):
     # Pages come in an undocumented order, but the bookmark only moves once a window is
     # complete (Step.bookmark), so the state is resumable at every STATE message.
     is_sorted = True
-    schema = load_schema("proprofs_tickets")
+    schema = stream_schema()
     timestamp_fields = ("created_date_time", "modified_date_time", "ticket_due_date")
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -310,7 +310,7 @@ class ProProfsTicketMessagesStream(PageFedStream):
     name = "proprofs_ticket_messages"
     parent_stream_type = ProProfsTicketsStream
     primary_keys = ("ticket_id", "position")
-    schema = load_schema("proprofs_ticket_messages")
+    schema = stream_schema()
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:

@@ -30,7 +30,7 @@ from tap_helpdesk.providers.socialboards.auth import (
     refresh_grant,
 )
 from tap_helpdesk.providers.socialboards.slices import TAKE, CreationSlices, Slice, format_bound
-from tap_helpdesk.schemas import load_schema
+from tap_helpdesk.schemas import stream_schema
 from tap_helpdesk.timestamps import parse_datetime
 
 if sys.version_info >= (3, 12):
@@ -41,7 +41,7 @@ else:
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from singer_sdk.helpers.types import Context
+    from singer_sdk.helpers.types import Auth, Context
 
 LABEL = "Socialboards"
 ORDER_BY = "last_thread_activity_desc"  # the only TicketListOrderBy value the docs show
@@ -62,7 +62,7 @@ class SocialboardsTicketsStream(HelpdeskStream):
     primary_keys = ("id",)
     replication_key = "creationTime"
     is_sorted = True
-    schema = load_schema("socialboards_tickets")
+    schema = stream_schema()
     timestamp_fields = ("creationTime", "lastThreadElementCreationTime")
     STATE_MSG_FREQUENCY = 100
 
@@ -88,7 +88,7 @@ class SocialboardsTicketsStream(HelpdeskStream):
 
     @property
     @override
-    def authenticator(self) -> RefreshTokenAuth:
+    def authenticator(self) -> Auth:
         return self._oauth
 
     @property
