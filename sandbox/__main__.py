@@ -18,7 +18,6 @@ import json
 import shlex
 import sys
 import typing as t
-from dataclasses import fields
 
 from sandbox import DEFAULT_SIZES, PROVIDER_APIS, build_sandbox, tap_settings
 from sandbox.data import DATA_START
@@ -48,10 +47,6 @@ def _providers(text: str) -> list[str]:
 
 def _fault_kinds(text: str) -> tuple[str, ...]:
     return tuple(kind for kind in text.split(",") if kind)
-
-
-def _knob_exists(name: str) -> bool:
-    return name in {f.name for f in fields(Knobs)}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -103,30 +98,59 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not enforce the providers' documented rate limits (no 429 for exceeding them)",
     )
-    # -- latency: offered once sandbox/server.py's Knobs has `latency` ----------------------
-    if _knob_exists("latency"):
-        knobs.add_argument(
-            "--latency",
-            type=float,
-            default=0.0,
-            metavar="SECONDS",
-            help="seconds every answer takes (a real API answers in 150-500 ms)",
-        )
+    latency = cli.add_argument_group("latency knobs (answers that take time, as a real API's do)")
+    latency.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds every answer takes (a real API answers in 150-500 ms)",
+    )
+    latency.add_argument(
+        "--latency-jitter",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="up to this many seconds more, at random, per answer",
+    )
+    latency.add_argument(
+        "--provider-latency",
+        type=_provider_seconds,
+        action="append",
+        default=[],
+        metavar="PROVIDER=SECONDS",
+        help="a provider's own latency, instead of --latency (repeatable)",
+    )
+    latency.add_argument(
+        "--export-latency",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds a Filum export takes to generate (default: --latency)",
+    )
     return cli
 
 
 def knobs_from(args: argparse.Namespace) -> Knobs:
     """The run-time behaviour the command line asked for."""
-    extra: dict[str, t.Any] = {}
-    if getattr(args, "latency", None):
-        extra["latency"] = args.latency
     return Knobs(
         fault_rate=args.fault_rate,
         fault_kinds=tuple(args.fault_kinds),
         mutate_every=args.mutate_every,
         rate_limits=not args.no_rate_limits,
-        **extra,
+        latency=args.latency,
+        latency_jitter=args.latency_jitter,
+        provider_latency=dict(args.provider_latency),
+        export_latency=args.export_latency,
     )
+
+
+def _provider_seconds(text: str) -> tuple[str, float]:
+    key, _, seconds = text.partition("=")
+    try:
+        return key, float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected PROVIDER=SECONDS, e.g. enneo=0.25") from None
 
 
 def _leaves(prefix: str, block: dict[str, t.Any]) -> list[tuple[str, t.Any]]:

@@ -250,6 +250,25 @@ class Sandbox:
         self._statuses: Counter[str] = Counter()
         self._paths: Counter[str] = Counter()
         self._times: dict[str, list[float]] = {}
+        self._answering = 0
+        self._peak_answering = 0
+
+    def reset_stats(self) -> None:
+        """Forget the statistics (requests, statuses, peaks)."""
+        with self._lock:
+            self._reset_stats()
+
+    @contextlib.contextmanager
+    def answering(self) -> t.Iterator[None]:
+        """An answer being delayed and written: counts the answers in flight at once."""
+        with self._lock:
+            self._answering += 1
+            self._peak_answering = max(self._peak_answering, self._answering)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._answering -= 1
 
     def stats(self) -> dict[str, t.Any]:
         """Requests per provider, statuses, and the peak requests per second / minute."""
@@ -262,6 +281,7 @@ class Sandbox:
                 "peak_per_second": {k: v[0] for k, v in peaks.items()},
                 "peak_per_minute": {k: v[1] for k, v in peaks.items()},
                 "first_last": {k: (v[0], v[-1]) for k, v in self._times.items() if v},
+                "peak_in_flight": self._peak_answering,
             }
 
     def configure(self, **changes: t.Any) -> None:
@@ -380,6 +400,10 @@ class Sandbox:
                     body=self.rfile.read(length) if length else b"",
                 )
                 response = sandbox.handle(request)
+                with sandbox.answering():
+                    self._answer(response)
+
+            def _answer(self, response: Response) -> None:
                 if response.delay:
                     time.sleep(response.delay)
                 if response.drop:

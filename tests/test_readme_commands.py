@@ -32,7 +32,6 @@ import requests
 import yaml
 
 from sandbox import MODULES, tap_settings
-from sandbox.server import Knobs
 from tap_helpdesk.providers import PROVIDERS
 from tests.e2e_meltano import MELTANO, ROOT
 
@@ -230,9 +229,8 @@ def test_sandbox_help_documents_its_knobs() -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
     ).stdout  # fmt: skip
     knobs = ["--size", "--providers", "--seed", "--fault-rate", "--fault-kinds",
-             "--mutate-every", "--no-rate-limits"]  # fmt: skip
-    if "latency" in Knobs.__dataclass_fields__:
-        knobs.append("--latency")
+             "--mutate-every", "--no-rate-limits", "--latency", "--latency-jitter",
+             "--provider-latency", "--export-latency"]  # fmt: skip
     for knob in knobs:
         assert re.search(rf"^\s+{knob}\b.*\S", shown, flags=re.M), f"--help lacks {knob}"
     assert "meltano config set" in shown, "--help says what it prints"
