@@ -450,6 +450,7 @@ def test_tickets_changing_mid_sync_are_not_lost(make_sandbox, filter_field):
         assert all(latest[i] == api.utc(i, "updated") for i in api.tickets)
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_as_tickets_grow(make_sandbox):
     peaks = {}
     for size in (2000, 40000):

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from sandbox.filum import DEFAULT_SIZE
 from tests.conftest import tap_config
@@ -47,6 +48,7 @@ def load_into_duckdb(singer_messages: str, database: Path) -> int:
     return int(row[0])
 
 
+@pytest.mark.slow
 def test_default_budget_never_triggers_429_and_uses_90_percent_of_it(make_sandbox, tmp_path):
     sandbox = make_sandbox("filum")
     api = t.cast("FilumAPI", sandbox.apis["filum"])

@@ -442,6 +442,7 @@ def test_times_are_read_in_the_account_zone(make_sandbox):
     assert "is proprofs.timezone (America/Chicago) the account's time zone?" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_default_budget_paces_requests(make_sandbox):
     sandbox = make_sandbox("proprofs", sizes={"proprofs": 250})
     started = datetime.now()
@@ -492,6 +493,7 @@ def test_window_plan_matches_the_sandbox_rule():
         assert not isinstance(api._range(body, datetime(2026, 11, 22)), str), window
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_as_tickets_grow(make_sandbox):
     peaks = {}
     for size in (2000, 40000):

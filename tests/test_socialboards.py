@@ -264,6 +264,7 @@ def test_a_token_refused_mid_sync_is_renewed_with_the_rotated_refresh_token(make
     assert_clean(run, api)
 
 
+@pytest.mark.slow
 def test_default_budget_and_end_date_are_kept(make_sandbox):
     sandbox = make_sandbox("socialboards", sizes={"socialboards": 300})
     run = run_tap(config(sandbox, rate=None, end_date="2024-10-01T00:00:00+02:00"))
