@@ -18,37 +18,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox.server import Request as Seen  # a request as the server received it
 from tests.tap_runner import TapRun, run_tap
 
 #: a tap run against a hostile server must end within this many seconds
 RUN_SECONDS = 90
-
-
-@dataclass
-class Seen:
-    """A request as the server received it."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        """First value of a query parameter."""
-        values = self.query.get(name)
-        return values[0] if values else default
-
-    def json(self) -> t.Any:
-        """The body as JSON (None when empty or invalid)."""
-        try:
-            return json.loads(self.body or b"null")
-        except ValueError:
-            return None
-
-    def form(self) -> dict[str, str]:
-        """The body as a form."""
-        return {k: v[0] for k, v in parse_qs(self.body.decode("utf-8", "replace")).items()}
 
 
 @dataclass
