@@ -25,6 +25,7 @@ several requests can be in flight where the walk allows it.
 from __future__ import annotations
 
 import abc
+import collections
 import logging
 import time
 import typing as t
@@ -232,6 +233,8 @@ class Engine:
         self.rows = 0
         self.started = time.monotonic()
         self._reported = self.started
+        #: when each answer of the last minute arrived (the rate is of the last minute)
+        self._recent: collections.deque[float] = collections.deque()
 
     def run(self) -> Generator[Row, None, None]:
         """Yield every row to emit; bookmarks move as answers are consumed."""
@@ -248,6 +251,7 @@ class Engine:
                     self.stream.answer(self.walk, token, prepared, response, self.context)
                 )
                 self.answers += 1
+                self._recent.append(time.monotonic())
                 self.on_answer()
                 self.guard.after(token, step)
                 for note in step.notes:
@@ -282,7 +286,9 @@ class Engine:
             return
         self._reported = now
         elapsed = max(now - self.started, 1e-6)
-        rate = self.answers * 60.0 / elapsed
+        while self._recent and self._recent[0] <= now - 60.0:
+            self._recent.popleft()
+        rate = float(len(self._recent))  # requests answered in the last minute
         budget = self.stream.requests_per_minute_budget
         where, fraction = self.walk.position() or ("", None)
         if final:

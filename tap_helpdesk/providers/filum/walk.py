@@ -205,7 +205,7 @@ class FilumWalk(Walk[Window[date]]):
         left = self.planner.windows_left(top.end if top else None)
         return self.windows.settled + self.windows.pending + left
 
-    def progress(self) -> tuple[str, float | None]:
+    def position(self) -> tuple[str, float | None] | None:
         """The last day exported, and the share of the range up to it."""
         done = self.windows.done_through
         total = (self.last - self.first).days + 1

@@ -247,9 +247,9 @@ class BothWalks(Walk[tuple[int, t.Any]]):
             return None
         return limit + sum(int(getattr(walk, "requests", 0)) for walk in self.walks[:index])
 
-    def progress(self) -> tuple[str, float | None] | None:
+    def position(self) -> tuple[str, float | None] | None:
         walk = self.walks[min(self.index, len(self.walks) - 1)]
-        return walk.progress() if hasattr(walk, "progress") else None
+        return walk.position()
 
 
 __all__ = ["MAX_BACKUPS", "ActivityMark", "ActivityPage", "ActivityWalk", "BothWalks"]

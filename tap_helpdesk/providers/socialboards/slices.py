@@ -153,7 +153,7 @@ class CreationSlices(Walk[Slice]):
             return text + " (last look at its top)"
         return text + (f" skip {token.skip}" if token.skip else "")
 
-    def progress(self) -> tuple[str, float | None] | None:
+    def position(self) -> tuple[str, float | None] | None:
         """The start of the slice being read, and the share of the range behind it."""
         if self.current is None:
             return None
