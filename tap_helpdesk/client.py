@@ -286,6 +286,12 @@ class PageFedStream(Stream):
         super().__init__(*args, **kwargs)
         self._schema_written = False
 
+    @override
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        if level >= logging.ERROR and message.startswith(_SDK_UNHANDLED):
+            return  # as HelpdeskStream.log: the one error line says it
+        super().log(message, *args, level=level, **kwargs)
+
     @property
     def parent(self) -> Stream:
         """The parent stream instance whose pages carry this stream's records."""

@@ -55,6 +55,7 @@ def test_the_connection_check_passes_against_the_sandbox(make_sandbox: t.Any) ->
         for check in ("credentials", "sort order", "page size", "rate-limit headers", "time zone"):
             assert rows.get((provider, check)) == "PASS", (provider, check, run.stderr[-3000:])
     assert '"type":"RECORD"' in run.stdout  # what `meltano config tap-helpdesk test` looks for
+    assert run.error_lines() == [], "the SDK's record limit logged as an error"
     for secret in SECRETS:
         assert secret not in run.stdout + run.stderr
 
