@@ -36,6 +36,8 @@ if t.TYPE_CHECKING:
     import requests
 
 Row = dict[str, t.Any]
+#: Pages asked for from past the walk's start (changes made during the run) it follows.
+MAX_PAGES_PAST_CEILING = 50
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class KeysetWalk(Walk[KeysetToken]):
         self.keyless_ids: set[t.Any] = set()
         self._keyless_emitted: set[t.Any] = set()
         self.requests = 0
+        self.pages_past_ceiling = 0
 
     # -- the walk contract -------------------------------------------------------------
 
@@ -176,8 +179,15 @@ class KeysetWalk(Walk[KeysetToken]):
         keyed_fresh = [r for r in fresh if r.get(key) not in (None, "")]
         self.next = self._next(token, rows, keyed_fresh, has_more)
         notes: tuple[str, ...] = ()
-        if self.next is None and self.keyless_ids:
+        if self.next is not None and self._past_ceiling(token):
             notes = (
+                f"{self.label}: stopped following tickets changed after the walk began "
+                f"({MAX_PAGES_PAST_CEILING} pages past {self.ceiling}); the next run reads "
+                "them from the bookmark",
+            )
+            self.next = None
+        if self.next is None and self.keyless_ids:
+            notes += (
                 f"{self.label}: {len(self.keyless_ids)} rows had no {key}: they were "
                 "emitted, and the bookmark ignores them",
             )
@@ -189,6 +199,19 @@ class KeysetWalk(Walk[KeysetToken]):
             notes=notes,
         )
         return fresh, step
+
+    def _past_ceiling(self, token: KeysetToken) -> bool:
+        """Whether this page, asked for from past the walk's start, is one too many.
+
+        Pages past the ceiling hold tickets changed while the run goes on: following them
+        loses nothing (every key up to the cursor is read), stopping loses nothing either
+        (the bookmark is the cursor), so a server that keeps inventing newer rows is
+        followed this far and no further.
+        """
+        if self.ceiling is None or token.cursor is None or not later(token.cursor, self.ceiling):
+            return False
+        self.pages_past_ceiling += 1
+        return self.pages_past_ceiling >= MAX_PAGES_PAST_CEILING
 
     def _keyless_again(self, row: Row) -> bool:
         """A row without the key that was emitted before (noted as emitted otherwise)."""

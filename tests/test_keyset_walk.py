@@ -91,3 +91,18 @@ def test_has_more_with_nothing_to_go_on_is_an_error() -> None:
     walk = _walk("a")
     with pytest.raises(ProviderError, match="says there is more"):
         _take(walk, [], True)
+
+
+def test_a_server_inventing_newer_rows_is_followed_only_so_far() -> None:
+    walk = KeysetWalk("Test", "modifiedAt", "a", page_size=2, ceiling="b")
+    notes: tuple[str, ...] = ()
+    pages = 0
+    while walk.next is not None and pages < 200:
+        n = pages * 2
+        rows = _page([(n, f"c{n:04d}"), (n + 1, f"c{n + 1:04d}")])  # always newer, always full
+        _fresh, step = walk.take(walk.next, rows, True)
+        notes += step.notes
+        pages += 1
+    assert walk.next is None
+    assert pages == 51  # the first page (from before the ceiling) and 50 past it
+    assert any("stopped following tickets changed after the walk began" in n for n in notes)
