@@ -182,7 +182,6 @@ class HttpStream(RESTStream[t.Any]):
         drops the rows it already emitted); other answers were read whole inside the
         send, whose retries cover a cut.
         """
-        send = self.request_decorator(self._request)
         for attempt in itertools.count(1):
             try:
                 step = yield from walk.read(token, response)
@@ -211,7 +210,8 @@ class HttpStream(RESTStream[t.Any]):
             finally:
                 _deadline_of(response).cancel()
                 response.close()
-            response = send(prepared, context)
+            # only a cut answer gets here: ask again through the budget and the retries
+            response = self.request_decorator(self._request)(prepared, context)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _late(self) -> str:

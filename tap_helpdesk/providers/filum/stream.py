@@ -157,11 +157,6 @@ class FilumTicketsStream(HelpdeskStream):
         """Decodes this stream's export answers."""
         return ExportDecoder(self.zone, self.columns_for, self.answer_expired)
 
-    def answer_expired(self, response: requests.Response) -> bool:
-        """Whether the request_timeout deadline shut this answer's connection (the engine's
-        cut_reason names it so)."""
-        return "request_timeout" in self.cut_reason(response, TimeoutError())
-
     @override
     def get_url_params(
         self,
