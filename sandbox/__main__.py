@@ -5,7 +5,7 @@ It prints, per provider, the settings that reach it (its fake credentials and it
 until Ctrl-C. Its data lies in 2024; GET /_sandbox/truth counts every stream, GET
 /_sandbox/stats the requests it answered.
 
-examples:
+Examples:
   python -m sandbox                                  # all five providers on port 8765
   python -m sandbox --providers enneo --size enneo=50000
   python -m sandbox --fault-rate 0.1 --mutate-every 20
@@ -176,6 +176,7 @@ def settings_text(url: str, providers: t.Iterable[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Serve the emulators `argv` asks for and print the settings that reach them."""
     args = parser().parse_args(argv)
     sandbox = build_sandbox(
         seed=args.seed,

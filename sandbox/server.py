@@ -61,7 +61,8 @@ class Request:
         """A header, case-insensitively."""
         return self.headers.get(name.lower())
 
-    def json(self) -> t.Any:
+    # Any: the body as decoded; each emulator reads the shape its provider's docs give
+    def json(self) -> t.Any:  # noqa: ANN401
         """The body as JSON (None when empty or invalid)."""
         try:
             return json.loads(self.body or b"null")
@@ -84,7 +85,7 @@ class Response:
     delay: float = 0.0
 
 
-def json_response(payload: t.Any, status: int = 200, **headers: str) -> Response:
+def json_response(payload: object, status: int = 200, **headers: str) -> Response:
     """A JSON response with the usual content type."""
     data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Response(status, data, {"Content-Type": "application/json; charset=utf-8", **headers})
@@ -101,6 +102,7 @@ class ProviderAPI:
     rate_limits: tuple[float | None, float | None] = (None, None)
 
     def __init__(self, seed: int, size: int) -> None:
+        """An emulator of `size` tickets, its data drawn from a generator seeded by `seed`."""
         self.rng = random.Random(f"{self.key}-{seed}")
         self.size = size
         #: the provider's clock minus the machine's: the times its changes are stamped with
@@ -115,7 +117,7 @@ class ProviderAPI:
         raise NotImplementedError
 
     def truth(self) -> dict[str, dict[str, t.Any]]:
-        """stream name -> {"count": n, "ids": [...]} for what the API holds now."""
+        """Stream name -> {"count": n, "ids": [...]} for what the API holds now."""
         raise NotImplementedError
 
     def mutate(self) -> None:
@@ -136,6 +138,7 @@ class RateWindow:
     """Sliding-window request log of one provider: refuses what the real API would."""
 
     def __init__(self, per_second: float | None, per_minute: float | None) -> None:
+        """The limits the real API enforces (None: no such limit)."""
         self.limits = [(1.0, int(n)) for n in [per_second] if n] + [
             (60.0, int(n)) for n in [per_minute] if n
         ]
@@ -192,6 +195,7 @@ class Sandbox:
         seed: int = 7,
         knobs: Knobs | None = None,
     ) -> None:
+        """Serve `apis` on `host`:`port` (0: a free one); faults drawn from `seed`."""
         self.apis = {api.key: api for api in apis}
         self.knobs = knobs or Knobs()
         self.rng = random.Random(f"faults-{seed}")
@@ -230,9 +234,11 @@ class Sandbox:
         self._server.server_close()
 
     def __enter__(self) -> Sandbox:
+        """Start serving."""
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
+        """Stop serving."""
         self.stop()
 
     # -- truth and statistics --------------------------------------------------------------

@@ -85,14 +85,18 @@ REQUIRED_CAPABILITIES = (
 
 
 def cli_supports_test() -> bool:
-    """Whether the tap's command line has `--test` (the SDK adds it to every tap, but does not
-    list the `test` capability it stands for)."""
+    """Whether the tap's command line has `--test`.
+
+    The SDK adds it to every tap, but does not list the `test` capability it stands for.
+    """
     return any(param.name == "test" for param in TapHelpdesk.cli.params)
 
 
 def capabilities() -> list[str]:
-    """The tap's advertised capabilities (what `--about` lists), and `test` when the tap
-    takes `--test`, sorted."""
+    """The tap's advertised capabilities, sorted.
+
+    What `--about` lists, and `test` when the tap takes `--test`.
+    """
     found = {str(capability) for capability in TapHelpdesk.capabilities}
     if cli_supports_test():
         found.add("test")
@@ -211,7 +215,7 @@ def hub_definition() -> dict[str, t.Any]:
     return definition
 
 
-def _dump(data: t.Any) -> str:
+def _dump(data: object) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
@@ -231,6 +235,7 @@ def outputs() -> dict[Path, str]:
 
 
 def main() -> None:
+    """Write the generated files (--write), check them (--check) or print the Hub's (--hub)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

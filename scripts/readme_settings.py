@@ -38,7 +38,7 @@ def about_markdown() -> str:
     """`tap-helpdesk --about --format=markdown`, run as users run it."""
     executable = shutil.which("tap-helpdesk", path=str(Path(sys.executable).parent))
     command = [executable] if executable else [sys.executable, "-m", "tap_helpdesk"]
-    completed = subprocess.run(
+    completed = subprocess.run(  # noqa: S603 (argv: this environment's tap, fixed arguments)
         [*command, "--about", "--format=markdown"],
         capture_output=True,
         text=True,
@@ -85,6 +85,7 @@ def replace_block(readme: str, new_block: str) -> str:
 
 
 def main() -> None:
+    """Rewrite the README's settings table (--write), check it (--check) or --print it."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -1,6 +1,7 @@
-"""The connection check (`tap-helpdesk --config FILE --test`): before a long run, for every
-configured provider, whether the credentials are accepted and the assumptions the tap
-relies on hold, each with one cheap request.
+"""The connection check (`tap-helpdesk --config FILE --test`), before a long run.
+
+For every configured provider: whether the credentials are accepted and the assumptions
+the tap relies on hold, each with one cheap request.
 
 - credentials: the provider answers the stream's first request;
 - sort order: the rows come in the order the walk asks for (a keyset walk that meets rows

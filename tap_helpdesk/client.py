@@ -73,6 +73,7 @@ class HelpdeskStream(FastRecordStream):
     bearer_token_setting: t.ClassVar[str | None] = None
 
     def __init__(self, tap: TapHelpdesk, *args: t.Any, **kwargs: t.Any) -> None:
+        """A stream of `tap` (the rest as the SDK's Stream takes it)."""
         super().__init__(tap, *args, **kwargs)
         self._helpdesk_tap = tap
         self._bookmark_floor: str | None = None
@@ -156,8 +157,11 @@ class HelpdeskStream(FastRecordStream):
             yield from Engine(self, walk, send, context, on_answer=counter.increment).run()
 
     def probe(self) -> Probe:
-        """One cheap request for the connection check (tap_helpdesk.check): the walk's
-        first request; a stream whose API can be asked more pointedly overrides this."""
+        """One cheap request for the connection check (tap_helpdesk.check).
+
+        The walk's first request; a stream whose API can be asked more pointedly overrides
+        this.
+        """
         walk = self.new_walk(None)
         ready = list(walk.ready()) if walk is not None else []
         if not ready:
@@ -206,13 +210,17 @@ class HelpdeskStream(FastRecordStream):
 
     @property
     def max_concurrent_requests(self) -> int:
-        """Requests in flight at once, where the walk allows it (the provider block's
-        max_concurrent_requests; 1: one at a time)."""
+        """Requests in flight at once, where the walk allows it.
+
+        The provider block's max_concurrent_requests; 1: one at a time.
+        """
         return int(self.provider_config.get("max_concurrent_requests") or 1)
 
-    def commit_bookmark(self, value: t.Any, context: Context | None = None) -> None:
-        """Every record up to `value` (a value of the replication key) is written: move
-        the bookmark there, never back, and write a STATE message."""
+    def commit_bookmark(self, value: object, context: Context | None = None) -> None:
+        """Every record up to `value` (a value of the replication key) is written.
+
+        Move the bookmark there, never back, and write a STATE message.
+        """
         if value is None or not self.replication_key:
             return
         text = str(value)
@@ -244,8 +252,11 @@ class HelpdeskStream(FastRecordStream):
         return NaiveToUtc(self.zone)
 
     def normalise_timestamps(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
-        """Rewrite this stream's timestamp fields as ISO 8601 UTC (a value that cannot be a
-        time is one line naming the stream, the record and the field)."""
+        """Rewrite this stream's timestamp fields as ISO 8601 UTC.
+
+        A value that cannot be a time is one line naming the stream, the record and the
+        field.
+        """
         try:
             self.convert_time.convert_fields(record, self.timestamp_fields)
         except UnreadableValue as problem:
@@ -283,6 +294,7 @@ class PageFedStream(Stream):
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """A stream as the SDK's Stream takes it; its SCHEMA is not written yet."""
         super().__init__(*args, **kwargs)
         self._schema_written = False
 
@@ -296,7 +308,8 @@ class PageFedStream(Stream):
     def parent(self) -> Stream:
         """The parent stream instance whose pages carry this stream's records."""
         parent_type = self.parent_stream_type
-        assert parent_type is not None
+        if parent_type is None:
+            raise TypeError(f"{type(self).__name__} names no parent_stream_type")
         return next(s for s in self._tap.streams.values() if isinstance(s, parent_type))
 
     @override

@@ -30,6 +30,7 @@ class Deadline:
     """
 
     def __init__(self, seconds: float) -> None:
+        """A deadline `seconds` after start() (0: none)."""
         self.seconds = seconds
         self.expired = False
         self.done = False

@@ -18,16 +18,21 @@ class ProviderError(HelpdeskError):
     """A provider answered with something we cannot use; the message starts with its name."""
 
     def __init__(self, provider: str, message: str) -> None:
+        """The message, prefixed with the provider's label."""
         super().__init__(f"{provider}: {message}")
         self.provider = provider
 
 
 class UnreadableValue(ValueError):
-    """A provider value its schema cannot hold (a timestamp that does not parse, an id
-    that is not an integer). It knows the field and the value; the stream that meets it
-    names itself and the record (tap_helpdesk.values.record_error)."""
+    """A provider value its schema cannot hold.
+
+    Say a timestamp that does not parse, or an id that is not an integer. It knows the
+    field and the value; the stream that meets it names itself and the record
+    (tap_helpdesk.values.record_error).
+    """
 
     def __init__(self, value: object, expected: str, field: str = "") -> None:
+        """`value` is not `expected` (say "an integer"), in `field` when it is known."""
         self.value = value
         self.expected = expected
         self.field = field
@@ -43,9 +48,13 @@ class UnreadableValue(ValueError):
 
 
 class Stopped(BaseException):
-    """SIGTERM or SIGINT: the run stops where it is (a BaseException, so that no
-    `except Exception` on the way out mistakes it for a failure to handle)."""
+    """SIGTERM or SIGINT: the run stops where it is.
+
+    A BaseException, so that no `except Exception` on the way out mistakes it for a
+    failure to handle.
+    """
 
     def __init__(self, signum: int) -> None:
+        """The run was told to stop by signal `signum`."""
         super().__init__(signum)
         self.signum = signum

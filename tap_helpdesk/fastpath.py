@@ -57,6 +57,7 @@ class StdoutWriter(MsgSpecWriter):
     """
 
     def __init__(self) -> None:
+        """A writer with nothing pending, flushed at exit to the stdout of now."""
         super().__init__()
         self._pending = bytearray()
         # where the pending bytes go: stdout as it was when they were written (tests and the
@@ -177,8 +178,10 @@ _CASTERS: weakref.WeakKeyDictionary[Stream, RecordCaster] = weakref.WeakKeyDicti
 
 
 def cast_to_schema(stream: Stream, record: dict[str, t.Any], label: str) -> None:
-    """Cast a record in place to the types its stream's SCHEMA message declares (a lossless
-    cast, say "4484636" -> 4484636); a value that cannot be cast is one line."""
+    """Cast a record in place to the types its stream's SCHEMA message declares.
+
+    A lossless cast, say "4484636" -> 4484636; a value that cannot be cast is one line.
+    """
     caster = _CASTERS.get(stream)
     if caster is None:
         caster = _CASTERS[stream] = RecordCaster(stream.schema)

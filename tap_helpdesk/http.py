@@ -67,7 +67,9 @@ def response_snippet(response: requests.Response, limit: int = 160) -> str:
 
 def describe_redirect(provider: str, response: requests.Response) -> str:
     """One line for a redirect, which is never followed: the credentials would go along.
-    Only the target's scheme, host and path are shown (its query may hold anything)."""
+
+    Only the target's scheme, host and path are shown (its query may hold anything).
+    """
     target = urlparse(response.headers.get("Location") or "")
     where = f"{target.scheme}://{target.netloc}{target.path}" if target.netloc else target.path
     return (
@@ -113,8 +115,10 @@ def _deadline_of(response: requests.Response) -> Deadline:
 
 
 def _without_backoff_defaults(record: logging.LogRecord) -> bool:
-    """Drop the lines backoff writes itself (the SDK hands it the stream's logger): a retry
-    is logged by backoff_handler, and giving up becomes one ProviderError line."""
+    """Drop the lines backoff writes itself (the SDK hands it the stream's logger).
+
+    A retry is logged by backoff_handler, and giving up becomes one ProviderError line.
+    """
     return record.msg not in _BACKOFF_DEFAULT_LINES
 
 
@@ -142,6 +146,7 @@ class HttpStream(RESTStream[t.Any]):
     stream_answers: t.ClassVar[bool] = False
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """A stream as the SDK's RESTStream takes it, its logger without backoff's lines."""
         super().__init__(*args, **kwargs)
         self.logger.addFilter(_without_backoff_defaults)
 
@@ -171,7 +176,7 @@ class HttpStream(RESTStream[t.Any]):
     def answer(
         self,
         walk: Walk[t.Any],
-        token: t.Any,
+        token: object,
         prepared: requests.PreparedRequest,
         response: requests.Response,
         context: Context | None,
@@ -227,7 +232,7 @@ class HttpStream(RESTStream[t.Any]):
             return f"not complete within request_timeout, {self.timeout} s"
         return type(exc).__name__
 
-    def build_request(self, token: t.Any, context: Context | None) -> requests.PreparedRequest:
+    def build_request(self, token: object, context: Context | None) -> requests.PreparedRequest:
         """The prepared request for one token (through the SDK's get_http_request)."""
         page = PageContext(stream_context=context, next_page_token=token)
         http = self.get_http_request(page=page)
@@ -286,7 +291,8 @@ class HttpStream(RESTStream[t.Any]):
 
     # -- answers and errors ------------------------------------------------------------
 
-    def decode_json(self, response: requests.Response) -> t.Any:
+    # Any: the JSON as decoded; each walk reads the shape its provider's docs give
+    def decode_json(self, response: requests.Response) -> t.Any:  # noqa: ANN401
         """Decode a JSON body, or fail with one line that says what came back instead."""
         try:
             return _json_decoder.decode(response.content)
@@ -358,9 +364,10 @@ class HttpStream(RESTStream[t.Any]):
             for header in ("Retry-After", "X-Rate-Limit-Reset"):
                 wait = seconds_until_reset(response.headers.get(header))
                 if wait is not None:
-                    return min(wait, MAX_BACKOFF_SECONDS) + random.uniform(0, 0.25)
+                    # jitter only spreads retries out: nothing here is secret
+                    return min(wait, MAX_BACKOFF_SECONDS) + random.uniform(0, 0.25)  # noqa: S311
         base = min(self.backoff_base_seconds * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
-        return float(base * random.uniform(0.5, 1.5))
+        return float(base * random.uniform(0.5, 1.5))  # noqa: S311 (jitter, as above)
 
     @property
     def backoff_base_seconds(self) -> float:
@@ -408,18 +415,19 @@ class HttpStream(RESTStream[t.Any]):
 
     @override
     def request_decorator(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]:
-        def within_budget(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        def within_budget(*args: t.Any, **kwargs: t.Any) -> requests.Response:
             entry = self.budget.acquire()
             try:
-                return func(*args, **kwargs)
+                response: requests.Response = func(*args, **kwargs)
             finally:
                 self.budget.done(entry)
+            return response
 
         # The SDK's retries (its backoff hooks above), with the budget around each attempt.
         within_budget.__name__ = getattr(func, "__name__", "request")
         retrying = super().request_decorator(within_budget)
 
-        def send(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        def send(*args: t.Any, **kwargs: t.Any) -> requests.Response:
             try:
                 return retrying(*args, **kwargs)
             except RetriableAPIError as exc:

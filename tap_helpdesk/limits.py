@@ -31,6 +31,7 @@ class RequestBudget:
         clock: t.Callable[[], float] = time.monotonic,
         sleep: t.Callable[[float], None] = time.sleep,
     ) -> None:
+        """Limits per second and per minute (None: no such limit); clock and sleep for tests."""
         self._windows: list[tuple[float, int, deque[list[float]]]] = [
             (seconds, int(limit), deque())
             for seconds, limit in ((1.0, per_second), (60.0, per_minute))

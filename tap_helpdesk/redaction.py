@@ -20,7 +20,7 @@ _secrets: set[str] = set()
 _installed = False
 
 
-def register_secret(value: t.Any) -> None:
+def register_secret(value: object) -> None:
     """Remember a credential value so that it is masked wherever it would be printed."""
     if isinstance(value, str) and len(value) >= _MIN_SECRET_LENGTH:
         with _lock:

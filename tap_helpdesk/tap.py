@@ -39,6 +39,7 @@ else:
 if t.TYPE_CHECKING:
     from types import FrameType
 
+    from jsonschema.exceptions import ValidationError
     from singer_sdk.streams import Stream
 
 SIGNAL_NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
@@ -52,10 +53,14 @@ PROVIDER_CREDENTIALS: dict[str, tuple[str, ...]] = {
 
 
 class StoppableWriter(StdoutWriter):
-    """The stdout writer, told of a stop signal: a signal that lands while it writes is
-    held until the write is whole, and the last STATE it wrote is kept for the stop."""
+    """The stdout writer, told of a stop signal.
+
+    A signal that lands while it writes is held until the write is whole, and the last
+    STATE it wrote is kept for the stop.
+    """
 
     def __init__(self) -> None:
+        """A writer not writing, with no signal held and no STATE written yet."""
         super().__init__()
         self.writing = False
         self.held: int | None = None
@@ -79,8 +84,10 @@ class StoppableWriter(StdoutWriter):
             raise Stopped(signum)
 
     def close_stopped(self) -> None:
-        """Deliver what is written (a record cut before its newline is ended), then the
-        last STATE again: the one a rerun must start from."""
+        """Deliver what is written, then the last STATE again: the one a rerun starts from.
+
+        A record cut before its newline is ended.
+        """
         if self._pending and not self._pending.endswith(b"\n"):
             self._pending += b"\n"
         self.flush()
@@ -109,6 +116,7 @@ class TapHelpdesk(Tap):
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """The tap as the SDK's Tap takes it (config, catalog, state, ...)."""
         self._budgets: dict[str, RequestBudget] = {}
         self._provider_settings: dict[str, dict[str, t.Any]] = {}
         self._stopping = False
@@ -257,8 +265,10 @@ class TapHelpdesk(Tap):
         tap.run_sync()
 
     def run_sync(self) -> None:
-        """sync_all, then a warning for zero dates read as null; a stop signal delivers
-        what is written and the last STATE before it ends the run."""
+        """sync_all, then a warning for zero dates read as null.
+
+        A stop signal delivers what is written and the last STATE before it ends the run.
+        """
         try:
             self.sync_all()
         except Stopped:
@@ -315,7 +325,7 @@ class TapHelpdesk(Tap):
         return super().run_connection_test()
 
 
-def _describe_schema_error(error: t.Any) -> str:
+def _describe_schema_error(error: ValidationError) -> str:
     path = ".".join(str(part) for part in error.absolute_path)
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
@@ -328,7 +338,7 @@ def _describe_schema_error(error: t.Any) -> str:
     return f"{path or 'config'}: {error.message}"
 
 
-def _stripped(value: t.Any) -> t.Any:
+def _stripped(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
@@ -349,8 +359,10 @@ def _stop_before_the_tap(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    """Entry point: run the SDK's CLI; every failure ends as one redacted line, exit 1
-    (a stop signal: 128 + its number, after the last safe STATE)."""
+    """Entry point: run the SDK's CLI; every failure ends as one redacted line, exit 1.
+
+    A stop signal exits 128 + its number, after the last safe STATE.
+    """
     for signum in SIGNAL_NAMES:
         signal.signal(signum, _stop_before_the_tap)  # the tap installs its own
     try:

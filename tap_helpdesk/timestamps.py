@@ -124,13 +124,15 @@ class NaiveToUtc:
     """
 
     def __init__(self, zone: tzinfo) -> None:
+        """A converter for timestamps written in `zone` (the provider's time zone)."""
         self.zone = zone
         self._hours: dict[str, str | None] = {}
 
-    def __call__(self, value: t.Any, field: str = "") -> str | None:
+    def __call__(self, value: object, field: str = "") -> str | None:
+        """`value` (text in the zone, or epoch seconds) as ISO 8601 UTC; see to_utc."""
         if value is None or value == "":
             return None
-        if value.__class__ is str and len(value) == 19 and value[10] in " T" and value[13] == ":":
+        if type(value) is str and len(value) == 19 and value[10] in " T" and value[13] == ":":
             prefix = self._hours.get(value[:13], "")
             if prefix == "":
                 prefix = self._hours[value[:13]] = self._utc_hour(value[:13])
@@ -139,8 +141,11 @@ class NaiveToUtc:
         return to_utc(value, self.zone, field)
 
     def convert_fields(self, record: dict[str, t.Any], fields: tuple[str, ...]) -> None:
-        """Convert the text values of `fields` in place (the per-record hot path: the
-        cached hour is looked up inline, without a call per value)."""
+        """Convert the text values of `fields` in place.
+
+        The per-record hot path: the cached hour is looked up inline, without a call per
+        value.
+        """
         hours = self._hours
         for name in fields:
             value = record.get(name)
@@ -167,13 +172,16 @@ class NaiveToUtc:
         return start.astimezone(timezone.utc).isoformat()[:13]
 
 
-def to_utc(value: t.Any, zone: tzinfo = timezone.utc, field: str = "") -> str | None:
-    """Normalise a provider timestamp to ISO 8601 UTC; empty values and zero dates become
-    None; what does not read as a time raises UnreadableValue naming `field`."""
+def to_utc(value: object, zone: tzinfo = timezone.utc, field: str = "") -> str | None:
+    """Normalise a provider timestamp to ISO 8601 UTC.
+
+    Empty values and zero dates become None; what does not read as a time raises
+    UnreadableValue naming `field`.
+    """
     if value is None or value == "":
         return None
     try:
-        if value.__class__ is str:
+        if type(value) is str:
             parsed = parse_datetime(value, zone)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             parsed = from_epoch(value)

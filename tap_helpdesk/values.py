@@ -1,5 +1,7 @@
-"""Values the tap is handed, checked before they are used: records cast to their stream's
-schema, and the settings and state the user gives (see the end of this module).
+"""Values the tap is handed, checked before they are used.
+
+Records are cast to their stream's schema; the settings and state the user gives are
+checked too (see the end of this module).
 
 Providers send ids as text in one answer and as numbers in the next (`"4484636"`), or
 flags as `"true"`. A target loads a column by the schema the SCHEMA message declared, so
@@ -25,7 +27,7 @@ from tap_helpdesk.timestamps import parse_datetime
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-Cast = t.Callable[[t.Any], t.Any]
+Cast = t.Callable[[object], object]
 #: (field, classes it may hold as it is, cast for anything else, check of nested values)
 Entry = tuple[str, frozenset[type], Cast, "Descend | None"]
 Descend = t.Callable[[t.Any], None]
@@ -43,16 +45,16 @@ _CLASSES: dict[str, tuple[type, ...]] = {
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 
 
-def _to_integer(value: t.Any) -> int:
-    if value.__class__ is str and _INTEGER_TEXT.fullmatch(value.strip()):
+def _to_integer(value: object) -> int:
+    if type(value) is str and _INTEGER_TEXT.fullmatch(value.strip()):
         return int(value)
-    if value.__class__ is float and value.is_integer():
+    if type(value) is float and value.is_integer():
         return int(value)
     raise UnreadableValue(value, "an integer")
 
 
-def _to_number(value: t.Any) -> float | int:
-    if value.__class__ is str:
+def _to_number(value: object) -> float | int:
+    if type(value) is str:
         try:
             number = float(value)
         except ValueError:
@@ -63,16 +65,16 @@ def _to_number(value: t.Any) -> float | int:
     raise UnreadableValue(value, "a number")
 
 
-def _to_boolean(value: t.Any) -> bool:
-    if value.__class__ is str and value.strip().lower() in _BOOLEANS:
+def _to_boolean(value: object) -> bool:
+    if type(value) is str and value.strip().lower() in _BOOLEANS:
         return _BOOLEANS[value.strip().lower()]
-    if value.__class__ is int and value in (0, 1):
+    if type(value) is int and value in (0, 1):
         return bool(value)
     raise UnreadableValue(value, "a boolean")
 
 
-def _to_string(value: t.Any) -> str:
-    if value.__class__ is int:
+def _to_string(value: object) -> str:
+    if type(value) is int:
         return str(value)
     raise UnreadableValue(value, "a string")
 
@@ -96,7 +98,7 @@ def _cast_for(types: list[str]) -> Cast:
     casts = [_CASTS[name] for name in types if name in _CASTS]
     expected = " or ".join(types)
 
-    def cast(value: t.Any) -> t.Any:
+    def cast(value: object) -> object:
         for one in casts:
             try:
                 return one(value)
@@ -148,7 +150,7 @@ def apply(entries: tuple[Entry, ...], record: dict[str, t.Any]) -> None:
 
 
 def _object_check(entries: tuple[Entry, ...]) -> Descend:
-    def check(value: t.Any) -> None:
+    def check(value: dict[str, t.Any]) -> None:
         apply(entries, value)
 
     return check
@@ -157,7 +159,7 @@ def _object_check(entries: tuple[Entry, ...]) -> Descend:
 def _array_check(item: Entry) -> Descend:
     _name, allowed, cast, descend = item
 
-    def check(values: t.Any) -> None:
+    def check(values: list[t.Any]) -> None:
         for index, value in enumerate(values):
             if value.__class__ in allowed:
                 if descend is not None and value is not None:
@@ -172,9 +174,11 @@ class RecordCaster:
     """Casts records, in place, to the types of one stream's JSON schema."""
 
     def __init__(self, schema: Mapping[str, t.Any]) -> None:
+        """Plan the checks of `schema` (a stream's JSON schema) once."""
         self.entries = plan(schema.get("properties") or {})
 
     def __call__(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Cast `record` in place and hand it back."""
         apply(self.entries, record)
         return record
 
@@ -249,7 +253,7 @@ def unknown_settings(
     return warnings
 
 
-def read_state(text: str) -> t.Any:
+def read_state(text: str) -> dict[str, t.Any]:
     """The --state file's JSON (read as the SDK reads it), or one line saying it is not."""
     try:
         state = load_json(text)
@@ -258,14 +262,16 @@ def read_state(text: str) -> t.Any:
     problem = state_problem(state, {})  # its shape; the streams' bookmarks are checked later
     if problem:
         raise SettingsError(f"state: {problem}; {STATE_RESET}")
-    return state
+    return t.cast("dict[str, t.Any]", state)  # state_problem found it an object
 
 
 def state_problem(
-    state: t.Any, replication_keys: Mapping[str, tuple[str | None, ...]]
+    state: object, replication_keys: Mapping[str, tuple[str | None, ...]]
 ) -> str | None:
-    """What is wrong with a state for streams with these replication keys (the ones each
-    stream accepts), if anything; bookmarks of other streams are left alone."""
+    """What is wrong with a state for streams with these replication keys, if anything.
+
+    The keys are the ones each stream accepts; bookmarks of other streams are left alone.
+    """
     if not isinstance(state, dict):
         return f"the state is {_kind(state)}, not a JSON object"
     if "singer_state" in state and "bookmarks" not in state:
@@ -281,12 +287,12 @@ def state_problem(
     return None
 
 
-def _kind(value: t.Any) -> str:
+def _kind(value: object) -> str:
     names = {dict: "an object", list: "a list", str: "a string", type(None): "null"}
     return names.get(type(value), f"a {type(value).__name__}")
 
 
-def _bookmark_problem(entry: t.Any, accepted: tuple[str | None, ...]) -> str | None:
+def _bookmark_problem(entry: object, accepted: tuple[str | None, ...]) -> str | None:
     """What is wrong with one stream's state (its partitions included), if anything."""
     if not isinstance(entry, dict):
         return f"its state is {_kind(entry)}, not an object"

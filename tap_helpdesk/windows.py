@@ -223,7 +223,10 @@ class WindowPlanner:
     the days around them.
     """
 
-    def __init__(self, start: date, end: date, max_days: int, target_rows: int | None = None):
+    def __init__(
+        self, start: date, end: date, max_days: int, target_rows: int | None = None
+    ) -> None:
+        """Windows over `start`..`end`, at most `max_days` long, aiming at `target_rows`."""
         self.start = start
         self.end = end
         self.max_days = max(max_days, 1)
@@ -253,6 +256,7 @@ class WindowPlanner:
         return -(-remaining // self.span_limit()) if remaining > 0 else 0
 
     def __iter__(self) -> t.Iterator[Window[date]]:
+        """The windows, each sized from the density of the ones before."""
         cursor = self.start
         while cursor <= self.end:
             remaining = (self.end - cursor).days + 1
@@ -285,6 +289,7 @@ class WindowWalk(t.Generic[Moment, Page]):
         is_truncated: t.Callable[[Page], bool],
         refine: t.Callable[[Window[Moment], Page], list[Window[Moment]] | None],
     ) -> None:
+        """Walk `windows`; `refine` splits a window whose page `is_truncated`."""
         self._windows: t.Iterator[Window[Moment]] = iter(windows)
         self._is_truncated: t.Callable[[Page], bool] = is_truncated
         self._refine: t.Callable[[Window[Moment], Page], list[Window[Moment]] | None] = refine
@@ -308,8 +313,11 @@ class WindowWalk(t.Generic[Moment, Page]):
         return list(self._pending)
 
     def settle(self, window: Window[Moment], page: Page) -> bool | None:
-        """Report the answer to `window`: None when it was replaced by its refinements,
-        else whether the leaf is complete (False: still truncated, and cannot be split)."""
+        """Report the answer to `window`, and say what became of it.
+
+        None when it was replaced by its refinements, else whether the leaf is complete
+        (False: still truncated, and cannot be split).
+        """
         index = self._pending.index(window)
         self.settled += 1
         if not self._is_truncated(page):

@@ -50,8 +50,10 @@ class Provider:
     stream_types: tuple[type[t.Any], ...]
 
     def __post_init__(self) -> None:
-        # Each fact once: the streams learn their provider's key, label and credentials
-        # from here (tap_helpdesk.http.HttpStream reads them for error lines).
+        """Each fact once: the streams learn their provider's key, label and credentials.
+
+        tap_helpdesk.http.HttpStream reads them for error lines.
+        """
         for stream_type in self.stream_types:
             stream_type.provider = self.key
             stream_type.provider_label = self.label
