@@ -15,6 +15,14 @@ Assumptions where the docs are silent (provider-notes section 1), each a knob on
   bom            the CSV's BOM (tests turn it off to see the tap refuse such a body)
   clock          the provider's clock minus the machine's (a timedelta): the times it
                  writes on tickets created or changed while it runs (`now()`)
+  lists_deleted_by_default
+                 whether an export without `statuses` includes deleted tickets. The docs
+                 offer `deleted` among the `statuses` options and say nothing of the
+                 default: the stricter reading is taken (False), deleted tickets come only
+                 when `statuses` names `deleted`.
+Deleting a ticket sets its Status to `deleted` and moves its Updated at (the docs: Status is
+"the current status", one of open, pending, closed, deleted; Updated at is when the ticket
+"was last updated"). About 5% of the tickets are deleted, and mutate() deletes one more.
 Rows come newest first; the day of a ticket is its UTC+7 calendar day. A token belongs to
 one organization: a well-formed organization-id that is not the token's gets 403, one that
 is not a UUID gets FastAPI's 422 (organization ids are assumed to be UUIDs). 429 answers
@@ -184,6 +192,7 @@ class FilumAPI(ProviderAPI):
         self.json_charset = "utf-16le"
         self.json_bom = False
         self.bom = True
+        self.lists_deleted_by_default = False
         self.exports: list[Export] = []
         self.agents = [data.person(self.rng) for _ in range(12)]
         hot = HOT_DAY_TICKETS if size >= DEFAULT_SIZE else 0
@@ -246,10 +255,23 @@ class FilumAPI(ProviderAPI):
         ticket.status = self.rng.choice([s for s in STATUSES if s != ticket.status])
         ticket.touch(self.now())
 
+    def delete(self, ticket: Ticket) -> None:
+        """Delete a ticket, now by the provider's clock: its status becomes `deleted`."""
+        ticket.status = "deleted"
+        ticket.touch(self.now())
+
     def mutate(self) -> None:
         now = self.now()
         self.create(now, updated=now, status="open")
         self.change(self.tickets[self.rng.choice(list(self.tickets))])
+        self.delete(self.tickets[self.rng.choice(list(self.tickets))])
+
+    def listed(self, ticket: Ticket, statuses: set[str]) -> bool:
+        """Whether the status filter asked for selects the ticket (no filter: all but the
+        deleted ones, unless `lists_deleted_by_default`)."""
+        if statuses:
+            return ticket.status in statuses
+        return ticket.status != "deleted" or self.lists_deleted_by_default
 
     def day_of(self, ticket: Ticket) -> date:
         """The day the export range is matched against."""
@@ -287,7 +309,7 @@ class FilumAPI(ProviderAPI):
             ticket
             for ticket in self.tickets.values()
             if used_start <= self.day_of(ticket) <= end
-            and (not statuses or ticket.status in statuses)
+            and self.listed(ticket, statuses)
             and (not priorities or ticket.priority in priorities)
         ]
         rows.sort(key=lambda ticket: (ticket.created, ticket.id), reverse=True)
