@@ -55,3 +55,72 @@
 {% macro postgres__helpdesk_json_object(pairs) -%}
     jsonb_build_object({% for key, expr in pairs %}'{{ key }}', {{ expr }}{% if not loop.last %}, {% endif %}{% endfor %})
 {%- endmacro %}
+
+{#- A source table, or an empty relation of the given (column, SQL type) pairs when the table
+    is not there: a stream that was deselected (or has not been loaded yet) leaves its models
+    empty instead of breaking the build. source() is always called, so lineage shows it. -#}
+{% macro helpdesk_source_or_empty(source_name, table_name, columns) -%}
+    {%- set relation = source(source_name, table_name) -%}
+    {%- if execute and adapter.get_relation(
+            database=relation.database, schema=relation.schema, identifier=relation.identifier
+        ) is none -%}
+        (select
+        {%- for name, type in columns %}
+            cast(null as {{ type }}) as {{ adapter.quote(name) }}{{ ',' if not loop.last }}
+        {%- endfor %}
+        where 1 = 0)
+    {%- else -%}
+        {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Minutes from one timestamp to another (fractional; NULL when either is NULL). -#}
+{% macro helpdesk_minutes_between(start, end) -%}
+    {{- return(adapter.dispatch('helpdesk_minutes_between')(start, end)) -}}
+{%- endmacro %}
+{% macro default__helpdesk_minutes_between(start, end) -%}
+    cast((epoch(cast({{ end }} as timestamp)) - epoch(cast({{ start }} as timestamp))) / 60.0 as {{ dbt.type_float() }})
+{%- endmacro %}
+{% macro postgres__helpdesk_minutes_between(start, end) -%}
+    cast(extract(epoch from (cast({{ end }} as timestamp) - cast({{ start }} as timestamp))) / 60.0 as {{ dbt.type_float() }})
+{%- endmacro %}
+
+{#- A timestamp plus a number of minutes. -#}
+{% macro helpdesk_add_minutes(moment, minutes) -%}
+    {{- return(adapter.dispatch('helpdesk_add_minutes')(moment, minutes)) -}}
+{%- endmacro %}
+{% macro default__helpdesk_add_minutes(moment, minutes) -%}
+    (cast({{ moment }} as timestamp) + to_minutes(cast({{ minutes }} as bigint)))
+{%- endmacro %}
+{% macro postgres__helpdesk_add_minutes(moment, minutes) -%}
+    (cast({{ moment }} as timestamp) + make_interval(mins => cast({{ minutes }} as integer)))
+{%- endmacro %}
+
+{#- Every day from `first_day` to `last_day` (dates), one row each: a set-returning
+    expression for a select list. -#}
+{% macro helpdesk_days(first_day, last_day) -%}
+    {{- return(adapter.dispatch('helpdesk_days')(first_day, last_day)) -}}
+{%- endmacro %}
+{% macro default__helpdesk_days(first_day, last_day) -%}
+    cast(unnest(generate_series(cast({{ first_day }} as timestamp), cast({{ last_day }} as timestamp), interval 1 day)) as date)
+{%- endmacro %}
+{% macro postgres__helpdesk_days(first_day, last_day) -%}
+    cast(generate_series(cast({{ first_day }} as timestamp), cast({{ last_day }} as timestamp), interval '1 day') as date)
+{%- endmacro %}
+
+{#- The address inside "Name <address>", else the text itself. -#}
+{% macro helpdesk_email_of(text) -%}
+    {{- return(adapter.dispatch('helpdesk_email_of')(text)) -}}
+{%- endmacro %}
+{% macro default__helpdesk_email_of(text) -%}
+    coalesce(nullif(regexp_extract({{ text }}, '<([^>]+)>', 1), ''), {{ text }})
+{%- endmacro %}
+{% macro postgres__helpdesk_email_of(text) -%}
+    coalesce(substring({{ text }} from '<([^>]+)>'), {{ text }})
+{%- endmacro %}
+
+{#- Providers among those built whose API gives messages (a helpdesk_messages__<provider>
+    branch exists for each). -#}
+{% macro helpdesk_message_providers() -%}
+    {{- return(helpdesk_providers() | select('in', ['proprofs', 'teamwork_desk', 'enneo']) | list) -}}
+{%- endmacro %}

@@ -33,6 +33,7 @@ select
         else coalesce(sm.status, lower(u.provider_status))
     end as status,
     coalesce(pm.priority, lower(u.provider_priority)) as priority,
+    u.is_deleted,
     u.provider_status,
     u.provider_priority,
     u.created_at,

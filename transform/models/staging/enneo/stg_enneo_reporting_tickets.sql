@@ -14,6 +14,7 @@ select
     "allTags" as all_tags,
     cast("incomingMessages" as bigint) as incoming_messages,
     cast("outgoingMessages" as bigint) as outgoing_messages,
+    cast("internalMessages" as bigint) as internal_messages,
     cast("secondsToClose" as bigint) as seconds_to_close,
     "createdAt" as created_at,
     "modifiedAt" as modified_at,
