@@ -172,11 +172,15 @@ def test_filter_and_includes_are_sent_as_documented(make_sandbox):
     sandbox._routes[("GET", "/desk/api/v2/tickets.json")] = (sandbox.apis["teamwork_desk"], spy)
     run = run_tap(tap_config(sandbox, "teamwork_desk", end_date="2024-12-31T00:00:00Z"))
     assert run.returncode == 0, run.stderr
-    query = seen[0]
-    assert json.loads(query["filter"][0]) == {
-        "updatedAt": {"$gte": "2024-01-01T00:00:00Z", "$lte": "2024-12-31T00:00:00Z"}
-    }
-    assert query["orderBy"] == ["updatedAt"]
-    assert query["orderMode"] == ["asc"]
-    assert query["pageSize"] == ["100"]
-    assert set(query["includes"][0].split(",")) == set(teamwork_desk.SIDELOADS.values())
+    # the archived walk first (archived=true), then the list as it shows by default; both
+    # filtered alike, every state asked for (deleted tickets arrive flagged, not dropped)
+    assert [q.get("archived") for q in seen] == [["true"]] + [None] * (len(seen) - 1)
+    for query in seen:
+        assert json.loads(query["filter"][0]) == {
+            "updatedAt": {"$gte": "2024-01-01T00:00:00Z", "$lte": "2024-12-31T00:00:00Z"},
+            "state": {"$in": ["active", "scheduled", "merged", "deleted"]},
+        }
+        assert query["orderBy"] == ["updatedAt"]
+        assert query["orderMode"] == ["asc"]
+        assert query["pageSize"] == ["100"]
+        assert set(query["includes"][0].split(",")) == set(teamwork_desk.SIDELOADS.values())

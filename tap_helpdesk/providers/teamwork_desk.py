@@ -5,7 +5,15 @@ GET {api_url}/desk/api/v2/tickets.json with `filter={"updatedAt":{"$gte":...}}`,
 `orderBy=updatedAt&orderMode=asc`, `pageSize` (the API silently clamps it to 100) and
 `page`; the end is told by `meta.page.hasMore` / `pagination.hasMorePages`, never by
 comparing a page with the size we asked for. `includes=` makes the API return related
-objects under `included`: they become their own streams, with no extra requests.
+objects under `included`: they become their own streams, with no extra requests; a kind is
+asked for only while its stream is selected (messages, the heaviest, included).
+
+Tickets nobody sees by default are asked for too: the list filter names every `state`
+(active, scheduled, merged, deleted; provider-notes section 3), so deleted tickets reach
+the warehouse flagged by `state`; and, with `include_archived` (default on), a second
+keyset walk (read first) passes `archived=true`: solved and closed tickets are archived
+after 120 days without activity and the list may leave them out. That walk keeps its own
+bookmark (ARCHIVED_VALUE in the stream's state): a run stopped in either walk resumes both.
 """
 
 from __future__ import annotations
@@ -13,18 +21,21 @@ from __future__ import annotations
 import json
 import sys
 import typing as t
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from singer_sdk import typing as th
 
 from tap_helpdesk import settings
 from tap_helpdesk.check import Probe
 from tap_helpdesk.client import HelpdeskStream, PageFedStream
-from tap_helpdesk.errors import ProviderError
-from tap_helpdesk.paging import KeysetToken, KeysetWalk
+from tap_helpdesk.errors import ProviderError, UnreadableValue
+from tap_helpdesk.paging import KeysetToken, KeysetWalk, later
 from tap_helpdesk.providers import Provider
+from tap_helpdesk.providers.socialboards.activity import BothWalks
 from tap_helpdesk.schemas import stream_schema
-from tap_helpdesk.timestamps import to_utc, utc_iso
+from tap_helpdesk.timestamps import parse_datetime, to_utc, utc_iso
+from tap_helpdesk.values import record_error
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -41,6 +52,32 @@ LABEL = "Teamwork Desk"
 PROBE_ROWS = 20
 PAGE_SIZE = 100  # list endpoints clamp larger values to 100 (provider-notes section 3)
 TIMESTAMPS = ("createdAt", "updatedAt", "deletedAt", "archivedAt", "happinessSurveySentAt")
+#: times of the sideloaded objects (a message's viewedByCustomerAt besides the common ones)
+SIDELOAD_TIMESTAMPS = (*TIMESTAMPS, "viewedByCustomerAt")
+#: every ticket state: the list's filter names them all, or it may show active ones only
+STATES = ("active", "scheduled", "merged", "deleted")
+#: the stream's own state keys for the archived walk's bookmark (the replication key
+#: holds the walk over the tickets the list shows without `archived=true`)
+ARCHIVED_KEY = "archived_key"
+ARCHIVED_VALUE = "archived_value"
+
+
+@dataclass(frozen=True)
+class ArchivedMark:
+    """A bookmark of the archived walk: committed to ARCHIVED_VALUE, not the replication key."""
+
+    value: str
+
+
+def _archived_mark(value: str) -> ArchivedMark | None:
+    """The archived walk's bookmark for a key value (None when it is no time)."""
+    text = to_utc(value)
+    return None if text is None else ArchivedMark(text)
+
+
+def _z(moment: datetime) -> str:
+    """A moment as the API's filters take it: RFC 3339 UTC with `Z`."""
+    return utc_iso(moment).replace("+00:00", "Z")
 
 
 def _has_more(body: dict[str, t.Any]) -> bool:
@@ -93,24 +130,66 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self.walk = KeysetWalk(self.provider_label, "updatedAt", None, page_size=PAGE_SIZE)
+        #: this run's walks: (include_archived) the archived tickets, then those the list shows
+        self.walks: list[KeysetWalk] = [self._keyset(None, to_utc)]
+        self.archived_walk: KeysetWalk | None = None
         self.sideloads = SideloadBuffer()
+        self.pages_read = 0
 
     @override
-    def new_walk(self, context: Context | None) -> KeysetWalk:
-        start = utc_iso(self.sync_start(context)).replace("+00:00", "Z")
-        self.walk = KeysetWalk(
+    def new_walk(self, context: Context | None) -> BothWalks:
+        # Archived first: a ticket changed while the run goes on leaves the archive (it is
+        # active again) for the list the second walk reads to its end, so each ticket is
+        # read in its newest form whichever walk it was in.
+        self.walks = [self._keyset(_z(self.sync_start(context)), to_utc)]
+        self.archived_walk = None
+        if self.provider_config.get("include_archived", True):
+            start = _z(self.archived_start(context))
+            self.archived_walk = self._keyset(start, _archived_mark)
+            self.walks.insert(0, self.archived_walk)
+        return BothWalks(*self.walks)
+
+    def _keyset(self, start: str | None, to_bookmark: t.Callable[[str], t.Any]) -> KeysetWalk:
+        return KeysetWalk(
             self.provider_label,
             "updatedAt",
             start,
             page_size=PAGE_SIZE,
             parse=self.page_rows,
-            to_bookmark=to_utc,
-            ceiling=utc_iso(datetime.now(timezone.utc).replace(microsecond=0)).replace(
-                "+00:00", "Z"
-            ),
+            to_bookmark=to_bookmark,
+            ceiling=_z(datetime.now(timezone.utc).replace(microsecond=0)),
         )
-        return self.walk
+
+    def archived_start(self, context: Context | None) -> datetime:
+        """Where the archived walk starts: its bookmark minus lookback_days, or start_date."""
+        floor = self.config_start_date()
+        value = self.get_context_state(context).get(ARCHIVED_VALUE)
+        if not value:
+            return floor
+        try:
+            moment = parse_datetime(str(value), timezone.utc)
+        except (TypeError, ValueError):
+            raise ProviderError(
+                self.provider_label,
+                f"the state's {ARCHIVED_VALUE} of {self.name}, {value!r}, is not a timestamp: "
+                f"fix the state file or clear it (meltano state clear <state id> {self.name})",
+            ) from None
+        lookback = timedelta(days=float(self.config.get("lookback_days") or 0))
+        return max(moment - lookback, floor)
+
+    @override
+    def commit_bookmark(self, value: t.Any, context: Context | None = None) -> None:
+        if not isinstance(value, ArchivedMark):
+            super().commit_bookmark(value, context)
+            return
+        state = self.get_context_state(context)
+        current = state.get(ARCHIVED_VALUE)
+        if current is not None and not later(value.value, str(current)):
+            return  # never back (the lookback re-reads older ones)
+        state[ARCHIVED_KEY] = self.replication_key
+        state[ARCHIVED_VALUE] = value.value
+        self.state_manager.is_flushed = False
+        self._write_state_message()
 
     def requested_includes(self) -> list[str]:
         """Sideloads to ask for: those whose stream is selected."""
@@ -124,9 +203,13 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
     def get_url_params(
         self,
         context: Context | None,
-        next_page_token: KeysetToken | None,
+        next_page_token: tuple[int, KeysetToken] | KeysetToken | None,
     ) -> dict[str, t.Any]:
-        token = next_page_token or KeysetToken(None)
+        if isinstance(next_page_token, tuple):
+            index, token = next_page_token
+        else:
+            index, token = 0, next_page_token or KeysetToken(None)
+        walk = self.walks[index]
         bounds: dict[str, str] = {}
         if token.cursor:
             bounds["$gte"] = token.cursor
@@ -140,10 +223,13 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
             "orderBy": "updatedAt",
             "orderMode": "asc",
             "pageSize": PAGE_SIZE,
-            "page": 1 + token.offset // max(self.walk.page.size, 1),
+            "page": 1 + token.offset // max(walk.page.size, 1),
         }
-        if bounds:
-            params["filter"] = json.dumps({"updatedAt": bounds}, separators=(",", ":"))
+        query: dict[str, t.Any] = {"updatedAt": bounds} if bounds else {}
+        query["state"] = {"$in": list(STATES)}
+        params["filter"] = json.dumps(query, separators=(",", ":"))
+        if walk is self.archived_walk:
+            params["archived"] = "true"
         includes = self.requested_includes()
         if includes:
             params["includes"] = ",".join(includes)
@@ -171,6 +257,7 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
                 f"check {self.provider}.api_url",
             )
         self.sideloads.add(body.get("included") or {})
+        self.pages_read += 1
         return body["tickets"], _has_more(body)
 
     @override
@@ -181,7 +268,7 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
     ) -> Iterable[dict[str, t.Any] | None]:
         # Children are fed from the page's `included`, not per ticket: one hand-over per page.
         if self.sideloads.has_pending:
-            yield {"sideload_page": self.walk.page.last_key}
+            yield {"sideload_page": self.pages_read}
 
 
 class TeamworkSideloadStream(PageFedStream):
@@ -196,10 +283,10 @@ class TeamworkSideloadStream(PageFedStream):
         parent = self._tap.streams[TeamworkDeskTicketsStream.name]
         assert isinstance(parent, TeamworkDeskTicketsStream)
         for obj in parent.sideloads.drain(self.included_key):
-            for field in TIMESTAMPS:
-                value = obj.get(field)
-                if isinstance(value, str):
-                    obj[field] = to_utc(value)
+            try:
+                parent.convert_time.convert_fields(obj, SIDELOAD_TIMESTAMPS)
+            except UnreadableValue as problem:
+                raise record_error(LABEL, self.name, obj, self.primary_keys, problem) from None
             yield obj
 
 
@@ -226,6 +313,8 @@ SIDELOADS: dict[str, str] = {
     "priorities": "ticketpriorities",
     "types": "tickettypes",
     "sources": "ticketsources",
+    # each ticket's thread: threadType message / forward / note / eventInfo, as sent
+    "messages": "messages",
 }
 
 STREAMS: tuple[type[t.Any], ...] = (
@@ -242,6 +331,15 @@ SETTINGS = th.ObjectType(
         description="Teamwork Desk API key (profile > API keys), sent as a Bearer token.",
     ),
     settings.api_url(None, "https://acme.teamwork.com (EU: https://acme.eu.teamwork.com)"),
+    th.Property(
+        "include_archived",
+        th.BooleanType,
+        default=True,
+        title="Include archived tickets",
+        description="Also walk the tickets listed only with archived=true (solved and "
+        "closed tickets are archived after 120 days without activity), with a bookmark of "
+        "its own: one more request per 100 archived tickets changed since the last run.",
+    ),
     *settings.rate_settings(None, 120, "Teamwork Desk documents 120 requests per minute."),
     settings.concurrency(1, "Its keyset walk is sequential."),
 )

@@ -16,160 +16,41 @@ from datetime import datetime, timedelta, timezone
 
 from sandbox import data
 from sandbox.server import ProviderAPI, Request, Response, json_response
+from sandbox.teamwork_desk.entities import (
+    API_KEY,
+    DEFAULT_PAGE_SIZE,
+    INBOX_NAMES,
+    MAX_PAGE_SIZE,
+    MS,
+    PRIORITY_NAMES,
+    REF_KINDS,
+    SOURCE_NAMES,
+    STATUS_NAMES,
+    TYPE_NAMES,
+    add_details,
+    parse_time,
+    render_times,
+    rfc3339,
+    ticket_details,
+)
+from sandbox.teamwork_desk.threads import ADDED_IDS_FROM, build_thread, message, settle
 
-API_KEY = "tkn.v1_sandbox-teamwork-key"
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 50
-MS = timedelta(milliseconds=1)
-STATUS_NAMES = [
-    ("active", "Active"),
-    ("waiting", "Waiting on customer"),
-    ("onhold", "On hold"),
-    ("solved", "Solved"),
-    ("closed", "Closed"),
-    ("spam", "Spam"),
-]
-PRIORITY_NAMES = ["low", "medium", "high"]
-TYPE_NAMES = ["Question", "Problem", "Incident", "Feature request"]
-SOURCE_NAMES = ["Email", "Email (Manual)", "Phone", "Docs"]
-INBOX_NAMES = ["Support", "Billing", "Sales", "Hỗ trợ"]
-REF_KINDS = {
-    "customer": "customers",
-    "agent": "users",
-    "inbox": "inboxes",
-    "company": "companies",
-    "status": "ticketstatuses",
-    "priority": "ticketpriorities",
-    "type": "tickettypes",
-    "source": "ticketsources",
+#: Solved and closed tickets are archived after this long without activity
+#: (https://support.teamwork.com/desk/inboxes/ticket-statuses).
+ARCHIVE_AFTER = timedelta(days=120)
+#: The states a ticket can be in (provider-notes section 3, Ticket object).
+STATES = ("active", "scheduled", "merged", "deleted")
+
+OPERATORS: dict[str, t.Callable[[t.Any, t.Any], bool]] = {
+    "$eq": lambda a, b: a == b,
+    "$ne": lambda a, b: a != b,
+    "$gt": lambda a, b: a > b,
+    "$gte": lambda a, b: a >= b,
+    "$lt": lambda a, b: a < b,
+    "$lte": lambda a, b: a <= b,
+    "$in": lambda a, b: a in b,
+    "$nin": lambda a, b: a not in b,
 }
-
-
-def rfc3339(moment: datetime | None) -> str | None:
-    """UTC moment -> `2024-04-24T16:17:38.594Z`."""
-    if moment is None:
-        return None
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + (
-        f"{moment.microsecond // 1000:03d}Z"
-    )
-
-
-def parse_time(text: str) -> datetime:
-    """RFC 3339 filter value -> aware UTC moment."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
-
-
-def user_ref(n: int) -> dict[str, t.Any]:
-    return {"id": 1 + n % 12, "type": "users"}
-
-
-def entity_details(kind: str, n: int) -> dict[str, t.Any]:
-    """Fields every sideloaded entity has (derived from its id: no draw from the seeded
-    generator, so the other fields stay as they were)."""
-    details: dict[str, t.Any] = {"state": "active", "createdBy": user_ref(n), "updatedBy": None}
-    if n % 2:
-        details["updatedBy"] = user_ref(n + 1)
-    if kind in {"ticketstatuses", "ticketpriorities", "tickettypes", "ticketsources"}:
-        details.update(icon=("circle", "flag", "star")[n % 3], isCustom=n > 3)
-        details.setdefault("color", ("#2ecc71", "#f1c40f", "#e74c3c")[n % 3])
-    return details
-
-
-#: the fields each kind has beyond the common ones, by id
-KIND_DETAILS: dict[str, t.Callable[[int], dict[str, t.Any]]] = {
-    "users": lambda n: {
-        "avatarURL": f"https://cdn.example.com/avatars/u{n}.png" if n % 3 else None,
-        "isAppOwner": n == 1,
-        "isPartTime": n % 4 == 0,
-        "onlineStatus": ("online", "away", "offline")[n % 3],
-        "timezone": ("Europe/Berlin", "America/Chicago", "Asia/Ho_Chi_Minh")[n % 3],
-        "title": ("Support agent", "Team lead", None)[n % 3],
-    },
-    "inboxes": lambda n: {
-        "autoReplyEnabled": n % 2 == 1,
-        "clientOnly": n == 3,
-        "isPublic": n != 3,
-        "localPart": ("support", "billing", "sales", "hotro")[(n - 1) % 4],
-        "notificationsAlwaysOn": n % 2 == 0,
-        "publicIconImage": f"https://cdn.example.com/inbox{n}.png" if n % 2 else None,
-    },
-    "companies": lambda n: {
-        "customers": [{"id": n, "type": "customers"}],
-        "description": f"Customer account {n}" if n % 2 else None,
-        "details": "Key account" if n % 3 == 0 else None,
-        "domains": [{"id": n, "type": "domains"}],
-        "industry": ("Energy", "Retail", "Logistics")[n % 3],
-        "kind": "company",
-        "note": "Invoices by post" if n % 4 == 0 else None,
-        "permission": ("own", "all")[n % 2],
-    },
-    "customers": lambda n: {
-        "address": f"Hauptstraße {n}, 10115 Berlin" if n % 3 else None,
-        "avatarURL": f"https://cdn.example.com/avatars/c{n}.png" if n % 4 == 0 else None,
-        "contacts": [{"id": n, "type": "contacts"}] if n % 2 else [],
-        "externalId": f"CRM-{n:05d}",
-        "facebookURL": f"https://facebook.com/c{n}" if n % 5 == 0 else None,
-        "jobTitle": ("Buyer", "Owner", None)[n % 3],
-        "linkedinURL": f"https://linkedin.com/in/c{n}" if n % 5 == 1 else None,
-        "mobile": f"+49 151 {n:07d}" if n % 2 else None,
-        "notes": "Prefers phone calls" if n % 6 == 0 else None,
-        "organization": f"Company {n} GmbH" if n % 2 == 0 else None,
-        "phone": f"+49 30 {n:07d}",
-        "timezoneId": 1 + n % 30,
-        "trusted": n % 3 == 0,
-        "twitterHandle": f"@c{n}" if n % 7 == 0 else None,
-        "verifiedEmail": n % 2 == 0,
-        "welcomeEmailSent": n % 3 != 1,
-    },
-    "tags": lambda n: {
-        "createdAt": "2024-01-01T00:00:00.000Z",
-        "updatedAt": "2024-03-01T08:30:00.000Z" if n % 2 else None,
-    },
-}
-
-
-def add_details(kind: str, entities: dict[int, dict[str, t.Any]]) -> None:
-    extra = KIND_DETAILS.get(kind, lambda n: {})
-    for n, entity in entities.items():
-        entity.update({**entity_details(kind, n), **extra(n)})
-
-
-def ticket_details(ticket: dict[str, t.Any], spam_status: int) -> dict[str, t.Any]:
-    """The rest of a ticket, derived from its id and status (no draw from the generator):
-    each field set on some tickets, null or empty on others. Only spam is deleted, so the
-    unified model's status is the status's own either way."""
-    n = ticket["id"]
-    deleted = ticket["status"]["id"] == spam_status
-    created = ticket["createdAt"]
-    return {
-        "activities": [{"id": n * 10, "type": "activities"}] if n % 2 else [],
-        "archivedAt": rfc3339(ticket["updatedAt"]) if n % 9 == 0 else None,
-        "businesshours": {"id": 1, "type": "businesshours"},
-        "children": [{"id": n + 100000, "type": "tickets"}] if n % 11 == 0 else [],
-        "companycustomers": [{"id": 1 + n % 5, "type": "customers"}] if n % 3 == 0 else [],
-        "contact": {"id": n, "type": "contacts"} if n % 2 else None,
-        "createdBy": user_ref(n),
-        "customfields": [
-            {"id": 7, "type": "customfields", "meta": {"value": ("Gold", "Silver")[n % 2]}}
-        ]
-        if n % 3
-        else [],
-        "deletedAt": rfc3339(ticket["updatedAt"]) if deleted else None,
-        "deletedBy": user_ref(n) if deleted else None,
-        "files": [{"id": n * 3, "type": "files"}] if n % 4 == 0 else [],
-        "followers": [user_ref(n + 2)] if n % 3 == 1 else [],
-        "happinessRating": {"rating": ("good", "ok", "bad")[n % 3]} if n % 5 == 0 else None,
-        "happinessSurveySentAt": rfc3339(created + timedelta(days=1)) if n % 5 == 0 else None,
-        "imagesHidden": n % 7 == 0,
-        "inaccessibleChildTickets": [n + 200000] if n % 13 == 0 else [],
-        "messages": [{"id": n * 100 + i, "type": "messages"} for i in range(1 + n % 3)],
-        "notifyCustomer": n % 2 == 0,
-        "readonly": n % 10 == 0,
-        "spam_rules": ["sender-domain"] if deleted else [],
-        "suggestions": {"articles": [{"id": 1 + n % 8, "type": "articles"}]} if n % 4 else None,
-        "timelogs": [{"id": n * 5, "type": "timelogs"}] if n % 6 == 0 else [],
-        "updatedBy": user_ref(n + 1),
-    }
 
 
 class TeamworkDeskAPI(ProviderAPI):
@@ -261,7 +142,15 @@ class TeamworkDeskAPI(ProviderAPI):
         self._spam_status = next(
             i for i, status in self.entities["ticketstatuses"].items() if status["code"] == "spam"
         )
+        self._done_statuses = {
+            i
+            for i, status in self.entities["ticketstatuses"].items()
+            if status["code"] in {"solved", "closed"}
+        }
         self.tickets: dict[int, dict[str, t.Any]] = {}
+        #: each ticket's messages, oldest first (threads.py)
+        self.threads: dict[int, list[dict[str, t.Any]]] = {}
+        self.next_message_id = ADDED_IDS_FROM
         self.next_id = 1001
         # rows sorted per order field, rebuilt after the data changes (keeps big lists fast)
         self._sorted: dict[str, tuple[list[tuple[t.Any, int]], list[dict[str, t.Any]]]] = {}
@@ -301,16 +190,53 @@ class TeamworkDeskAPI(ProviderAPI):
         }
         for field, kind in REF_KINDS.items():
             ticket[field] = self._ref(kind)
+        # the drawn count and response time shape the thread; settle() then sets the
+        # ticket's figures from the thread itself
+        self.threads[ticket["id"]] = build_thread(
+            ticket, ticket["messageCount"], ticket["responseTimeMins"]
+        )
+        self._settle(ticket)
         self.tickets[self.next_id] = ticket
         self.next_id += 1
 
+    def _settle(self, ticket: dict[str, t.Any]) -> None:
+        """State and figures from the status and thread: only spam is deleted; a few
+        tickets are merged into another (hidden from the list like deleted ones)."""
+        status = ticket["status"]["id"]
+        if status == self._spam_status:
+            ticket["state"] = "deleted"
+        else:
+            ticket["state"] = "merged" if ticket["id"] % 29 == 0 else "active"
+        settle(ticket, self.threads[ticket["id"]], status in self._done_statuses)
+
     def mutate(self) -> None:
+        """One ticket created; another gets a customer message and a new status, which
+        moves its updatedAt (the stricter reading, see threads.py)."""
         now = self.now(MS)
         self._create(now, now)
         ticket = self.tickets[self.rng.choice(list(self.tickets))]
         ticket["updatedAt"] = now
         ticket["status"] = self._ref("ticketstatuses")
+        self.add_message(ticket["id"], now)
+
+    def add_message(self, ticket_id: int, at: datetime, author: str = "customers") -> int:
+        """A new message on a ticket, which moves the ticket's updatedAt to it."""
+        ticket = self.tickets[ticket_id]
+        self.next_message_id += 1
+        added = message(ticket, self.next_message_id, at, "message", author)
+        self.threads[ticket_id].append(added)
+        ticket["updatedAt"] = max(ticket["updatedAt"], at)
+        self._settle(ticket)
         self._sorted.clear()
+        return added["id"]
+
+    def archived_at(self, ticket: dict[str, t.Any]) -> datetime | None:
+        """When a solved or closed ticket was archived: 120 days after its last activity
+        (archiving itself does not move updatedAt: the docs do not say it does)."""
+        if ticket["status"]["id"] not in self._done_statuses:
+            return None
+        moment = ticket["updatedAt"] + ARCHIVE_AFTER
+        return moment if moment <= self.now(MS) else None
 
     # -- API ---------------------------------------------------------------------------
 
@@ -348,7 +274,9 @@ class TeamworkDeskAPI(ProviderAPI):
             order = request.arg("orderBy") or "id"
             if order not in {"id", "createdAt", "updatedAt"}:
                 return json_response({"detail": "unsupported in sandbox", "source": "orderBy"}, 400)
-            rows = self._select(query, order)
+            if not isinstance(query, dict):
+                raise TypeError("the filter is not an object")
+            rows = self._select(query, order, request.arg("archived") == "true")
         except (ValueError, KeyError, TypeError) as exc:
             return json_response({"detail": f"invalid filter: {exc}", "source": "filter"}, 400)
         size = min(max(size, 1), MAX_PAGE_SIZE)
@@ -379,16 +307,41 @@ class TeamworkDeskAPI(ProviderAPI):
         }
         return json_response(body)
 
-    def _select(self, query: dict[str, t.Any], order: str) -> list[dict[str, t.Any]]:
-        """Tickets matching `query`, ascending by `order`; a range on `order` uses bisect."""
+    def _select(
+        self, query: dict[str, t.Any], order: str, archived: bool
+    ) -> list[dict[str, t.Any]]:
+        """Tickets matching `query`, ascending by `order` (a range on it by bisect).
+
+        Where the docs are silent the stricter reading is emulated: without a `state`
+        condition the list holds `active` tickets only (deleted, merged and scheduled ones
+        are left out; the notes' filter `{"state":{"$in":[...]}}` brings them); and
+        archived tickets are listed only with `archived=true`, which lists archived ones
+        only (the docs' own export example passes it: a walk that never asks misses them,
+        one that asks only for them misses the rest).
+        """
         if order not in self._sorted:
             rows = sorted(self.tickets.values(), key=lambda r: (r[order], r["id"]))
             self._sorted[order] = ([(r[order], r["id"]) for r in rows], rows)
         keys, rows = self._sorted[order]
-        bounds = query.get(order) if set(query) == {order} else None
-        if not isinstance(bounds, dict) or not set(bounds) <= {"$gte", "$gt", "$lte", "$lt"}:
-            return [row for row in rows if self._matches(row, query)]
-        low, high = 0, len(rows)
+        rest = dict(query)
+        bounds = rest.get(order)
+        if isinstance(bounds, dict) and set(bounds) <= {"$gte", "$gt", "$lte", "$lt"}:
+            del rest[order]
+            low, high = self._range(keys, bounds, order)
+            rows = rows[low:high]
+        if "state" not in rest:
+            rest["state"] = "active"
+        return [
+            row
+            for row in rows
+            if self._matches(row, rest) and (self.archived_at(row) is not None) == archived
+        ]
+
+    @staticmethod
+    def _range(
+        keys: list[tuple[t.Any, int]], bounds: dict[str, t.Any], order: str
+    ) -> tuple[int, int]:
+        low, high = 0, len(keys)
         for op, raw in bounds.items():
             target = parse_time(raw) if order != "id" else raw
             if op == "$gte":
@@ -399,7 +352,7 @@ class TeamworkDeskAPI(ProviderAPI):
                 high = min(high, bisect.bisect_right(keys, (target, 1 << 62)))
             else:
                 high = min(high, bisect.bisect_left(keys, (target, -1)))
-        return rows[low:high]
+        return low, high
 
     def _matches(self, ticket: dict[str, t.Any], query: dict[str, t.Any]) -> bool:
         for key, condition in query.items():
@@ -412,18 +365,12 @@ class TeamworkDeskAPI(ProviderAPI):
                     return False
                 continue
             actual = ticket[key]
+            if isinstance(actual, dict):  # a relationship is filtered by its id
+                actual = actual.get("id")
             operators = condition if isinstance(condition, dict) else {"$eq": condition}
             for op, raw in operators.items():
                 target = parse_time(raw) if isinstance(actual, datetime) else raw
-                ok = {
-                    "$eq": lambda a, b: a == b,
-                    "$ne": lambda a, b: a != b,
-                    "$gt": lambda a, b: a > b,
-                    "$gte": lambda a, b: a >= b,
-                    "$lt": lambda a, b: a < b,
-                    "$lte": lambda a, b: a <= b,
-                }[op](actual, target)
-                if not ok:
+                if not OPERATORS[op](actual, target):
                     return False
         return True
 
@@ -431,7 +378,7 @@ class TeamworkDeskAPI(ProviderAPI):
         out = dict(ticket)
         for field in ("createdAt", "updatedAt"):
             out[field] = rfc3339(ticket[field])
-        out.update(ticket_details(ticket, self._spam_status))
+        out.update(ticket_details(ticket, self.threads[ticket["id"]], self.archived_at(ticket)))
         return out
 
     def _included(self, chunk: list[dict[str, t.Any]], includes: set[str]) -> dict[str, t.Any]:
@@ -441,11 +388,16 @@ class TeamworkDeskAPI(ProviderAPI):
                 wanted.setdefault(kind, set()).add(ticket[field]["id"])
             for tag in ticket["tags"]:
                 wanted.setdefault("tags", set()).add(tag["id"])
-        return {
+        included: dict[str, t.Any] = {
             kind: [self.entities[kind][i] for i in sorted(ids)]
             for kind, ids in wanted.items()
             if kind in includes or "all" in includes
         }
+        if "messages" in includes or "all" in includes:
+            included["messages"] = [
+                render_times(m) for ticket in chunk for m in self.threads[ticket["id"]]
+            ]
+        return included
 
     def truth(self) -> dict[str, dict[str, t.Any]]:
         out = {"teamwork_desk_tickets": {"count": len(self.tickets), "ids": sorted(self.tickets)}}
@@ -463,7 +415,17 @@ class TeamworkDeskAPI(ProviderAPI):
         }
         for kind, ids in referenced.items():
             out[f"teamwork_desk_{names.get(kind, kind)}"] = {"count": len(ids), "ids": sorted(ids)}
+        messages = sorted(m["id"] for thread in self.threads.values() for m in thread)
+        out["teamwork_desk_messages"] = {"count": len(messages), "ids": messages}
         return out
+
+    def archived_ids(self) -> list[int]:
+        """Tickets the list shows only with archived=true."""
+        return sorted(i for i, ticket in self.tickets.items() if self.archived_at(ticket))
+
+    def state_ids(self, *states: str) -> list[int]:
+        """Tickets in these states (the list hides all but active unless asked)."""
+        return sorted(i for i, ticket in self.tickets.items() if ticket["state"] in states)
 
     def utc(self, ticket_id: int, field: str) -> str | None:
         """What the tap must emit for a ticket's time field (for value checks)."""
