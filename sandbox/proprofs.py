@@ -14,6 +14,18 @@ mid-walk leaves a window bounded in the past and every later ticket moves up one
 Undocumented, chosen here: bounds are inclusive `YYYY-MM-DD HH:MM:SS`; page links are POSTed
 with the same body (`post_links = False` answers them 405 and serves GET instead); an
 unassigned ticket has `"staff": ""`.
+
+Deleted tickets: the docs show `"deleted": "0"` on every listed ticket and no request
+parameter that includes or excludes deleted ones, so deleted tickets stay in the list with
+`"deleted": "1"` (the one reading under which the field can say anything). Whether deleting
+moves `modified_date_time` is not documented: by default it does not (the stricter reading:
+an incremental run cannot see a deletion); `deletion_touches_modified = True` makes it.
+About 5% of the tickets are deleted, and mutate() deletes one more each time.
+
+Messages, as the docs' sample shows them: the first is the customer's, sent when the ticket
+was created (`from` the customer, `to` the support address); replies by an agent come later,
+`from` the help desk address `to` the customer, with `reply_by` the assigned staff member
+(`staff`); the customer's follow-ups have no `reply_by`. An unassigned ticket has no reply.
 """
 
 from __future__ import annotations
@@ -105,6 +117,8 @@ class ProProfsAPI(ProviderAPI):
         self.answer_html = False
         #: disregard end_last_modified_date (as if the API only knew `last_modified_date`)
         self.ignore_end = False
+        #: whether deleting a ticket moves its modified_date_time (undocumented; not by default)
+        self.deletion_touches_modified = False
         #: one entry per list request: method, page, the range asked for, the body's keys
         self.calls: list[dict[str, t.Any]] = []
         self.tickets: dict[int, Ticket] = {}
@@ -131,17 +145,19 @@ class ProProfsAPI(ProviderAPI):
         """UTC moment -> naive account-zone text ("" for none, as the API sends)."""
         return "" if moment is None else moment.astimezone(self.zone).strftime(NAIVE)
 
-    def _message(self, created: datetime, *, reply: bool, customer: str) -> dict[str, t.Any]:
+    def _message(
+        self, created: datetime, *, customer: str, reply_by: dict[str, str] | None = None
+    ) -> dict[str, t.Any]:
+        """The customer's message, or an agent's reply when `reply_by` names the agent."""
         rng = self.rng
         message: dict[str, t.Any] = {
             "text": data.body(rng) + rng.choice(["", "\r\n"]),
             "created": created,
         }
-        if reply:
-            staff = rng.choice(STAFF)
+        if reply_by:
             message["from"] = "helpdesk@sandbox-helpdesk.example.com"
             message["to"] = customer
-            message["reply_by"] = dict(staff)
+            message["reply_by"] = dict(reply_by)
         else:
             message["from"] = customer
             message["to"] = "ProProfs <support@sandbox-helpdesk.example.com>"
@@ -152,20 +168,22 @@ class ProProfsAPI(ProviderAPI):
         created = self.unambiguous(created)
         modified = self.unambiguous(
             modified
-            or min(created + timedelta(minutes=rng.randrange(0, 60 * 24 * 9)), data.DATA_END)
+            or max(
+                min(created + timedelta(minutes=rng.randrange(1, 60 * 24 * 9)), data.DATA_END),
+                created,
+            )
         )
         name, email = data.person(rng)
         customer = f"{name} <{email}>"
-        messages = [self._message(created, reply=False, customer=customer)]
+        staff = rng.choice([*STAFF, None])
+        messages = [self._message(created, customer=customer)]
         for index in range(rng.randrange(0, 4)):
             when = created + (modified - created) * (index + 1) / 4
-            messages.append(
-                self._message(
-                    self.unambiguous(when.replace(microsecond=0)),
-                    reply=index % 2 == 0,
-                    customer=customer,
-                )
-            )
+            when = min(self.unambiguous(when.replace(microsecond=0)), modified)
+            if when <= created:  # a ticket modified when it was created has no reply yet
+                break
+            replier = staff if index % 2 == 0 else None  # agent, customer, agent
+            messages.append(self._message(when, customer=customer, reply_by=replier))
         fields: dict[str, t.Any] = {
             "id": self.next_id,
             "customer_email": email,
@@ -173,7 +191,7 @@ class ProProfsAPI(ProviderAPI):
             "customer_phone": rng.choice(["", f"+1 312 555 {rng.randrange(1000, 9999)}"]),
             "subject": data.subject(rng),
             "messages": messages,
-            "staff": rng.choice([*STAFF, None]),
+            "staff": staff,
             "priority": rng.choice(PRIORITIES),
             "due": self.unambiguous(created + timedelta(days=3)) if rng.random() < 0.3 else None,
             "inbox": rng.choice(INBOXES),
@@ -196,14 +214,29 @@ class ProProfsAPI(ProviderAPI):
         return ticket
 
     def mutate(self) -> None:
-        """A new ticket, and a reply on an existing one (its last-modified time becomes now)."""
+        """A new ticket, a reply on an existing one (its last-modified time becomes now), and
+        a ticket deleted."""
         now = self.unambiguous(self.now())
         self._insert(self._create(now, now))
         ticket = self.tickets[self.rng.choice(list(self.tickets))]
+        self.reply(ticket, now)
+        self.delete(self.tickets[self.rng.choice(list(self.tickets))])
+
+    def reply(self, ticket: Ticket, now: datetime) -> None:
+        """An agent's reply: the agent takes an unassigned ticket; its status changes."""
+        if not ticket["staff"]:
+            ticket["staff"] = dict(self.rng.choice(STAFF))
         customer = f"{ticket['customer_name']} <{ticket['customer_email']}>"
-        ticket["messages"].append(self._message(now, reply=True, customer=customer))
+        ticket["messages"].append(self._message(now, customer=customer, reply_by=ticket["staff"]))
         ticket["modified"] = now
         ticket["status"] = self.rng.choice(STATUSES)
+
+    def delete(self, ticket: Ticket) -> None:
+        """Delete a ticket: it stays listed, flagged; its modification time moves only with
+        `deletion_touches_modified` (undocumented, see the module docstring)."""
+        ticket["deleted"] = True
+        if self.deletion_touches_modified:
+            ticket["modified"] = self.unambiguous(self.now())
 
     # -- last-modified index -------------------------------------------------------------
 
