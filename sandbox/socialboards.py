@@ -16,6 +16,12 @@ Quirks kept:
 - Times carry 7 fractional digits (.NET ticks) and an offset that varies per record.
 - One bulk import: 120 tickets share one creation instant, so no time window can split them.
 - Tickets carry `inboxId`, a field the docs do not list (the tap must pass it through).
+- Deleted tickets: the list's tickets carry `properties.isDeleted` and the request has no
+  field that includes or excludes deleted tickets, so they stay listed, flagged (the one
+  reading under which the flag can be true; hiding them would leave no way to ask). About
+  4% are deleted (by id, no draw from the seeded generator), and mutate() deletes one more.
+  A deletion is no thread element: it leaves `lastThreadElementCreationTime`, and so the
+  ticket's place in the list, as they were (the API has no modification time).
 
 The resource paths are served on the token host, as the tap assumes (provider-notes 2).
 Rate limits are not documented, so none are enforced here.
@@ -193,7 +199,7 @@ class SocialboardsAPI(ProviderAPI):
                 "hasAttachments": False,
                 "hasDraft": rng.random() < 0.1,
                 "isAssignedToBot": False,
-                "isDeleted": False,
+                "isDeleted": ticket_id % 25 == 0,
                 "isExpired": rng.random() < 0.5,
                 "isHidden": False,
                 "isLocked": False,
@@ -216,7 +222,8 @@ class SocialboardsAPI(ProviderAPI):
         insort(self.by_creation, (created, ticket_id))
 
     def mutate(self) -> None:
-        """A new ticket arrives, an existing one gets a reply (and jumps to the top)."""
+        """A new ticket arrives, an existing one gets a reply (and jumps to the top), one
+        gets a tag and one is deleted (neither moves)."""
         now = to_ticks(self.now(timedelta(microseconds=1))) + self.rng.randrange(10)
         self._create(now, now)
         ticket = self.tickets[self.rng.choice(self.ids[:-1])]
@@ -226,6 +233,11 @@ class SocialboardsAPI(ProviderAPI):
         self.replied.append(ticket["id"])
         # an edit that does not move a ticket: the order knows only thread activity
         self.tickets[self.rng.choice(self.ids)]["tags"] = ["edited"]
+        self.delete(self.rng.choice(self.ids))
+
+    def delete(self, ticket_id: int) -> None:
+        """Delete a ticket: flagged, still listed, in the same place."""
+        self.tickets[ticket_id]["properties"]["isDeleted"] = True
 
     def render(self, ticket: dict[str, t.Any]) -> dict[str, t.Any]:
         """A ticket as the API returns it."""
