@@ -684,3 +684,152 @@ def _check_proprofs(
         if ticket["custom_fields"] and custom != ticket["custom_fields"]:
             problems.append(f"proprofs {ticket_id}: custom_fields {custom!r}")
     return problems
+
+
+# -- the metrics models ------------------------------------------------------------------
+
+#: the stream each provider's helpdesk_messages rows come from
+MESSAGE_STREAMS = {
+    "proprofs": "proprofs_ticket_messages",
+    "teamwork_desk": "teamwork_desk_messages",
+    "enneo": "enneo_reporting_messages",
+}
+#: metric columns of helpdesk_ticket_metrics, in the order the report prints them
+METRIC_COLUMNS = (
+    "first_response_minutes",
+    "provider_first_response_minutes",
+    "closed_at",
+    "resolution_minutes",
+    "provider_resolution_minutes",
+    "inbound_messages",
+    "provider_inbound_messages",
+)
+
+
+def _minutes(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / 60
+
+
+def _close(got: t.Any, want: float, tolerance: float) -> bool:
+    return got is not None and abs(float(got) - want) < tolerance
+
+
+def _figure_problems(metrics: list[dict[str, t.Any]], expected: dict[str, int]) -> list[str]:
+    """Computed figures against the provider's own, ticket by ticket: Teamwork Desk reports
+    whole minutes (a computed figure within a minute of it agrees), Enneo seconds."""
+    problems: list[str] = []
+    compared: dict[str, int] = {}
+    for row in metrics:
+        where = f"{row['provider']} {row['ticket_id']}"
+        has_messages = MESSAGE_STREAMS.get(row["provider"]) in expected
+        checks = [("resolution_minutes", "provider_resolution_minutes", 1.0)]
+        if has_messages:
+            checks.append(("first_response_minutes", "provider_first_response_minutes", 1.0))
+            for kind in ("inbound", "outbound", "internal"):
+                checks.append((f"{kind}_messages", f"provider_{kind}_messages", 0.5))
+        for ours, theirs, tolerance in checks:
+            if row[theirs] is None:
+                continue
+            compared[ours] = compared.get(ours, 0) + 1
+            if not _close(row[ours], float(row[theirs]), tolerance):
+                problems.append(f"{where}: {ours} {row[ours]!r}, the provider's {row[theirs]!r}")
+    providers = {row["provider"] for row in metrics}
+    wanted = {"resolution_minutes": {"teamwork_desk", "enneo"} & providers}
+    if "teamwork_desk_messages" in expected:
+        wanted["first_response_minutes"] = {"teamwork_desk"}
+    if "enneo_reporting_messages" in expected:
+        wanted["inbound_messages"] = {"enneo"}
+    for column, owners in wanted.items():
+        if owners and not compared.get(column):
+            problems.append(f"no {column} was compared with a provider's figure")
+    return problems
+
+
+def _proprofs_problems(metrics: dict[tuple[str, str], dict[str, t.Any]], api: t.Any) -> list[str]:
+    """First response of ProProfs tickets (no figure of its own) from the sandbox's threads:
+    the first staff reply (whole seconds, as the API sends times)."""
+    problems: list[str] = []
+    for ticket_id, ticket in api.tickets.items():
+        row = metrics[("proprofs", str(ticket_id))]
+        created = _as_utc(api.utc(str(ticket_id), "created"))
+        replies = [m["created"] for m in ticket["messages"] if "reply_by" in m]
+        wanted = _minutes(created, min(replies).replace(microsecond=0)) if replies else None
+        got = row["first_response_minutes"]
+        if (got is None) != (wanted is None) or (
+            wanted is not None and not _close(got, wanted, 1 / 60 + 1e-6)
+        ):
+            problems.append(f"proprofs {ticket_id}: first response {got!r}, sandbox {wanted!r}")
+        counts = (row["inbound_messages"], row["outbound_messages"])
+        if counts != (len(ticket["messages"]) - len(replies), len(replies)):
+            problems.append(f"proprofs {ticket_id}: messages {counts}")
+    return problems
+
+
+def _enneo_daily_problems(daily: list[dict[str, t.Any]], api: t.Any) -> list[str]:
+    """Enneo's helpdesk_daily rows from the sandbox's tickets: created and closed per UTC
+    day, open at the end of each day, every day from the first ticket's to today."""
+    created: dict[date, int] = {}
+    closed: dict[date, int] = {}
+    for ticket_id in api.tickets:
+        day = _as_utc(api.utc(ticket_id, "createdAt")).date()
+        created[day] = created.get(day, 0) + 1
+        closed_at = api.utc(ticket_id, "closedAt")
+        if closed_at is not None:
+            day = _as_utc(closed_at).date()
+            closed[day] = closed.get(day, 0) + 1
+    rows = sorted((r for r in daily if r["provider"] == "enneo"), key=lambda r: r["day"])
+    first, today = min(created), datetime.now(timezone.utc).date()
+    problems: list[str] = []
+    days = [r["day"] for r in rows]
+    if days[0] != first or days[-1] < today or len(days) != (days[-1] - first).days + 1:
+        problems.append(f"enneo daily: days {days[0]}..{days[-1]} ({len(days)}), first {first}")
+    open_now = 0
+    for row in rows:
+        day = row["day"]
+        open_now += created.get(day, 0) - closed.get(day, 0)
+        got = (row["tickets_created"], row["tickets_closed"], row["open_at_end_of_day"])
+        if got != (created.get(day, 0), closed.get(day, 0), open_now):
+            problems.append(f"enneo daily {day}: {got} != {created.get(day, 0)}, ..., {open_now}")
+    return problems
+
+
+def check_metrics(
+    models: t.Callable[[str], list[dict[str, t.Any]]], sandbox: Sandbox, expected: dict[str, int]
+) -> dict[str, dict[str, int]]:
+    """helpdesk_messages, helpdesk_ticket_metrics and helpdesk_daily (`models` reads one of
+    them): a message row per loaded message, a metrics row per ticket, computed figures
+    equal to the provider's own where both exist, ProProfs' first responses and Enneo's
+    days as the sandbox's data gives them.
+
+    Returns, per provider, its rows ("tickets", "messages", "days") and how many tickets
+    fill each metric column.
+    """
+    tickets = models("helpdesk_tickets")
+    metrics = models("helpdesk_ticket_metrics")
+    messages = models("helpdesk_messages")
+    daily = models("helpdesk_daily")
+    summary: dict[str, dict[str, int]] = {}
+    for row in tickets:
+        summary.setdefault(row["provider"], {"tickets": 0, "messages": 0, "days": 0})
+        summary[row["provider"]]["tickets"] += 1
+    for table, rows in (("messages", messages), ("days", daily)):
+        for row in rows:
+            summary[row["provider"]][table] += 1
+    keys = sorted((r["provider"], r["ticket_id"]) for r in metrics)
+    assert keys == sorted((r["provider"], r["ticket_id"]) for r in tickets)
+    for provider, stream in MESSAGE_STREAMS.items():
+        if stream in expected:
+            assert summary[provider]["messages"] == expected[stream], (provider, summary)
+    assert {r["direction"] for r in messages} <= {"inbound", "outbound", "internal"}
+    by_key = {(r["provider"], r["ticket_id"]): r for r in metrics}
+    problems = _figure_problems(metrics, expected)
+    if "proprofs_ticket_messages" in expected:
+        problems += _proprofs_problems(by_key, sandbox.apis["proprofs"])
+    if "enneo_tickets" in expected:
+        problems += _enneo_daily_problems(daily, sandbox.apis["enneo"])
+    assert not problems, "\n".join(problems[:20])
+    for row in metrics:
+        filled = summary[row["provider"]]
+        for column in METRIC_COLUMNS:
+            filled[column] = filled.get(column, 0) + (row[column] is not None)
+    return summary

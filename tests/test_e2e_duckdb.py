@@ -15,6 +15,7 @@ from tests.e2e_meltano import (
     E2E_SIZES,
     ROOT,
     MeltanoProject,
+    check_metrics,
     check_streams,
     check_unified,
     duckdb_rows,
@@ -55,10 +56,14 @@ def test_duckdb_end_to_end_with_dbt(make_sandbox: t.Callable[..., t.Any], tmp_pa
     unified = check_unified(
         duckdb_rows(warehouse, "analytics", "helpdesk_tickets"), sandbox, expected
     )
+    metrics = check_metrics(
+        lambda table: duckdb_rows(warehouse, "analytics", table), sandbox, expected
+    )
     # dbt-duckdb wrote its models into the file target-duckdb loaded (catalog = file stem)
     assert "helpdesk_tickets" in duckdb_tables(warehouse, "analytics")
     print(
         f"\nDuckDB rows per stream: {counts}\nhelpdesk_tickets per provider: {unified}"
+        f"\nmetrics models per provider (rows, filled metric columns): {metrics}"
         f"\nmeltano run {run.seconds:.1f}s, test {time.monotonic() - started:.1f}s"
     )
 

@@ -17,6 +17,7 @@ from tests.conftest import tap_config
 from tests.e2e_meltano import (
     E2E_SIZES,
     MeltanoProject,
+    check_metrics,
     check_streams,
     check_unified,
     expected_streams,
@@ -80,6 +81,7 @@ def test_postgres_end_to_end_with_dbt_and_upserting_second_run(
             direct.schemas,
         )
         unified = check_unified(pg_rows(connection, models, "helpdesk_tickets"), sandbox, expected)
+        metrics = check_metrics(lambda table: pg_rows(connection, models, table), sandbox, expected)
         # custom_fields is a real JSON column
         json_type = connection.execute(
             "select data_type from information_schema.columns where table_schema = %s "
@@ -141,6 +143,7 @@ def test_postgres_end_to_end_with_dbt_and_upserting_second_run(
 
     print(
         f"\nPostgreSQL rows per stream: {counts}\nhelpdesk_tickets per provider: {unified}"
+        f"\nmetrics models per provider (rows, filled metric columns): {metrics}"
         f"\nafter the second run: {unified_after}; runs {first.seconds:.1f}s + "
         f"{second.seconds:.1f}s, test {time.monotonic() - started:.1f}s"
     )

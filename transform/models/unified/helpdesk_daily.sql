@@ -39,10 +39,10 @@ days as (
 select
     d.provider,
     d.day,
-    coalesce(p.tickets_created, 0) as tickets_created,
-    coalesce(p.tickets_closed, 0) as tickets_closed,
-    sum(coalesce(p.tickets_created, 0) - coalesce(p.tickets_closed, 0)) over (
+    cast(coalesce(p.tickets_created, 0) as bigint) as tickets_created,
+    cast(coalesce(p.tickets_closed, 0) as bigint) as tickets_closed,
+    cast(sum(coalesce(p.tickets_created, 0) - coalesce(p.tickets_closed, 0)) over (
         partition by d.provider order by d.day rows between unbounded preceding and current row
-    ) as open_at_end_of_day
+    ) as bigint) as open_at_end_of_day
 from days as d
 left join per_day as p on p.provider = d.provider and p.day = d.day
