@@ -1,7 +1,9 @@
-"""Enneo (enneo.MIND) ticket exports.
+"""Enneo (enneo.MIND) exports: tickets, reporting tickets, messages and worklog.
 
-Docs: provider-docs/enneo-ticket-export.txt; provider-notes.md section 5.
-GET {api_url}/api/mind/export/{ticket|reporting_tickets}?format=json&limit=..&offset=..
+Docs: provider-docs/enneo-ticket-export.txt; provider-notes.md section 5;
+https://docs.enneo.ai/de/api-reference/export/export-reporting-messages and
+.../export-reporting-worklog.
+GET {api_url}/api/mind/export/{ticket|reporting_*}?format=json&limit=..&offset=..
 returns a bare JSON array; there is no total and no next marker, so a short page is
 confirmed by one more request before the walk ends (tap_helpdesk.paging). Timestamps
 are naive (`2024-05-12 09:00:00`) in an undocumented zone: they are read in
@@ -60,7 +62,12 @@ def parse_raw_data(value: t.Any) -> dict[str, t.Any] | None:
 
 
 class EnneoExportStream(HelpdeskStream):
-    """An Enneo export endpoint, walked by modification time (see tap_helpdesk.paging)."""
+    """An Enneo export endpoint, walked by its replication key (see tap_helpdesk.paging).
+
+    Every export speaks the same protocol; a stream names its row id (the first primary
+    key, which the walk uses to drop the rows of a tie group it already emitted), its
+    replication key (a row field) and that field's filter/order key.
+    """
 
     primary_keys = ("id",)
     replication_key = "modifiedAt"
@@ -68,17 +75,19 @@ class EnneoExportStream(HelpdeskStream):
     is_sorted = True
     STATE_MSG_FREQUENCY = PAGE_SIZE
 
-    #: Filter/order key of the modification time (`t.modifiedAt` on /export/ticket).
-    modified_key: t.ClassVar[str]
+    #: Filter/order key of the replication key (`t.modifiedAt` on /export/ticket).
+    cursor_key: t.ClassVar[str]
 
     @override
     def new_walk(self, context: Context | None) -> KeysetWalk:
         start = in_zone_naive(self.sync_start(context), self.zone)
+        assert self.replication_key is not None
         return KeysetWalk(
             self.provider_label,
-            "modifiedAt",
+            self.replication_key,
             start,
             page_size=PAGE_SIZE,
+            id_field=self.primary_keys[0],
             parse=self.page_rows,
             to_bookmark=lambda value: to_utc(value, self.zone),
             ceiling=in_zone_naive(datetime.now(timezone.utc), self.zone),
@@ -86,13 +95,13 @@ class EnneoExportStream(HelpdeskStream):
 
     @override
     def probe(self) -> Probe:
-        # The newest tickets first: their order, and the newest time against the clock.
+        # The newest rows first: their order, and the newest time against the clock.
         params = self.get_url_params(None, KeysetToken(None))
         params.update(limit=PROBE_ROWS, orderByDirection="desc")
         probe = self.probe_request(params)
         probe.rows = parse_records(self, probe.response)
-        probe.asked, probe.order_field, probe.descending = PROBE_ROWS, "modifiedAt", True
-        probe.time_field = "modifiedAt"
+        probe.asked, probe.order_field, probe.descending = PROBE_ROWS, self.replication_key, True
+        probe.time_field = self.replication_key
         return probe
 
     def page_rows(self, response: requests.Response) -> tuple[list[dict[str, t.Any]], None]:
@@ -110,7 +119,7 @@ class EnneoExportStream(HelpdeskStream):
             "format": "json",
             "limit": PAGE_SIZE,
             "offset": token.offset,
-            "orderByField": self.modified_key,
+            "orderByField": self.cursor_key,
             "orderByDirection": "asc",
         }
         filters: list[tuple[str, str]] = []
@@ -123,7 +132,7 @@ class EnneoExportStream(HelpdeskStream):
         if upper:
             filters.append(("<=", min(upper)))
         for index, (comparator, value) in enumerate(filters):
-            params[f"filters[{index}][key]"] = self.modified_key
+            params[f"filters[{index}][key]"] = self.cursor_key
             params[f"filters[{index}][comparator]"] = comparator
             params[f"filters[{index}][value]"] = value
         return params
@@ -144,7 +153,7 @@ class EnneoTicketsStream(EnneoExportStream):
 
     name = "enneo_tickets"
     path = "/api/mind/export/ticket"
-    modified_key = "t.modifiedAt"
+    cursor_key = "t.modifiedAt"
     schema = stream_schema()
     timestamp_fields = (
         "createdAt",
@@ -163,7 +172,7 @@ class EnneoReportingTicketsStream(EnneoExportStream):
 
     name = "enneo_reporting_tickets"
     path = "/api/mind/export/reporting_tickets"
-    modified_key = "modifiedAt"
+    cursor_key = "modifiedAt"
     schema = stream_schema()
     timestamp_fields = (
         "createdAt",
@@ -175,7 +184,62 @@ class EnneoReportingTicketsStream(EnneoExportStream):
     )
 
 
-STREAMS: tuple[type[HelpdeskStream], ...] = (EnneoTicketsStream, EnneoReportingTicketsStream)
+class EnneoActivityStream(EnneoExportStream):
+    """An export of what happened on tickets (messages, edits)."""
+
+    @override
+    def probe(self) -> Probe:
+        # The connection check probes each provider through its first stream by name, and
+        # for Enneo that is an activity export: its figures (order, page size, zone) are
+        # read from the reporting tickets, the export every Enneo account has.
+        tickets = self._helpdesk_tap.streams.get(EnneoReportingTicketsStream.name)
+        if isinstance(tickets, EnneoReportingTicketsStream):
+            return tickets.probe()
+        return super().probe()
+
+
+class EnneoReportingMessagesStream(EnneoActivityStream):
+    """One row per message: GET /api/mind/export/reporting_messages.
+
+    The messages are the ticket's original message, the replies of customers and agents,
+    and internal notes (docs.enneo.ai/en/analytics). A message is written once, so
+    createdAt is its replication key. Key: conversationId, the message's own id (the
+    conversations of /ticket/{id}/conversation carry it as `id` beside their ticketId:
+    ids of one conversation table, not numbered per ticket).
+    """
+
+    name = "enneo_reporting_messages"
+    path = "/api/mind/export/reporting_messages"
+    primary_keys = ("conversationId",)
+    replication_key = "createdAt"
+    cursor_key = "createdAt"
+    schema = stream_schema()
+    timestamp_fields = ("createdAt",)
+
+
+class EnneoReportingWorklogStream(EnneoActivityStream):
+    """One row per edit of a ticket: GET /api/mind/export/reporting_worklog.
+
+    Incremental on `date`, the time of the edit. Enneo aggregates a user's edits of a
+    ticket within one day (docs.enneo.ai/en/guides/analytics/worklog): a row may still
+    grow that day, which `lookback_days` re-reads.
+    """
+
+    name = "enneo_reporting_worklog"
+    path = "/api/mind/export/reporting_worklog"
+    primary_keys = ("userWorklogId",)
+    replication_key = "date"
+    cursor_key = "date"
+    schema = stream_schema()
+    timestamp_fields = ("date", "closingDateForSLA", "pendingDueBy", "firstPendingAt")
+
+
+STREAMS: tuple[type[HelpdeskStream], ...] = (
+    EnneoTicketsStream,
+    EnneoReportingTicketsStream,
+    EnneoReportingMessagesStream,
+    EnneoReportingWorklogStream,
+)
 
 SETTINGS = th.ObjectType(
     th.Property(
