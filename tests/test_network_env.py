@@ -37,7 +37,9 @@ def test_requests_go_through_the_proxy_the_environment_names(make_sandbox):
     assert sorted(run.ids("enneo_tickets")) == truth["enneo_tickets"]["ids"]
     assert len(run.records["enneo_reporting_tickets"]) == 120
     # one page per stream, and the request confirming that the short page was the last
-    assert sandbox.stats()["requests"]["enneo"] == 4
+    paths = sandbox.stats()["paths"]
+    assert paths["/api/mind/export/ticket"] + paths["/api/mind/export/reporting_tickets"] == 4
+    assert sum(paths.values()) == 8, "the messages and worklog streams went through it too"
 
 
 def test_no_proxy_bypasses_the_proxy_and_a_dead_proxy_is_one_line(make_sandbox):
