@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sys
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from singer_sdk import typing as th
@@ -29,6 +29,7 @@ from singer_sdk import typing as th
 from tap_helpdesk import settings
 from tap_helpdesk.check import Probe
 from tap_helpdesk.client import HelpdeskStream, PageFedStream
+from tap_helpdesk.engine import Step
 from tap_helpdesk.errors import ProviderError, UnreadableValue
 from tap_helpdesk.paging import KeysetToken, KeysetWalk, later
 from tap_helpdesk.providers import Provider
@@ -43,7 +44,7 @@ else:
     from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Generator, Iterable
 
     import requests
     from singer_sdk.helpers.types import Context
@@ -115,6 +116,33 @@ class SideloadBuffer:
         return self._pending.pop(key, [])
 
 
+class TicketWalks(BothWalks):
+    """The archived walk, then the walk over the list as it shows by default.
+
+    Their answers are compared within a walk only: where `archived=true` adds nothing the
+    list left out (no archived ticket changed, or the API ignores it) both walks' first
+    pages hold the same rows, and that is no sign of a server stuck on one page.
+    """
+
+    def __init__(self, walks: list[KeysetWalk], archived: KeysetWalk | None) -> None:
+        super().__init__(*walks)
+        self.archived = archived
+
+    @override
+    def read(
+        self, token: tuple[int, KeysetToken], response: requests.Response
+    ) -> Generator[dict[str, t.Any], None, Step]:
+        step = yield from super().read(token, response)
+        if step.fingerprint is None:
+            return step
+        return replace(step, fingerprint=(token[0], step.fingerprint))
+
+    @override
+    def describe(self, token: tuple[int, KeysetToken]) -> str:
+        text = super().describe(token)
+        return f"archived tickets, {text}" if self.walks[token[0]] is self.archived else text
+
+
 class TeamworkDeskTicketsStream(HelpdeskStream):
     """Tickets: GET /desk/api/v2/tickets.json, walked by updatedAt."""
 
@@ -137,7 +165,7 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
         self.pages_read = 0
 
     @override
-    def new_walk(self, context: Context | None) -> BothWalks:
+    def new_walk(self, context: Context | None) -> TicketWalks:
         # Archived first: a ticket changed while the run goes on leaves the archive (it is
         # active again) for the list the second walk reads to its end, so each ticket is
         # read in its newest form whichever walk it was in.
@@ -147,7 +175,7 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
             start = _z(self.archived_start(context))
             self.archived_walk = self._keyset(start, _archived_mark)
             self.walks.insert(0, self.archived_walk)
-        return BothWalks(*self.walks)
+        return TicketWalks(self.walks, self.archived_walk)
 
     def _keyset(self, start: str | None, to_bookmark: t.Callable[[str], t.Any]) -> KeysetWalk:
         return KeysetWalk(
@@ -256,9 +284,30 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
                 f"expected an object with a 'tickets' list from {self.path}; "
                 f"check {self.provider}.api_url",
             )
-        self.sideloads.add(body.get("included") or {})
+        self.sideloads.add(self.checked_included(body))
         self.pages_read += 1
         return body["tickets"], _has_more(body)
+
+    def checked_included(self, body: dict[str, t.Any]) -> dict[str, t.Any]:
+        """The page's `included`, each kind asked for a list of objects with an id (one
+        clear line otherwise: a sideload is never dropped in silence)."""
+        included = body.get("included") or {}
+        if not isinstance(included, dict):
+            raise ProviderError(self.provider_label, f"'included' of {self.path} is not an object")
+        for key in self.requested_includes():
+            objects = included.get(key)
+            if objects is None:
+                continue  # a page whose tickets have none of that kind
+            if not isinstance(objects, list):
+                raise ProviderError(
+                    self.provider_label, f"included.{key} of {self.path} is not a list"
+                )
+            if any(not isinstance(obj, dict) or obj.get("id") is None for obj in objects):
+                raise ProviderError(
+                    self.provider_label,
+                    f"included.{key} of {self.path} holds an entry without an id",
+                )
+        return included
 
     @override
     def generate_child_contexts(
