@@ -2,8 +2,10 @@
 # The demo: install everything, start the local sandbox of the five helpdesk APIs, extract
 # every stream into DuckDB and model it with dbt in one
 # `meltano run tap-helpdesk target-duckdb dbt-duckdb:build`, then print the rows that
-# landed per stream next to the sandbox's own counts, and the unified helpdesk_tickets
-# model's rows per provider.
+# landed per stream next to the sandbox's own counts, the unified helpdesk_tickets
+# model's rows per provider and the support metrics per provider (helpdesk_ticket_metrics,
+# helpdesk_daily). dbt's documentation site (models, columns, tests, lineage) is generated
+# into output/dbt-docs: open output/dbt-docs/static_index.html in a browser.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -29,5 +31,11 @@ if ! meltano --environment=sandbox run --full-refresh \
   exit 1
 fi
 grep -E "Done\. PASS=" output/meltano-run.log | sed -e 's/^.*Done\./dbt build:/' || true
+if ! meltano --environment=sandbox invoke dbt-duckdb docs generate --static \
+    --target-path "$ROOT/output/dbt-docs" > output/dbt-docs.log 2>&1; then
+  tail -n 30 output/dbt-docs.log
+  exit 1
+fi
+echo "dbt docs: output/dbt-docs/static_index.html (open it in a browser: lineage, models, tests)"
 python scripts/show_counts.py --duckdb output/warehouse.duckdb --sandbox "http://127.0.0.1:$PORT" \
   --unified-schema analytics

@@ -4,7 +4,9 @@ python scripts/show_counts.py --duckdb output/warehouse.duckdb --sandbox http://
     [--unified-schema analytics]
 
 With --unified-schema, also the dbt model helpdesk_tickets: its rows per provider next to
-the sandbox's <provider>_tickets counts, and how they spread over the unified statuses.
+the sandbox's <provider>_tickets counts, and how they spread over the unified statuses; then
+the support metrics per provider from helpdesk_ticket_metrics and helpdesk_daily (tickets,
+median first response, median resolution, open backlog today).
 """
 
 from __future__ import annotations
@@ -70,6 +72,63 @@ def print_unified(path: str, schema: str, landed: dict[str, int], expected: dict
     return gaps
 
 
+METRICS_QUERY = """
+with metrics as (
+    select
+        provider,
+        count(*) as tickets,
+        median(first_response_minutes) as first_response,
+        median(resolution_minutes) as resolution
+    from "{schema}".helpdesk_ticket_metrics
+    group by provider
+),
+backlog as (
+    select provider, arg_max(open_at_end_of_day, day) as open_today
+    from "{schema}".helpdesk_daily
+    where day <= current_date
+    group by provider
+)
+select m.provider, m.tickets, m.first_response, m.resolution, b.open_today
+from metrics as m
+left join backlog as b using (provider)
+order by m.provider
+"""
+
+
+def duration(minutes: float | None) -> str:
+    """Minutes as a short human duration ("-" for none)."""
+    if minutes is None:
+        return "-"
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 60 / 24:.1f} d"
+
+
+def print_metrics(path: str, schema: str) -> None:
+    """Print, per provider, the support metrics the dbt models give."""
+    with duckdb.connect(path, read_only=True) as connection:
+        rows = connection.execute(METRICS_QUERY.format(schema=schema)).fetchall()
+    headers = ("provider", "tickets", "median first response", "median resolution", "open today")
+    table = [
+        (provider, str(tickets), duration(first), duration(resolution), str(backlog or 0))
+        for provider, tickets, first, resolution, backlog in rows
+    ]
+    widths = [max(len(row[i]) for row in [headers, *table]) for i in range(len(headers))]
+    print(f"\n{schema}.helpdesk_ticket_metrics and helpdesk_daily (dbt): support metrics")
+    for row in [headers, *table]:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        print("  ".join(cells))
+    print(
+        "median first response: the first agent reply (ProProfs, Teamwork Desk, Enneo); "
+        "resolution: to the closing time or a solved ticket's last update "
+        "(transform/README.md)"
+    )
+
+
 def sandbox_counts(url: str) -> dict[str, int]:
     """What the sandbox holds, per stream."""
     with urllib.request.urlopen(f"{url}/_sandbox/truth", timeout=30) as response:
@@ -101,6 +160,7 @@ def main() -> None:
     )
     if args.unified_schema:
         gaps += print_unified(args.duckdb, args.unified_schema, landed, expected)
+        print_metrics(args.duckdb, args.unified_schema)
     sys.exit(1 if gaps else 0)
 
 
