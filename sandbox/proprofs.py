@@ -219,7 +219,8 @@ class ProProfsAPI(ProviderAPI):
         now = self.unambiguous(self.now())
         self._insert(self._create(now, now))
         ticket = self.tickets[self.rng.choice(list(self.tickets))]
-        self.reply(ticket, now)
+        if ticket["messages"][-1]["created"] < now:  # a reply comes after the last message
+            self.reply(ticket, now)
         self.delete(self.tickets[self.rng.choice(list(self.tickets))])
 
     def reply(self, ticket: Ticket, now: datetime) -> None:
