@@ -19,7 +19,10 @@ and never log: what they noticed comes back in `Step.notes`.
 
 `ready` returns every request that can be sent before the current answer is consumed
 (windows, slices, ranges are independent; a keyset walk's next page is not), so that
-several requests can be in flight where the walk allows it.
+several requests can be in flight where the walk allows it. A walk whose next request
+depends on an answer that is not yet the one to consume (the keyset walk's sub-ranges)
+may `peek` at it as soon as it arrives: it decides what to ask for next from it, while the
+answer itself stays held, in its place, until its turn comes to be read.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import collections
 import logging
 import time
 import typing as t
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from tap_helpdesk.errors import ProviderError
@@ -103,6 +106,19 @@ class Walk(abc.ABC, t.Generic[Token]):
         when the requests sent reach it.
         """
         return None
+
+    def plan_for(self, width: int) -> None:
+        """The engine keeps up to `width` requests in flight: a walk that can plan more
+        independent requests for it (split its range) does so here."""
+
+    def peek(self, token: Token, response: requests.Response) -> bool:
+        """Look at an answer before those listed ahead of it are read.
+
+        Returns whether the walk took it in: it then keeps listing `token` in `ready`, in
+        its place, until `read` is called for it, and may list requests that follow from
+        it. False (the default): the answer waits for its turn unlooked at.
+        """
+        return False
 
     def describe(self, token: Token) -> str:
         """A request, for error lines."""
@@ -226,6 +242,10 @@ class Engine:
         self.context = context
         self.guard = WalkGuard(stream.provider_label, walk)
         self.width = max(1, int(stream.max_concurrent_requests))
+        walk.plan_for(self.width)
+        #: whether answers that arrive ahead of their turn are shown to the walk
+        self._peeking = self.width > 1 and type(walk).peek is not Walk.peek
+        self._peeked: set[t.Hashable] = set()
         self._pool: ThreadPoolExecutor | None = None
         #: identity -> (token, prepared request, answer) in flight, in the walk's order
         self._flight: dict[t.Hashable, tuple[t.Any, requests.PreparedRequest, Future[t.Any]]] = {}
@@ -243,9 +263,12 @@ class Engine:
                 ready = list(self.walk.ready())
                 if not ready:
                     break
-                head = ready[0]
+                head = self.walk.identity(ready[0])
                 self._launch(ready)
-                token, prepared, pending = self._flight.pop(self.walk.identity(head))
+                if self._peeking and self._wait_or_peek(head):
+                    continue  # the walk took in an answer ahead of its turn: ask it again
+                token, prepared, pending = self._flight.pop(head)
+                self._peeked.discard(head)
                 response = pending.result()
                 step = yield from self._count(
                     self.stream.answer(self.walk, token, prepared, response, self.context)
@@ -266,6 +289,35 @@ class Engine:
             self._report(force=True, final=True)
         finally:
             self._abandon()
+
+    def _wait_or_peek(self, head: t.Hashable) -> bool:
+        """Until the head's answer is in: show the walk each answer that arrives first.
+
+        Returns True when the walk took one in (its plan may have changed), False when the
+        head's answer is here (or no other answer can be looked at).
+        """
+        while not self._flight[head][2].done():
+            unseen = {
+                key: entry
+                for key, entry in self._flight.items()
+                if key != head and key not in self._peeked
+            }
+            took = False
+            for key, (token, _prepared, pending) in unseen.items():
+                if pending.done() and pending.exception() is None:
+                    self._peeked.add(key)
+                    took = self._peek(token, pending.result()) or took
+            if took:
+                return True
+            waiting = [e[2] for k, e in unseen.items() if not e[2].done()]
+            wait([self._flight[head][2], *waiting], return_when=FIRST_COMPLETED)
+        return False
+
+    def _peek(self, token: t.Any, response: requests.Response) -> bool:
+        try:
+            return self.walk.peek(token, response)
+        except Exception:  # read again in its turn, which raises in order
+            return False
 
     def _count(self, rows: Generator[Row, None, Step]) -> Generator[Row, None, Step]:
         count = 0
@@ -362,6 +414,7 @@ class Engine:
 
     def _drop(self, key: t.Hashable) -> None:
         _token, _prepared, pending = self._flight.pop(key)
+        self._peeked.discard(key)
         self.guard.sent.discard(key)
         self.guard.requests -= 1  # sent again if the walk asks for it: counted then
         pending.cancel()

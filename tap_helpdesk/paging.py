@@ -18,13 +18,36 @@ per walk.
 The walk never moves its cursor back, and stops the run (one line) when an answer is not
 in the order asked for: a later page could then hold a ticket the cursor already passed.
 Rows without the key are emitted, never used as the cursor, and counted in a warning.
+
+**Sub-ranges side by side** (when the engine keeps several requests in flight). One keyset
+walk is sequential: each page starts where the last ended. So, once the first page (walked
+alone, its short page confirmed as above) shows how many tickets a second of
+modification time holds, the range from its last key to the walk's start (the ceiling) is
+cut into sub-ranges expected to hold about `RANGE_FILL` of a page each, every one a keyset
+walk of its own between `>= lower` and `<= upper` (each cut from what the latest pages
+showed, never wider than twice the last, four times after an empty one). The last
+sub-range is open-ended and is the walk of old: it confirms its short page, follows
+changes past the ceiling `MAX_PAGES_PAST_CEILING` pages at most. A bounded sub-range ends at a page shorter than
+the server was seen to serve (learnt on the first page): no confirming request each.
+
+A sub-range read early is **held**: the engine shows its answer to the walk as soon as it
+arrives (`peek`: the walk decides that sub-range's next page from it) but keeps the answer
+itself, in its place, until every sub-range before it is read. Records therefore leave in
+ascending key order, every bookmark is the last key of a page whose predecessors are all
+out, and the STATE after any page is a point from which a rerun loses nothing (a ticket
+modified meanwhile moves past the ceiling, where the last sub-range or the next run's
+bookmark finds it). What is held is bounded by the engine's requests in flight. Rows at
+exactly a bound come in both neighbours' answers: the later one drops them. A sub-range
+whose answer holds rows a second or more past its upper bound (a server ignoring the
+filter) stops the run with one line: max_concurrent_requests 1 walks without bounds.
 """
 
 from __future__ import annotations
 
+import math
 import typing as t
-from dataclasses import dataclass, field
-from datetime import timezone
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 
 from tap_helpdesk.engine import Step, Walk, page_fingerprint
 from tap_helpdesk.errors import ProviderError
@@ -38,6 +61,12 @@ if t.TYPE_CHECKING:
 Row = dict[str, t.Any]
 #: Pages asked for from past the walk's start (changes made during the run) it follows.
 MAX_PAGES_PAST_CEILING = 50
+#: Rows a bounded sub-range is cut to hold, in pages: below 1 so that most take one request.
+RANGE_FILL = 0.9
+#: A sub-range is never cut wider than this many times the last one (after an empty one,
+#: RANGE_GROWTH_EMPTY times: the quiet end of a range costs few requests).
+RANGE_GROWTH = 2.0
+RANGE_GROWTH_EMPTY = 4.0
 
 
 @dataclass(frozen=True)
@@ -76,8 +105,186 @@ def later(value: str, than: str) -> bool:
         return value > than
 
 
+def _seconds(text: str) -> float:
+    """Key text as seconds since the epoch (naive text read as UTC: only spans matter)."""
+    return parse_datetime(text, timezone.utc).timestamp()
+
+
+def _key_text(seconds: float, like: str) -> str:
+    """Whole-second key text at `seconds`, written in the form of `like` (the ceiling)."""
+    moment = datetime.fromtimestamp(int(seconds), timezone.utc)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S" if "T" in like else "%Y-%m-%d %H:%M:%S")
+    if like.endswith("Z"):
+        return text + "Z"
+    if like[-6:-5] in "+-" and like[-3:-2] == ":":
+        return moment.isoformat()
+    return text
+
+
+class KeysetRange:
+    """One keyset walk between `lower` (>=) and `upper` (<=, None: open-ended)."""
+
+    def __init__(self, walk: KeysetWalk, lower: str | None, upper: str | None, index: int):
+        self.walk = walk
+        self.lower = lower
+        self.upper = upper
+        #: the walk's first range has no neighbour before it whose rows it repeats
+        self.index = index
+        self.page = KeysetPage()
+        self.skip_ids: set[t.Any] = set()
+        #: the key value the records in skip_ids were emitted with
+        self.skip_key: str | None = None
+        self.next: KeysetToken | None = KeysetToken(lower, 0, False, upper)
+        self.pages_past_ceiling = 0
+        self.rows = 0
+        #: answers taken in (peeked) whose rows are not out yet, in order
+        self.held: list[KeysetToken] = []
+
+    def bound(self, token: KeysetToken | None) -> KeysetToken | None:
+        """A request of this range: limited to its upper bound."""
+        if token is None or self.upper is None or token.confirm:
+            return token
+        return replace(token, until=self.upper)
+
+    def take(
+        self, token: KeysetToken, rows: list[Row], has_more: bool | None
+    ) -> tuple[list[Row], Step]:
+        """Account for one page: its rows not emitted before, and what it said."""
+        walk = self.walk
+        walk.requests += 1
+        key, id_field, skip, skip_key = walk.key, walk.id_field, self.skip_ids, self.skip_key
+        fresh = [r for r in rows if not (r.get(key) == skip_key and r.get(id_field) in skip)]
+        last_key = self._check_order(token, rows)
+        if walk.keyless_ids:
+            fresh = [r for r in fresh if not walk.keyless_again(r)]
+        ties = (
+            {r.get(id_field) for r in reversed(rows) if r.get(key) == last_key}
+            if last_key is not None
+            else set()
+        )
+        self.page = KeysetPage(len(rows), last_key, ties, bool(has_more))
+        keyed_fresh = [r for r in fresh if r.get(key) not in (None, "")]
+        new = len(keyed_fresh)
+        if self.index and token.cursor == self.lower and self.lower is not None:
+            fresh = self._past_lower(fresh)  # rows at the bound: the range before brought them
+        self.rows += len(rows)
+        self.next = self.bound(self._next(token, rows, keyed_fresh, has_more))
+        walk.observe(self, token, rows, last_key)
+        notes: tuple[str, ...] = ()
+        if self.next is not None and self._past_ceiling(token):
+            notes = (
+                f"{walk.label}: stopped following tickets changed after the walk began "
+                f"({MAX_PAGES_PAST_CEILING} pages past {walk.ceiling}); the next run reads "
+                "them from the bookmark",
+            )
+            self.next = None
+        step = Step(
+            rows=len(rows),
+            new=new,
+            bookmark=walk.to_bookmark(last_key) if last_key is not None else None,
+            fingerprint=None if token.confirm else page_fingerprint(rows, id_field),
+            notes=notes,
+        )
+        return fresh, step
+
+    def _past_lower(self, rows: list[Row]) -> list[Row]:
+        key, lower = self.walk.key, t.cast("str", self.lower)
+        return [r for r in rows if r.get(key) in (None, "") or later(str(r.get(key)), lower)]
+
+    def _past_ceiling(self, token: KeysetToken) -> bool:
+        """Whether this page, asked for from past the walk's start, is one too many.
+
+        Pages past the ceiling hold tickets changed while the run goes on: following them
+        loses nothing (every key up to the cursor is read), stopping loses nothing either
+        (the bookmark is the cursor), so a server that keeps inventing newer rows is
+        followed this far and no further.
+        """
+        ceiling = self.walk.ceiling
+        if ceiling is None or token.cursor is None or not later(token.cursor, ceiling):
+            return False
+        self.pages_past_ceiling += 1
+        return self.pages_past_ceiling >= MAX_PAGES_PAST_CEILING
+
+    def _check_order(self, token: KeysetToken, rows: list[Row]) -> str | None:
+        """The page's last key; an error when the page is not in the order asked for."""
+        walk = self.walk
+        previous = token.cursor
+        last: str | None = None
+        for row in rows:
+            value = row.get(walk.key)
+            if value is None or value == "":
+                walk.keyless_ids.add(row.get(walk.id_field))
+                continue
+            text = str(value)
+            if previous is not None and text != previous and later(previous, text):
+                raise ProviderError(
+                    walk.label,
+                    f"the answer to {walk.describe(token)} is not in ascending {walk.key} "
+                    f"order (row {row.get(walk.id_field)} has {text} after {previous}): "
+                    "paging on would skip tickets",
+                )
+            previous = last = text
+        if last is not None and self.upper is not None and last[:19] > self.upper[:19]:
+            raise ProviderError(
+                walk.label,
+                f"the answer to {walk.describe(token)} holds rows past {walk.key} "
+                f"{self.upper} (up to {last}): the server ignores the upper bound; set "
+                "max_concurrent_requests to 1, which asks without one",
+            )
+        return last
+
+    def _next(
+        self, token: KeysetToken, rows: list[Row], fresh: list[Row], has_more: bool | None
+    ) -> KeysetToken | None:
+        page, walk = self.page, self.walk
+        if has_more is not None:  # the API says whether there is more
+            if not has_more:
+                return None
+            if not rows or page.last_key is None:
+                raise ProviderError(
+                    walk.label,
+                    f"the answer to {walk.describe(token)} says there is more but holds no "
+                    f"row with a {walk.key} to go on from",
+                )
+        else:
+            if not rows or (token.confirm and not fresh):
+                return None  # nothing past the cursor: the end
+            if token.confirm and walk.served is None and len(rows) < walk.page_size:
+                # the short page was not the last: the server serves fewer rows than asked
+                walk.served = max(len(rows), 1)
+            full = len(rows) >= (walk.served or walk.page_size)
+            if self.upper is not None and (not full or page.last_key is None):
+                return None  # a bounded range: the server was seen to serve full pages
+            if page.last_key is None:
+                return None if token.confirm else self._confirm(token.cursor, token.offset, rows)
+            if not full:
+                if token.confirm and page.last_key == token.cursor and not fresh:
+                    return None
+                return self._confirm_from(token, page)
+        return self._onwards(token, page)
+
+    def _onwards(self, token: KeysetToken, page: KeysetPage) -> KeysetToken:
+        if len(page.tie_ids) >= page.size and page.last_key == token.cursor:
+            # One timestamp filled the whole page: page through the tie group by offset.
+            self.skip_ids |= page.tie_ids
+            self.skip_key = page.last_key
+            return KeysetToken(token.cursor, token.offset + page.size)
+        self.skip_ids = set(page.tie_ids)
+        self.skip_key = page.last_key
+        return KeysetToken(page.last_key, 0)
+
+    def _confirm_from(self, token: KeysetToken, page: KeysetPage) -> KeysetToken:
+        following = self._onwards(token, page)
+        return KeysetToken(following.cursor, following.offset, True, self.walk.ceiling)
+
+    def _confirm(self, cursor: str | None, offset: int, rows: list[Row]) -> KeysetToken:
+        # Only rows without a key: ask past them within the same cursor.
+        return KeysetToken(cursor, offset + len(rows), True, self.walk.ceiling)
+
+
 class KeysetWalk(Walk[KeysetToken]):
-    """The keyset walk of one run (see the module doc)."""
+    """The keyset walk of one run, in sub-ranges side by side when planned for several
+    requests in flight (see the module doc)."""
 
     def __init__(
         self,
@@ -100,12 +307,7 @@ class KeysetWalk(Walk[KeysetToken]):
         self.to_bookmark = to_bookmark
         #: now, as key text, when the walk began: the bound of confirming requests
         self.ceiling = ceiling
-        self.page = KeysetPage()
-        self.skip_ids: set[t.Any] = set()
-        #: the key value the records in skip_ids were emitted with
-        self.skip_key: str | None = None
         self.start = start
-        self.next: KeysetToken | None = KeysetToken(start)
         #: rows per page the server was seen to serve when it served fewer than asked
         self.served: int | None = None
         #: ids of rows without the key: emitted once, never a cursor (a filter on the key
@@ -113,26 +315,73 @@ class KeysetWalk(Walk[KeysetToken]):
         self.keyless_ids: set[t.Any] = set()
         self._keyless_emitted: set[t.Any] = set()
         self.requests = 0
-        self.pages_past_ceiling = 0
+        #: the sub-ranges not read to their end, in key order (one unless split)
+        self.ranges: list[KeysetRange] = [KeysetRange(self, start, None, 0)]
+        #: the last page read (with sub-ranges: the last full one, whose size is the page's)
+        self.page = KeysetPage()
+        self.width = 1
+        #: where the part not yet cut into sub-ranges begins (None: nothing left to cut)
+        self._uncut: float | None = None
+        self._range_seconds = 0.0
+        #: rows per second of key, from the latest pages
+        self._density: float | None = None
+        self._taken: dict[Hashable, tuple[list[int], Step]] = {}
+        self._owner: dict[Hashable, KeysetRange] = {}
+        self._emitted_key: str | None = None
 
     # -- the walk contract -------------------------------------------------------------
 
+    @property
+    def next(self) -> KeysetToken | None:
+        """The next page of the first range (the only one unless split)."""
+        return self.ranges[0].next if self.ranges else None
+
+    @property
+    def pages_past_ceiling(self) -> int:
+        """Pages of the open-ended (last) range asked for from past the ceiling."""
+        return self.ranges[-1].pages_past_ceiling if self.ranges else 0
+
+    def plan_for(self, width: int) -> None:
+        """Several requests in flight: cut sub-ranges once the first page is read."""
+        self.width = max(width, 1)
+
     def ready(self) -> list[KeysetToken]:
-        """The next page (one at a time: it starts where the current one ends)."""
-        return [self.next] if self.next is not None else []
+        """Per range in key order: the pages held, then its next page; ranges are cut
+        until `width` requests are listed."""
+        if self.width == 1:
+            head = self.next
+            return [head] if head is not None else []
+        tokens: list[KeysetToken] = []
+        for part in self.ranges:
+            tokens.extend(part.held)
+            if part.next is not None:
+                tokens.append(part.next)
+        while len(tokens) < self.width and self._uncut is not None:
+            part = self._cut()
+            if part.next is not None:
+                tokens.append(part.next)
+        for token in tokens:
+            self._owner.setdefault(self.identity(token), self._range_of(token))
+        return tokens
 
     def identity(self, token: KeysetToken) -> Hashable:
-        """A cursor and offset asked for twice did not move."""
-        return (token.cursor, token.offset)
+        """A cursor and offset (within one sub-range's bound) asked for twice did not move."""
+        if token.until is None or token.confirm:
+            return (token.cursor, token.offset)
+        return (token.cursor, token.offset, token.until)
 
     def describe(self, token: KeysetToken) -> str:
         """The request as it is filtered."""
         text = f"{self.key_name} >= {token.cursor}" if token.cursor else "the first page"
+        if token.until is not None and not token.confirm:
+            text += f" and <= {token.until}"
         return text + (f" (offset {token.offset})" if token.offset else "")
 
     def position(self) -> tuple[str, float | None] | None:
         """The cursor, and how far it is from the walk's start to its ceiling."""
-        cursor = self.page.last_key or self.start
+        first_range = self.ranges[0] if self.ranges else None
+        cursor = (first_range.page.last_key or first_range.lower) if first_range else None
+        cursor = cursor or self.start
         if cursor is None:
             return None
         try:
@@ -154,66 +403,52 @@ class KeysetWalk(Walk[KeysetToken]):
         """The rows of one page not emitted before; the next page is decided."""
         assert self.parse is not None
         rows, has_more = self.parse(response)
-        fresh, step = self.take(token, rows, has_more)
+        taken = self._taken.pop(self.identity(token), None) if self._taken else None
+        if taken is None:
+            fresh, step = self.take(token, rows, has_more)
+        else:
+            kept, step = taken
+            fresh = [rows[i] for i in kept]
+        if self.width > 1:
+            self._emitted(token, fresh)
         yield from fresh
         return step
+
+    def peek(self, token: KeysetToken, response: requests.Response) -> bool:
+        """A page of a later sub-range, arrived early: decide its range's next page now;
+        the page itself is held, in its place, until `read` (its rows kept by position)."""
+        assert self.parse is not None
+        key = self.identity(token)
+        part = self._owner.get(key)
+        if part is None or key in self._taken or token != part.next:
+            return False
+        rows, has_more = self.parse(response)
+        fresh, step = part.take(token, rows, has_more)
+        places = {id(row): place for place, row in enumerate(rows)}
+        self._taken[key] = ([places[id(row)] for row in fresh], step)
+        part.held.append(token)
+        return True
 
     # -- one page ----------------------------------------------------------------------
 
     def take(
         self, token: KeysetToken, rows: list[Row], has_more: bool | None
     ) -> tuple[list[Row], Step]:
-        """Account for one page: its rows not emitted before, and what it said."""
-        self.requests += 1
-        key, id_field, skip, skip_key = self.key, self.id_field, self.skip_ids, self.skip_key
-        fresh = [r for r in rows if not (r.get(key) == skip_key and r.get(id_field) in skip)]
-        last_key = self._check_order(token, rows)
-        if self.keyless_ids:
-            fresh = [r for r in fresh if not self._keyless_again(r)]
-        ties = (
-            {r.get(id_field) for r in reversed(rows) if r.get(key) == last_key}
-            if last_key is not None
-            else set()
-        )
-        self.page = KeysetPage(len(rows), last_key, ties, bool(has_more))
-        keyed_fresh = [r for r in fresh if r.get(key) not in (None, "")]
-        self.next = self._next(token, rows, keyed_fresh, has_more)
-        notes: tuple[str, ...] = ()
-        if self.next is not None and self._past_ceiling(token):
-            notes = (
-                f"{self.label}: stopped following tickets changed after the walk began "
-                f"({MAX_PAGES_PAST_CEILING} pages past {self.ceiling}); the next run reads "
-                "them from the bookmark",
-            )
-            self.next = None
-        if self.next is None and self.keyless_ids:
-            notes += (
-                f"{self.label}: {len(self.keyless_ids)} rows had no {key}: they were "
-                "emitted, and the bookmark ignores them",
-            )
-        step = Step(
-            rows=len(rows),
-            new=sum(1 for r in fresh if r.get(key) not in (None, "")),
-            bookmark=self.to_bookmark(last_key) if last_key is not None else None,
-            fingerprint=None if token.confirm else page_fingerprint(rows, id_field),
-            notes=notes,
-        )
+        """Account for one page of the range it belongs to: its rows not emitted before,
+        and what it said."""
+        part = self._owner.pop(self.identity(token), None) or self._range_of(token)
+        fresh, step = part.take(token, rows, has_more)
+        if self.width == 1:
+            self.page = part.page
+        elif self._uncut is None and len(self.ranges) == 1 and not part.index:
+            self._split(part)
+        if part.next is None and part is self.ranges[-1] and self._uncut is None:
+            notes = self._keyless_notes()
+            if notes:
+                step.notes += notes
         return fresh, step
 
-    def _past_ceiling(self, token: KeysetToken) -> bool:
-        """Whether this page, asked for from past the walk's start, is one too many.
-
-        Pages past the ceiling hold tickets changed while the run goes on: following them
-        loses nothing (every key up to the cursor is read), stopping loses nothing either
-        (the bookmark is the cursor), so a server that keeps inventing newer rows is
-        followed this far and no further.
-        """
-        if self.ceiling is None or token.cursor is None or not later(token.cursor, self.ceiling):
-            return False
-        self.pages_past_ceiling += 1
-        return self.pages_past_ceiling >= MAX_PAGES_PAST_CEILING
-
-    def _keyless_again(self, row: Row) -> bool:
+    def keyless_again(self, row: Row) -> bool:
         """A row without the key that was emitted before (noted as emitted otherwise)."""
         if row.get(self.key) not in (None, ""):
             return False
@@ -223,71 +458,112 @@ class KeysetWalk(Walk[KeysetToken]):
         self._keyless_emitted.add(identity)
         return False
 
-    def _check_order(self, token: KeysetToken, rows: list[Row]) -> str | None:
-        """The page's last key; an error when the page is not in the order asked for."""
-        previous = token.cursor
-        last: str | None = None
-        for row in rows:
-            value = row.get(self.key)
-            if value is None or value == "":
-                self.keyless_ids.add(row.get(self.id_field))
-                continue
-            text = str(value)
-            if previous is not None and text != previous and later(previous, text):
-                raise ProviderError(
-                    self.label,
-                    f"the answer to {self.describe(token)} is not in ascending {self.key} "
-                    f"order (row {row.get(self.id_field)} has {text} after {previous}): "
-                    "paging on would skip tickets",
-                )
-            previous = last = text
-        return last
+    def _keyless_notes(self) -> tuple[str, ...]:
+        if not self.keyless_ids:
+            return ()
+        return (
+            f"{self.label}: {len(self.keyless_ids)} rows had no {self.key}: they were "
+            "emitted, and the bookmark ignores them",
+        )
 
-    def _next(
-        self, token: KeysetToken, rows: list[Row], fresh: list[Row], has_more: bool | None
-    ) -> KeysetToken | None:
-        page = self.page
-        if has_more is not None:  # the API says whether there is more
-            if not has_more:
-                return None
-            if not rows or page.last_key is None:
-                raise ProviderError(
-                    self.label,
-                    f"the answer to {self.describe(token)} says there is more but holds no "
-                    f"row with a {self.key} to go on from",
-                )
+    # -- sub-ranges --------------------------------------------------------------------
+
+    def _range_of(self, token: KeysetToken) -> KeysetRange:
+        owner = self._owner.get(self.identity(token))
+        if owner is not None:
+            return owner
+        for part in self.ranges:
+            if token == part.next:
+                return part
+        return self.ranges[0]
+
+    def _emitted(self, token: KeysetToken, fresh: list[Row]) -> None:
+        """A page's rows go out: its range lets go of it; keys never go back across ranges."""
+        self._owner.pop(self.identity(token), None)
+        for part in self.ranges:
+            if token in part.held:
+                part.held.remove(token)
+                break
+        while self.ranges and self.ranges[0].next is None and not self.ranges[0].held:
+            self.ranges.pop(0)
+        keys = [str(r.get(self.key)) for r in fresh if r.get(self.key) not in (None, "")]
+        if not keys:
+            return
+        if self._emitted_key is not None and later(self._emitted_key, keys[0]):
+            raise ProviderError(
+                self.label,
+                f"the answer to {self.describe(token)} holds {self.key} {keys[0]}, before "
+                f"{self._emitted_key} already emitted from the range before it: the server's "
+                "bounds do not match its order; set max_concurrent_requests to 1",
+            )
+        self._emitted_key = keys[-1]
+
+    def _split(self, first: KeysetRange) -> None:
+        """After the first page: bound the first range and cut the rest from its density."""
+        following = first.next
+        if following is None or following.confirm or following.cursor is None:
+            return
+        if self.ceiling is None or not later(self.ceiling, following.cursor):
+            return
+        try:
+            cursor, ceiling = _seconds(following.cursor), _seconds(self.ceiling)
+        except (TypeError, ValueError):
+            return
+        self._range_seconds = self._cut_seconds()
+        upper = cursor + self._range_seconds
+        if upper >= ceiling:
+            return
+        first.upper = _key_text(upper, self.ceiling)
+        first.next = first.bound(following)
+        self._uncut = math.floor(upper)
+
+    def _cut_seconds(self) -> float:
+        """How wide the next sub-range is: RANGE_FILL of a page at the latest density."""
+        target = RANGE_FILL * (self.served or self.page_size)
+        width = target / self._density if self._density else float("inf")
+        if self._range_seconds:
+            growth = RANGE_GROWTH if self._density else RANGE_GROWTH_EMPTY
+            width = min(width, self._range_seconds * growth)
+        return max(width, 1.0)
+
+    def _cut(self) -> KeysetRange:
+        """The next sub-range; the last is open-ended."""
+        assert self._uncut is not None
+        assert self.ceiling is not None
+        lower = _key_text(self._uncut, self.ceiling)
+        self._range_seconds = self._cut_seconds()
+        end = self._uncut + self._range_seconds
+        if end >= _seconds(self.ceiling):
+            part = KeysetRange(self, lower, None, len(self.ranges) + 1)
+            self._uncut = None
         else:
-            if not rows or (token.confirm and not fresh):
-                return None  # nothing past the cursor: the end
-            if token.confirm and self.served is None and len(rows) < self.page_size:
-                # the short page was not the last: the server serves fewer rows than asked
-                self.served = max(len(rows), 1)
-            full = len(rows) >= (self.served or self.page_size)
-            if page.last_key is None:
-                return None if token.confirm else self._confirm(token.cursor, token.offset, rows)
-            if not full:
-                if token.confirm and page.last_key == token.cursor and not fresh:
-                    return None
-                return self._confirm_from(token, page)
-        return self._onwards(token, page)
+            end = math.floor(end)
+            part = KeysetRange(self, lower, _key_text(end, self.ceiling), len(self.ranges) + 1)
+            self._uncut = end
+        self.ranges.append(part)
+        return part
 
-    def _onwards(self, token: KeysetToken, page: KeysetPage) -> KeysetToken:
-        if len(page.tie_ids) >= page.size and page.last_key == token.cursor:
-            # One timestamp filled the whole page: page through the tie group by offset.
-            self.skip_ids |= page.tie_ids
-            self.skip_key = page.last_key
-            return KeysetToken(token.cursor, token.offset + page.size)
-        self.skip_ids = set(page.tie_ids)
-        self.skip_key = page.last_key
-        return KeysetToken(page.last_key, 0)
-
-    def _confirm_from(self, token: KeysetToken, page: KeysetPage) -> KeysetToken:
-        following = self._onwards(token, page)
-        return KeysetToken(following.cursor, following.offset, True, self.ceiling)
-
-    def _confirm(self, cursor: str | None, offset: int, rows: list[Row]) -> KeysetToken:
-        # Only rows without a key: ask past them within the same cursor.
-        return KeysetToken(cursor, offset + len(rows), True, self.ceiling)
+    def observe(
+        self, part: KeysetRange, token: KeysetToken, rows: list[Row], last_key: str | None
+    ) -> None:
+        """Learn rows per second of key: from a full page over its own span, from a bounded
+        range read to its end over the whole range."""
+        if self.width == 1:
+            return
+        try:
+            if len(rows) >= (self.served or self.page_size) and last_key is not None:
+                self.page = part.page
+                first_key = next(
+                    str(r.get(self.key)) for r in rows if r.get(self.key) not in (None, "")
+                )
+                count, span = len(rows), _seconds(last_key) - _seconds(first_key)
+            elif part.upper is not None and part.lower is not None and part.next is None:
+                count, span = part.rows, _seconds(part.upper) - _seconds(part.lower)
+            else:
+                return
+        except (TypeError, ValueError, StopIteration):
+            return
+        self._density = count / max(span, 1.0)
 
 
-__all__ = ["KeysetPage", "KeysetToken", "KeysetWalk", "later"]
+__all__ = ["KeysetPage", "KeysetRange", "KeysetToken", "KeysetWalk", "later"]
