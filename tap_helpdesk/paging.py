@@ -27,8 +27,9 @@ cut into sub-ranges expected to hold about `RANGE_FILL` of a page each, every on
 walk of its own between `>= lower` and `<= upper` (each cut from what the latest pages
 showed, never wider than twice the last, four times after an empty one). The last
 sub-range is open-ended and is the walk of old: it confirms its short page, follows
-changes past the ceiling `MAX_PAGES_PAST_CEILING` pages at most. A bounded sub-range ends at a page shorter than
-the server was seen to serve (learnt on the first page): no confirming request each.
+changes past the ceiling `MAX_PAGES_PAST_CEILING` pages at most. A bounded sub-range
+ends at a page shorter than the server was seen to serve (learnt on the first page): no
+confirming request each.
 
 A sub-range read early is **held**: the engine shows its answer to the walk as soon as it
 arrives (`peek`: the walk decides that sub-range's next page from it) but keeps the answer
