@@ -253,3 +253,44 @@ def test_messages_added_mid_run_arrive_in_the_same_run(make_sandbox):
     latest = {r["id"]: r for r in run.records[TICKETS]}
     for ticket_id, ticket in api.tickets.items():
         assert latest[ticket_id]["messageCount"] == ticket["messageCount"], ticket_id
+
+
+def test_a_state_from_before_the_archived_walk_backfills_the_archive_once(make_sandbox):
+    sandbox = make_sandbox("teamwork_desk", sizes={"teamwork_desk": 600})
+    config = tap_config(sandbox, "teamwork_desk")
+    first = run_tap(config)
+    assert first.returncode == 0, first.stderr
+    old = first.final_state
+    entry = old["bookmarks"][TICKETS]
+    entry.pop("archived_key")
+    entry.pop("archived_value")
+    second = run_tap(config, state=old)
+    assert second.returncode == 0, second.stderr
+    archived = set(sandbox.apis["teamwork_desk"].archived_ids())
+    assert archived <= second.ids(TICKETS), "every archived ticket, from start_date"
+    assert len(second.ids(TICKETS) - archived) < 60, "the rest from the bookmark only"
+    assert second.final_state["bookmarks"][TICKETS]["archived_value"] == (
+        first.final_state["bookmarks"][TICKETS].get("archived_value")
+        or max(r["updatedAt"] for r in first.records[TICKETS] if r["id"] in archived)
+    )
+
+
+def test_an_archived_bookmark_that_is_no_time_is_one_clear_line(make_sandbox):
+    sandbox = make_sandbox("teamwork_desk", sizes={"teamwork_desk": 20})
+    state = {
+        "bookmarks": {
+            TICKETS: {
+                "replication_key": "updatedAt",
+                "replication_key_value": "2024-06-01T00:00:00+00:00",
+                "archived_value": "last tuesday",
+            }
+        }
+    }
+    run = run_tap(tap_config(sandbox, "teamwork_desk"), state=state)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    errors = run.error_lines()
+    assert len(errors) == 1, errors
+    assert "archived_value" in errors[0]
+    assert "'last tuesday'" in errors[0]
+    assert sandbox.stats()["requests"].get("teamwork_desk", 0) == 0
