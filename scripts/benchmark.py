@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import csv
 import hashlib
 import io
@@ -126,11 +127,22 @@ def serve(options: dict[str, t.Any]) -> None:
     seed: int = options["seed"]
     path = Path(options["cache"]) if options.get("cache") else None
 
+    latency = options.get("latency")  # latency mode: (per answer, per Filum export) seconds
+
     class CachingSandbox(Sandbox):
-        """The sandbox's own HTTP server; answers come from memory when asked before."""
+        """The sandbox's own HTTP server; answers come from memory when asked before.
+
+        In latency mode every answer, cached or not, also waits its latency and goes
+        through the provider's documented rate limits (a 429 when over), as in the sandbox.
+        """
 
         def __init__(self) -> None:
             super().__init__([], knobs=Knobs(rate_limits=False))
+            if latency is not None:
+                self.knobs = Knobs(latency=latency[0], export_latency=latency[1])
+            #: latency and limits on (off for warm-up runs; no limits for the replay)
+            self.slow = latency is not None
+            self.limited = True
             self.answers: dict[CacheKey, tuple[int, bytes, dict[str, str]]] = {}
             self.meta: dict[str, t.Any] = {}
             self.real: Sandbox | None = None
@@ -183,6 +195,7 @@ def serve(options: dict[str, t.Any]) -> None:
             with self.guard:
                 self.log.append(
                     {
+                        "at": time.monotonic(),
                         "method": request.method,
                         "path": request.path,
                         "query": urlencode([(k, v) for k, vs in request.query.items() for v in vs]),
@@ -197,12 +210,20 @@ def serve(options: dict[str, t.Any]) -> None:
                 if cached is not None:
                     self.counts["hits"] += 1
                     status, body, headers = cached
+                    if self.slow:
+                        return self.slowed(request, Response(status, body, dict(headers)))
                     return Response(status, body, dict(headers))
                 self.counts["live" if live else "misses"] += 1
                 started = time.perf_counter()
-                response = self.sandbox().handle(request)
+                real = self.sandbox()
+                real.knobs.rate_limits = self.slow and self.limited
+                response = real.handle(request)
+                if not self.slow:
+                    response.delay = 0.0
                 self.sandbox_seconds += time.perf_counter() - started
-                if not live and response.status < 500 and not response.drop:
+                if response.status == 429:
+                    self.counts["429"] += 1
+                elif not live and response.status < 500 and not response.drop:
                     self.answers[key] = (response.status, response.body, dict(response.headers))
                     self.dirty = True
                     if len(self.answers) % 100 == 0:
@@ -212,9 +233,26 @@ def serve(options: dict[str, t.Any]) -> None:
                         )
                 return response
 
+        def slowed(self, request: Request, response: Response) -> Response:
+            """A cached answer as the sandbox gives it: within the limits, late by its latency."""
+            real = self.sandbox()
+            api = real.apis[provider]
+            with real._lock:  # the sandbox's own rate window (private: a benchmark's peek)
+                now = time.monotonic()
+                window = real._windows[provider]
+                wait = window.admit(now) if self.limited else 0.0
+                if wait:
+                    self.counts["429"] += 1
+                    return api.rate_limited(request, wait)
+                response.headers.update(api.rate_headers(*window.quota(now)))
+            response.delay = real._latency(provider, request.path)
+            return response
+
         def control(self, request: Request) -> Response:
             if request.path == "/_bench/begin":
                 with self.guard:
+                    self.slow = latency is not None and request.arg("fast") != "1"
+                    self.limited = request.arg("limits") != "0"
                     self.log, self.counts, self.sandbox_seconds = [], Counter(), 0.0
                     self.built_in_run = False
                 return json_response({"ok": True})
@@ -266,12 +304,14 @@ class SandboxProcess:
         self.provider = provider
         self.n = n
         self.live = bool(args.live)
+        self.latency = bool(args.latency_mode)
         options = {
             "provider": provider,
             "n": n,
             "seed": args.seed,
             "live": args.live,
             "cache": None if args.live else str(cache_file(args.cache_dir, provider, n, args.seed)),
+            "latency": [args.latency, args.export_latency] if args.latency_mode else None,
         }
         if options["cache"] and not Path(options["cache"]).exists():
             note(
@@ -406,14 +446,17 @@ class Run:
 
 
 def measured(
-    command: list[str], stderr_path: Path, env: dict[str, str] | None = None
+    command: list[str],
+    stderr_path: Path,
+    env: dict[str, str] | None = None,
+    stdout_path: Path | None = None,
 ) -> tuple[float, float, float, int]:
-    """Run a command with stdout to /dev/null: (wall s, CPU s, peak RSS MB, exit status)."""
-    with stderr_path.open("wb") as err:
+    """Run a command with stdout to /dev/null (or a file): (wall s, CPU s, peak RSS MB,
+    exit status)."""
+    with stderr_path.open("wb") as err, contextlib.ExitStack() as stack:
+        out = stack.enter_context(stdout_path.open("wb")) if stdout_path else subprocess.DEVNULL
         started = time.perf_counter()
-        process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env
-        )
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=ROOT, env=env)
         deadline = started + RUN_TIMEOUT
         peak = None
         while True:
@@ -545,13 +588,19 @@ def run_tap(
 
 
 def run_plain(
-    stream: str, log: list[dict[str, t.Any]], server: SandboxProcess, workdir: Path
+    stream: str,
+    log: list[dict[str, t.Any]],
+    server: SandboxProcess,
+    workdir: Path,
+    *,
+    slow: bool = False,
 ) -> Run:
-    """One plain-loop run replaying the tap's requests."""
+    """One plain-loop run replaying the tap's requests (in latency mode, `slow`: each
+    answer late by its latency, without rate limits: the one-at-a-time floor)."""
     replay = workdir / f"{stream}.replay.json"
     replay.write_text(json.dumps({"url": server.url, "stream": stream, "requests": log}))
     stderr_path = workdir / f"{stream}.plain.stderr"
-    server.call("begin")
+    server.call("begin?limits=0" if slow else "begin?fast=1" if server.latency else "begin")
     wall, cpu, rss, status = measured(
         [sys.executable, __file__, "_plain", str(replay)], stderr_path
     )
@@ -860,6 +909,196 @@ def print_profile(results: list[dict[str, t.Any]]) -> None:
             )
 
 
+# -- latency mode ----------------------------------------------------------------------
+
+#: Tickets per stream in latency mode: enough requests for a minute or two of budget.
+LATENCY_N = {
+    "enneo_tickets": 100_000,
+    "enneo_reporting_tickets": 100_000,
+    "teamwork_desk_tickets": 30_000,
+    "filum_tickets": 200_000,
+    "socialboards_tickets": 15_000,
+    "proprofs_tickets": 8_000,
+}
+
+
+def default_budget(provider: str) -> float | None:
+    """The provider's default requests per minute (the tighter of its two settings)."""
+    from tap_helpdesk.providers import PROVIDERS  # noqa: PLC0415
+
+    properties = PROVIDERS[provider].settings.to_dict()["properties"]
+    per_second = properties.get("requests_per_second", {}).get("default")
+    per_minute = properties.get("requests_per_minute", {}).get("default")
+    limits = [v for v in (per_minute, per_second and per_second * 60) if v]
+    return float(min(limits)) if limits else None
+
+
+def latency_config(setup: StreamSetup, provider: str, width: int, workdir: Path) -> Path:
+    """The stream's config with the provider's default rate settings and `width` in flight."""
+    config = json.loads(setup.config.read_text())
+    block = config[provider]
+    for name in UNTHROTTLED:
+        block.pop(name, None)
+    block["max_concurrent_requests"] = width
+    path = workdir / f"{setup.stream}.w{width}.config.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
+def records_digest(path: Path, stream: str) -> tuple[int, str]:
+    """(records, a digest of their contents as a multiset) of a tap's stdout."""
+    digests = []
+    with path.open("rb") as handle:
+        for line in handle:
+            if b'"RECORD"' not in line:
+                continue
+            message = json.loads(line)
+            if message.get("type") == "RECORD" and message.get("stream") == stream:
+                text = json.dumps(message["record"], sort_keys=True, default=str)
+                digests.append(hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest())
+    digests.sort()
+    return len(digests), hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+
+
+@dataclass
+class LatencyRun:
+    """One tap run against answers that take time."""
+
+    width: int
+    wall: float
+    peak_rss_mb: float
+    requests: int
+    too_many: int
+    records: int
+    digest: str
+    per_minute: float
+    peak_minute: int
+
+
+def _rates(log: list[dict[str, t.Any]]) -> tuple[float, int]:
+    """Requests per minute from the first to the last, and the most in any 60 s."""
+    times = sorted(float(item["at"]) for item in log)
+    if len(times) < 2:
+        return math.nan, len(times)
+    span = times[-1] - times[0]
+    peak, low = 0, 0
+    for high, moment in enumerate(times):
+        while times[low] <= moment - 60.0:
+            low += 1
+        peak = max(peak, high - low + 1)
+    return (len(times) - 1) / span * 60.0 if span > 0 else math.nan, peak
+
+
+def latency_tap_run(
+    setup: StreamSetup, config: Path, width: int, server: SandboxProcess, workdir: Path
+) -> tuple[LatencyRun, list[dict[str, t.Any]]]:
+    """The tap at `width` against the slow sandbox (after a fast run fills the cache)."""
+    command = [sys.executable, "-m", "tap_helpdesk", "--config", str(config)]
+    command += ["--catalog", str(setup.catalog)]
+    stderr_path = workdir / f"{setup.stream}.w{width}.stderr"
+    stdout_path = workdir / f"{setup.stream}.w{width}.out"
+    server.call("begin?fast=1")  # answers recorded, so the timed run meets no sandbox work
+    measured(command, stderr_path, stdout_path=stdout_path)
+    server.call("end")
+    server.call("begin")
+    wall, _cpu, rss, status = measured(command, stderr_path, stdout_path=stdout_path)
+    seen = server.call("end")
+    if status != 0:
+        text = stderr_path.read_text(errors="replace")
+        raise RuntimeError(
+            f"the tap failed on {setup.stream} at width {width} (exit {status}):\n"
+            + "\n".join(text.splitlines()[-15:])
+        )
+    records, digest = records_digest(stdout_path, setup.stream)
+    stdout_path.unlink()
+    per_minute, peak = _rates(seen["log"])
+    run = LatencyRun(
+        width,
+        wall,
+        rss,
+        int(seen.get("requests", 0)),
+        int(seen.get("429", 0)),
+        records,
+        digest,
+        per_minute,
+        peak,
+    )
+    return run, seen["log"]
+
+
+def bench_latency(
+    stream: str,
+    provider: str,
+    server: SandboxProcess,
+    width: int,
+    workdir: Path,
+) -> dict[str, t.Any]:
+    """One stream at `width` and at 1, and a one-at-a-time replay of the first's requests."""
+    facts = server.call("facts?stream=" + stream)
+    setup = prepare_tap(stream, provider, server.url, workdir)
+    budget = default_budget(provider)
+    runs = {}
+    log: list[dict[str, t.Any]] = []
+    for each in dict.fromkeys((width, 1)):
+        run, each_log = latency_tap_run(
+            setup, latency_config(setup, provider, each, workdir), each, server, workdir
+        )
+        log = log or each_log
+        runs[each] = run
+        note(
+            f"{stream} width {each}: {run.wall:.1f} s, {run.requests} requests "
+            f"({run.per_minute:.0f}/min, at most {run.peak_minute} in 60 s, budget {budget}), "
+            f"{run.too_many} 429s, {run.peak_rss_mb:.0f} MB, {run.records} records"
+        )
+    server.call("begin?fast=1")  # record what the replay asks, then replay it slowed
+    server.call("end")
+    replay = run_plain(stream, log, server, workdir, slow=True)
+    wide, one = runs[width], runs[1]
+    return {
+        "stream": stream,
+        "n": int(facts["count"]),
+        "width": width,
+        "budget_per_minute": budget,
+        "per_minute": wide.per_minute,
+        "budget_share": wide.per_minute / budget if budget else None,
+        "peak_minute": wide.peak_minute,
+        "too_many": wide.too_many + one.too_many,
+        "wall_s": wide.wall,
+        "sequential_wall_s": one.wall,
+        "replay_wall_s": replay.wall,
+        "replay_ratio": wide.wall / replay.wall,
+        "records_per_s": wide.records / wide.wall,
+        "rss_mb": wide.peak_rss_mb,
+        "sequential_rss_mb": one.peak_rss_mb,
+        "rss_ratio": wide.peak_rss_mb / one.peak_rss_mb,
+        "requests": wide.requests,
+        "sequential_requests": one.requests,
+        "fewest": facts.get("fewest"),
+        "same_records": (wide.records, wide.digest) == (one.records, one.digest),
+        "records": wide.records,
+        "runs": [asdict(run) for run in runs.values()],
+    }
+
+
+def print_latency(results: list[dict[str, t.Any]]) -> None:
+    """The latency-mode table."""
+    header = (
+        f"{'stream':<24}{'width':>6}{'req/min':>9}{'budget':>8}{'share':>7}{'429s':>6}"
+        f"{'wall s':>8}{'1-by-1 s':>9}{'ratio':>7}{'width 1 s':>10}{'rec/s':>8}"
+        f"{'RSS MB':>8}{'x seq':>7}{'requests':>9}{'fewest':>7}  same"
+    )
+    print(header)
+    for r in results:
+        print(
+            f"{r['stream']:<24}{r['width']:>6}{_fmt(r['per_minute'], '.0f'):>9}"
+            f"{_fmt(r['budget_per_minute'], '.0f'):>8}{_fmt(r['budget_share'], '.0%'):>7}"
+            f"{r['too_many']:>6}{r['wall_s']:>8.1f}{r['replay_wall_s']:>9.1f}"
+            f"{r['replay_ratio']:>7.2f}{r['sequential_wall_s']:>10.1f}"
+            f"{r['records_per_s']:>8,.0f}{r['rss_mb']:>8.0f}{r['rss_ratio']:>7.2f}"
+            f"{r['requests']:>9}{_fmt(r['fewest'], 'd'):>7}  {'yes' if r['same_records'] else 'NO'}"
+        )
+
+
 # -- entry point -----------------------------------------------------------------------
 
 
@@ -901,6 +1140,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help=f"one tap run per stream under cProfile; print the top {PROFILE_TOP} functions",
     )
+    parser.add_argument(
+        "--latency-mode",
+        action="store_true",
+        help="answers that take time, default rate settings: requests/min against the budget "
+        "at --concurrency in flight, against one at a time (N per stream: LATENCY_N)",
+    )
+    parser.add_argument("--latency", type=float, default=0.25, help="seconds per answer")
+    parser.add_argument(
+        "--export-latency", type=float, default=2.5, help="seconds per Filum export"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="max_concurrent_requests in latency mode"
+    )
+    parser.add_argument(
+        "--concurrency-for",
+        type=_stream_size,
+        action="append",
+        default=[],
+        metavar="STREAM=W",
+        help="another max_concurrent_requests for one stream (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -929,7 +1189,10 @@ def bench_one(
     memory: dict[tuple[str, int], tuple[int, float]],
 ) -> None:
     """Whatever the mode asks for, for one stream on one sandbox."""
-    if args.memory_mode:
+    if args.latency_mode:
+        width = dict(args.concurrency_for).get(stream, args.concurrency)
+        document["results"].append(bench_latency(stream, provider, server, width, workdir))
+    elif args.memory_mode:
         facts = server.call("facts?stream=" + stream)
         setup = prepare_tap(stream, provider, server.url, workdir)
         scratch = StreamResult(stream, int(facts["count"]))
@@ -981,7 +1244,13 @@ def main(argv: list[str] | None = None) -> int:
             "their ratio are noisy; CPU seconds and the CPU ratio hold up better"
         )
     document: dict[str, t.Any] = {
-        "mode": "memory" if args.memory_mode else "profile" if args.profile else "throughput",
+        "mode": "latency"
+        if args.latency_mode
+        else "memory"
+        if args.memory_mode
+        else "profile"
+        if args.profile
+        else "throughput",
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
         "load_average": load,
@@ -989,7 +1258,7 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": [line for line in notes if any(line.startswith(f"{s}:") for s in wanted)],
         "results": [],
     }
-    sizes = dict(args.n_for)
+    sizes = {**(LATENCY_N if args.latency_mode else {}), **dict(args.n_for)}
     groups: dict[tuple[str, int], list[str]] = {}  # one sandbox per provider and size
     for stream in chosen:
         large = sizes.get(stream, args.n)
@@ -1025,6 +1294,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         json.dump(document, sys.stdout, indent=2, default=str)
         print()
+    elif args.latency_mode:
+        print_latency(document["results"])
     elif args.memory_mode:
         print_memory(document["results"])
     elif args.profile:

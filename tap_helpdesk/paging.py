@@ -62,8 +62,10 @@ if t.TYPE_CHECKING:
 Row = dict[str, t.Any]
 #: Pages asked for from past the walk's start (changes made during the run) it follows.
 MAX_PAGES_PAST_CEILING = 50
-#: Rows a bounded sub-range is cut to hold, in pages: below 1 so that most take one request.
+#: Rows a bounded sub-range is cut to hold, in pages: below 1 so that most take one request
+#: (RANGE_FILL_FIRST while only single pages were seen: one page misjudges its neighbours).
 RANGE_FILL = 0.9
+RANGE_FILL_FIRST = 0.6
 #: A sub-range is never cut wider than this many times the last one (after an empty one,
 #: RANGE_GROWTH_EMPTY times: the quiet end of a range costs few requests).
 RANGE_GROWTH = 2.0
@@ -324,8 +326,9 @@ class KeysetWalk(Walk[KeysetToken]):
         #: where the part not yet cut into sub-ranges begins (None: nothing left to cut)
         self._uncut: float | None = None
         self._range_seconds = 0.0
-        #: rows per second of key, from the latest pages
+        #: rows per second of key, from the latest pages; whether from a whole range yet
         self._density: float | None = None
+        self._whole_ranges = False
         self._taken: dict[Hashable, tuple[list[int], Step]] = {}
         self._owner: dict[Hashable, KeysetRange] = {}
         self._emitted_key: str | None = None
@@ -520,7 +523,8 @@ class KeysetWalk(Walk[KeysetToken]):
 
     def _cut_seconds(self) -> float:
         """How wide the next sub-range is: RANGE_FILL of a page at the latest density."""
-        target = RANGE_FILL * (self.served or self.page_size)
+        fill = RANGE_FILL if self._whole_ranges else RANGE_FILL_FIRST
+        target = fill * (self.served or self.page_size)
         width = target / self._density if self._density else float("inf")
         if self._range_seconds:
             growth = RANGE_GROWTH if self._density else RANGE_GROWTH_EMPTY
@@ -560,6 +564,7 @@ class KeysetWalk(Walk[KeysetToken]):
                 count, span = len(rows), _seconds(last_key) - _seconds(first_key)
             elif part.upper is not None and part.lower is not None and part.next is None:
                 count, span = part.rows, _seconds(part.upper) - _seconds(part.lower)
+                self._whole_ranges = True
             else:
                 return
         except (TypeError, ValueError, StopIteration):
