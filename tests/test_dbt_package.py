@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import typing as t
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
@@ -198,6 +200,29 @@ def test_dbt_package_on_duckdb(make_sandbox: t.Callable[..., t.Any], tmp_path: P
         expected,
     )
     print(f"\nuser project on DuckDB: {done}\nper provider: {summary}")
+
+    # the message streams deselected (not loaded): their models are empty, the build green
+    without = tmp_path / "raw_without_messages.duckdb"
+    shutil.copy(raw, without)
+    dropped = ("teamwork_desk_messages", "enneo_reporting_messages", "enneo_reporting_worklog")
+    with duckdb.connect(str(without)) as connection:
+        for table in dropped:
+            connection.execute(f'drop table "{RAW_SCHEMA}"."{table}"')
+    profile["attach"] = [{"path": str(without), "alias": "raw_db", "read_only": True}]
+    (project / "profiles.yml").write_text(
+        yaml.safe_dump({"support_analytics": {"target": "dev", "outputs": {"dev": profile}}}),
+        encoding="utf-8",
+    )
+    _build("duckdb", project)
+    messages_now = duckdb_rows(warehouse, "support", "helpdesk_messages")
+    assert {row["provider"] for row in messages_now} == {"proprofs"}
+    assert len(messages_now) == expected["proprofs_ticket_messages"]
+    metrics = duckdb_rows(warehouse, "support", "helpdesk_ticket_metrics")
+    teamwork = [row for row in metrics if row["provider"] == "teamwork_desk"]
+    assert teamwork
+    assert all(row["first_response_at"] is None for row in teamwork)
+    # the provider's own figures stay
+    assert any(row["provider_first_response_minutes"] is not None for row in teamwork)
 
 
 def test_dbt_package_on_postgres(make_sandbox: t.Callable[..., t.Any], tmp_path: Path) -> None:
