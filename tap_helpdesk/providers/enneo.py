@@ -22,6 +22,7 @@ from singer_sdk import typing as th
 from tap_helpdesk import settings
 from tap_helpdesk.check import Probe
 from tap_helpdesk.client import HelpdeskStream, parse_records
+from tap_helpdesk.errors import ProviderError, UnreadableValue
 from tap_helpdesk.paging import KeysetToken, KeysetWalk
 from tap_helpdesk.providers import Provider
 from tap_helpdesk.schemas import stream_schema
@@ -89,9 +90,21 @@ class EnneoExportStream(HelpdeskStream):
             page_size=PAGE_SIZE,
             id_field=self.primary_keys[0],
             parse=self.page_rows,
-            to_bookmark=lambda value: to_utc(value, self.zone),
+            to_bookmark=self.bookmark_of,
             ceiling=in_zone_naive(datetime.now(timezone.utc), self.zone),
         )
+
+    def bookmark_of(self, value: str) -> str | None:
+        """The replication key value of a page's last row, in UTC (one line naming the
+        stream when it is no time: the walk cannot go on from it)."""
+        try:
+            return to_utc(value, self.zone)
+        except UnreadableValue as problem:
+            raise ProviderError(
+                self.provider_label,
+                f"{self.name}: a row's {self.replication_key} is {problem}: the walk cannot "
+                "go on from it",
+            ) from None
 
     @override
     def probe(self) -> Probe:

@@ -327,6 +327,15 @@ def test_rows_without_their_time_are_emitted_and_counted() -> None:
     assert value == f"{T0 + timedelta(seconds=1799):%Y-%m-%dT%H:%M:%S}+00:00"
 
 
+def test_a_row_time_that_is_no_time_is_one_line_naming_the_stream() -> None:
+    rows = worklog(30)
+    rows[-1]["date"] = "last tuesday"
+    with server({WORKLOG_PATH: rows}) as hostile:
+        run = run_bounded(config(hostile.url))
+    line = assert_clear_failure(run, "Enneo", secrets=[TOKEN])
+    assert "enneo_reporting_worklog: a row's date is 'last tuesday'" in line, line
+
+
 @pytest.mark.parametrize(
     ("reply", "words"),
     [
