@@ -86,4 +86,11 @@ def test_wheel_holds_everything_and_runs_outside_the_work_tree(make_sandbox, tmp
     )
     assert synced.returncode == 0, synced.stderr[-2000:]
     records = [json.loads(line) for line in synced.stdout.splitlines()]
-    assert sum(1 for m in records if m["type"] == "RECORD") == 80  # 40 tickets, two streams
+    tickets = {"enneo_tickets", "enneo_reporting_tickets"}
+    rows = [m for m in records if m["type"] == "RECORD"]
+    assert sum(1 for m in rows if m["stream"] in tickets) == 80  # 40 tickets, two streams
+    truth = sandbox.truth()
+    activity = (
+        truth["enneo_reporting_messages"]["count"] + truth["enneo_reporting_worklog"]["count"]
+    )
+    assert len(rows) == 80 + activity, "and every message and edit"
