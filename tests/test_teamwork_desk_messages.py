@@ -208,24 +208,28 @@ def test_incremental_run_reads_new_messages_and_moves_both_bookmarks_forward(mak
     )
 
 
-@pytest.mark.parametrize("where", ["archived-walk", "active-walk"])
+@pytest.mark.parametrize("where", ["archived-walk", "between-walks", "active-walk"])
 def test_killed_run_resumes_both_walks_without_loss(make_sandbox, where):
     sandbox = make_sandbox("teamwork_desk", sizes={"teamwork_desk": 1500})
     api = sandbox.apis["teamwork_desk"]
     archived = len(api.archived_ids())
     assert archived > 300
     config = tap_config(sandbox, "teamwork_desk")
-    stop = 150 if where == "archived-walk" else archived + 300
-    killed = run_tap_until(config, stop_after_records=(TICKETS, stop))
+    stop = {"archived-walk": 150, "between-walks": archived, "active-walk": archived + 300}
+    killed = run_tap_until(config, stop_after_records=(TICKETS, stop[where]))
     state = killed.final_state["bookmarks"][TICKETS]
     assert "archived_value" in state
     assert ("replication_key_value" in state) == (where == "active-walk")
+    if where == "between-walks":  # the archived walk is done: its bookmark is its last
+        ids = set(api.archived_ids())
+        last = max(r["updatedAt"] for r in killed.records[TICKETS] if r["id"] in ids)
+        assert state["archived_value"] == last
     resumed = run_tap(config, state=killed.final_state)
     assert resumed.returncode == 0, resumed.stderr
     truth = sandbox.truth()
     assert sorted(killed.ids(TICKETS) | resumed.ids(TICKETS)) == truth[TICKETS]["ids"]
     assert sorted(set(message_ids(killed, resumed))) == truth[MESSAGES]["ids"]
-    assert len(resumed.records[TICKETS]) < 1500 - stop / 2, "it does not start over"
+    assert len(resumed.records[TICKETS]) < 1500 - stop[where] / 2, "it does not start over"
     assert len(set(message_ids(resumed))) == len(message_ids(resumed))
 
 
