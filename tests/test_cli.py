@@ -19,6 +19,8 @@ DESIGN_STREAMS = {
     "proprofs_tickets": ["ticket_id"],
     "enneo_tickets": ["id"],
     "enneo_reporting_tickets": ["id"],
+    "enneo_reporting_messages": ["conversationId"],
+    "enneo_reporting_worklog": ["userWorklogId"],
 }
 
 
