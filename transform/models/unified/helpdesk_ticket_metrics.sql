@@ -93,11 +93,16 @@ select
     t.closed_at_basis,
     {{ helpdesk_minutes_between('t.created_at', 't.closed_at_or_last_update') }} as resolution_minutes,
     f.provider_resolution_minutes,
+    {#- counts are 0 for a ticket without messages of a provider that has them, else null #}
     {%- for kind in ['inbound', 'outbound', 'internal'] %}
+    {%- if message_providers %}
     case
-        when t.provider in ({{ "'" ~ (message_providers + ['']) | join("', '") ~ "'" }})
+        when t.provider in ('{{ message_providers | join("', '") }}')
             then coalesce(m.{{ kind }}_messages, 0)
     end as {{ kind }}_messages,
+    {%- else %}
+    cast(null as bigint) as {{ kind }}_messages,
+    {%- endif %}
     {%- endfor %}
     f.provider_inbound_messages,
     f.provider_outbound_messages,
