@@ -106,3 +106,81 @@ def test_a_server_inventing_newer_rows_is_followed_only_so_far() -> None:
     assert walk.next is None
     assert pages == 51  # the first page (from before the ceiling) and 50 past it
     assert any("stopped following tickets changed after the walk began" in n for n in notes)
+
+
+# -- sub-ranges side by side (planned for several requests in flight) -------------------
+
+
+def _rows_at(keys: list[str], first_id: int = 0) -> list[dict[str, t.Any]]:
+    return [{"id": first_id + n, "modifiedAt": k} for n, k in enumerate(keys)]
+
+
+def _split_walk(width: int = 3) -> KeysetWalk:
+    walk = KeysetWalk(
+        "Test", "modifiedAt", "2024-01-01 00:00:00", page_size=4, ceiling="2024-01-02 00:00:00"
+    )
+    walk.plan_for(width)
+    # the first page: 4 rows in 3 seconds, so sub-ranges of 0.6 * 4 rows span 1.8 s
+    first = walk.ready()
+    assert first == [KeysetToken("2024-01-01 00:00:00")]
+    walk.take(
+        first[0],
+        _page(
+            [
+                (1, "2024-01-01 00:00:00"),
+                (2, "2024-01-01 00:00:01"),
+                (3, "2024-01-01 00:00:02"),
+                (4, "2024-01-01 00:00:03"),
+            ]
+        ),
+        None,
+    )
+    return walk
+
+
+def test_after_the_first_page_the_range_is_cut_into_bounded_sub_ranges() -> None:
+    walk = _split_walk()
+    ready = walk.ready()
+    assert len(ready) == 3
+    assert ready[0].cursor == "2024-01-01 00:00:03"
+    # each bound is the next one's start; requests of a bounded range carry its bound
+    assert [t.until for t in ready[:2]] == [ready[1].cursor, ready[2].cursor]
+    assert all(not t.confirm for t in ready)
+    assert len({walk.identity(t) for t in ready}) == 3
+
+
+def test_a_later_sub_range_is_held_and_a_row_at_a_bound_leaves_once() -> None:
+    walk = _split_walk()
+    head, second, _third = walk.ready()
+    bound = second.cursor
+    assert bound is not None
+
+    class Answer:
+        def __init__(self, rows: list[dict[str, t.Any]]) -> None:
+            self.rows = rows
+
+    walk.parse = lambda response: (response.rows, None)
+    # the second range answers first: peeked, held in its place, its end decided
+    assert walk.peek(second, Answer(_rows_at([bound, "2024-01-01 00:00:05"], 10)))
+    listed = walk.ready()
+    assert listed[:2] == [head, second]
+    # the head range's short page ends at the bound, with the row stamped at it
+    head_rows = list(walk.read(head, Answer(_rows_at(["2024-01-01 00:00:04", bound], 20))))
+    assert [r["id"] for r in head_rows] == [20, 21]
+    held_rows = list(walk.read(second, Answer(_rows_at([bound, "2024-01-01 00:00:05"], 10))))
+    assert [r["id"] for r in held_rows] == [11], "the row at the bound came with the range before"
+
+
+def test_a_server_ignoring_the_upper_bound_stops_the_run() -> None:
+    walk = _split_walk()
+    head = walk.ready()[0]
+    assert head.until is not None
+    with pytest.raises(ProviderError, match="ignores the upper bound"):
+        walk.take(head, _rows_at(["2024-01-01 00:00:04", "2024-01-01 05:00:00"]), None)
+
+
+def test_one_at_a_time_is_never_cut() -> None:
+    walk = _walk("a", page_size=2)
+    walk.plan_for(1)
+    _take(walk, _page([(1, "b"), (2, "c")]), True)
+    assert walk.ready() == [KeysetToken("c", 0)]
