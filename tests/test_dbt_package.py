@@ -221,6 +221,9 @@ def test_dbt_package_on_duckdb(make_sandbox: t.Callable[..., t.Any], tmp_path: P
     teamwork = [row for row in metrics if row["provider"] == "teamwork_desk"]
     assert teamwork
     assert all(row["first_response_at"] is None for row in teamwork)
+    # no messages of a provider: its counts are unknown, not 0
+    others = [row for row in metrics if row["provider"] != "proprofs"]
+    assert all(row["inbound_messages"] is None for row in others)
     # the provider's own figures stay
     assert any(row["provider_first_response_minutes"] is not None for row in teamwork)
 

@@ -7,7 +7,6 @@
 -- else, for a ticket solved or closed now, its last update ('last_update': the provider
 -- exports no closing time, and the last change of a solved ticket is at the latest its
 -- solving). Which columns each provider fills: transform/README.md.
-{%- set message_providers = helpdesk_message_providers() %}
 {%- set figures = [] %}
 {%- if 'teamwork_desk' in helpdesk_providers() %}{% do figures.append('teamwork_desk') %}{% endif %}
 {%- if 'enneo' in helpdesk_providers() %}{% do figures.append('enneo') %}{% endif %}
@@ -27,6 +26,10 @@ message_counts as (
         sum(case when direction = 'internal' then 1 else 0 end) as internal_messages
     from {{ ref('helpdesk_messages') }}
     group by provider, ticket_id
+),
+
+providers_with_messages as (
+    select distinct provider from message_counts
 ),
 
 provider_figures as (
@@ -93,20 +96,17 @@ select
     t.closed_at_basis,
     {{ helpdesk_minutes_between('t.created_at', 't.closed_at_or_last_update') }} as resolution_minutes,
     f.provider_resolution_minutes,
-    {#- counts are 0 for a ticket without messages of a provider that has them, else null #}
+    {#- 0 for a ticket without messages of a provider that has some; null for a provider
+        without any (no message API, or its message stream not loaded) #}
     {%- for kind in ['inbound', 'outbound', 'internal'] %}
-    {%- if message_providers %}
     case
-        when t.provider in ('{{ message_providers | join("', '") }}')
-            then coalesce(m.{{ kind }}_messages, 0)
+        when p.provider is not null then coalesce(m.{{ kind }}_messages, 0)
     end as {{ kind }}_messages,
-    {%- else %}
-    cast(null as bigint) as {{ kind }}_messages,
-    {%- endif %}
     {%- endfor %}
     f.provider_inbound_messages,
     f.provider_outbound_messages,
     f.provider_internal_messages
 from closing as t
 left join message_counts as m on m.provider = t.provider and m.ticket_id = t.ticket_id
+left join providers_with_messages as p on p.provider = t.provider
 left join provider_figures as f on f.provider = t.provider and f.ticket_id = t.ticket_id
