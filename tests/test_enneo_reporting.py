@@ -430,3 +430,27 @@ def test_sub_ranges_in_flight_give_every_row_with_bookmarks_in_order(make_sandbo
         marks = [mark for mark in marks if mark is not None]
         assert marks
         assert marks == sorted(marks), "a bookmark moved back"
+
+
+@pytest.mark.parametrize("skew", [timedelta(hours=-2), timedelta(hours=2)], ids=["behind", "ahead"])
+def test_rows_stamped_by_a_provider_clock_behind_or_ahead_of_ours_arrive(make_sandbox, skew):
+    sandbox = make_sandbox("enneo", sizes={"enneo": 600}, mutate_every=2)
+    api = sandbox.apis["enneo"]
+    api.clock = skew
+    config = tap_config(sandbox, "enneo", lookback_days=0)
+    catalog = catalog_with(config, ACTIVITY)
+    first = run_tap(config, catalog=catalog)  # its bookmarks end near the provider's now
+    assert first.returncode == 0, first.stderr
+    sandbox.configure(mutate_every=0)
+    before = {MESSAGES: set(api.messages), WORKLOG: set(api.worklog)}
+    for _ in range(10):
+        api.mutate()
+    second = run_tap(config, catalog=catalog, state=first.final_state)
+    assert second.returncode == 0, second.stderr
+    for stream in ACTIVITY:
+        table = api.messages if stream == MESSAGES else api.worklog
+        new = set(table) - before[stream]
+        assert new, stream
+        assert new <= set(ids(second, stream)), f"{stream}: a row stamped {skew} was missed"
+        missed = before[stream] - set(ids(first, stream)) - set(ids(second, stream))
+        assert not missed, f"{stream}: rows added during the first run were never read"
