@@ -1,4 +1,5 @@
-"""The development environment is the lockfile's, and CI and pre-commit use it.
+"""The development environment is the lockfile's, CI and pre-commit use it, and a warning
+fails the test that raises it.
 
 scripts/setup.sh installs uv (pinned) and then exactly what uv.lock pins (`uv sync
 --locked`); CI runs scripts/setup.sh in each of its three jobs; pre-commit's ruff is the
@@ -12,9 +13,12 @@ import importlib.metadata
 import re
 import subprocess
 import typing as t
+import warnings
 from pathlib import Path
 
+import pytest
 import yaml
+from singer_sdk.helpers._compat import SingerSDKPythonEOLWarning
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "uv.lock"
@@ -86,3 +90,19 @@ def test_pre_commit_runs_the_locked_ruff() -> None:
     assert hooks["uv-lock"]["entry"] == ".tools/uv/bin/uv lock --check"
     for wanted in ("check-meltano", "check-github-workflows", "codespell"):
         assert wanted in hooks, wanted
+
+
+def test_a_warning_fails_the_test_that_raises_it() -> None:
+    # pyproject.toml's filterwarnings starts with "error": warn() raises instead of logging
+    with pytest.raises(DeprecationWarning, match="a deprecated call"):
+        warnings.warn("a deprecated call", DeprecationWarning, stacklevel=1)
+
+
+def test_only_the_sdks_python_end_of_life_notice_is_ignored() -> None:
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.warn(
+            "Python 3.10 reached its end of life", SingerSDKPythonEOLWarning, stacklevel=1
+        )
+    assert seen == [], "ignored, not recorded"
+    with pytest.raises(UserWarning):
+        warnings.warn("Python 3.10 reached its end of life", UserWarning, stacklevel=1)
