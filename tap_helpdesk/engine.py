@@ -269,6 +269,8 @@ class Engine:
                     continue  # the walk took in an answer ahead of its turn: ask it again
                 token, prepared, pending = self._flight.pop(head)
                 self._peeked.discard(head)
+                if self.width > 1:  # its slot is free: the next request waits while it is read
+                    self._launch([r for r in ready if self.walk.identity(r) != head])
                 response = pending.result()
                 step = yield from self._count(
                     self.stream.answer(self.walk, token, prepared, response, self.context)

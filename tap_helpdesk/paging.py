@@ -351,7 +351,7 @@ class KeysetWalk(Walk[KeysetToken]):
 
     def ready(self) -> list[KeysetToken]:
         """Per range in key order: the pages held, then its next page; ranges are cut
-        until `width` requests are listed."""
+        until one more than `width` requests is listed (sent as the head is read)."""
         if self.width == 1:
             head = self.next
             return [head] if head is not None else []
@@ -360,7 +360,7 @@ class KeysetWalk(Walk[KeysetToken]):
             tokens.extend(part.held)
             if part.next is not None:
                 tokens.append(part.next)
-        while len(tokens) < self.width and self._uncut is not None:
+        while len(tokens) <= self.width and self._uncut is not None:  # one to send next
             part = self._cut()
             if part.next is not None:
                 tokens.append(part.next)
