@@ -28,26 +28,13 @@ CASES: dict[str, tuple[str, str, int, dict[str, t.Any]]] = {
 }
 #: provider -> its keyset stream, for the tests that only concern keyset walks
 KEYSET = {"enneo": "enneo_tickets", "teamwork_desk": "teamwork_desk_tickets"}
-#: Teamwork Desk's TicketWalks (BothWalks, providers/socialboards/activity.py) does not yet
-#: hand the engine's plan_for and peek to its keyset walks, so they run one at a time: the
-#: tests asserting several in flight fail until it does (strict: they then report XPASS)
-TEAMWORK_SEQUENTIAL = pytest.mark.xfail(
-    strict=True, reason="BothWalks does not forward plan_for/peek to its KeysetWalks yet"
-)
-
-
-def providers(names: t.Iterable[str]) -> list[t.Any]:
-    return [
-        pytest.param(name, marks=TEAMWORK_SEQUENTIAL) if name == "teamwork_desk" else name
-        for name in names
-    ]
 
 
 def versions(run: t.Any, stream: str, id_field: str) -> dict[str, t.Any]:
     return {str(r[id_field]): r for r in run.records[stream]}
 
 
-@pytest.mark.parametrize("provider", providers(CASES))
+@pytest.mark.parametrize("provider", list(CASES))
 def test_requests_in_flight_give_the_records_of_one_at_a_time(
     make_sandbox: t.Any, provider: str
 ) -> None:
@@ -192,7 +179,6 @@ def test_faults_with_sub_ranges_in_flight_still_give_every_ticket(
     assert marks == sorted(marks), "a bookmark moved back"
 
 
-@TEAMWORK_SEQUENTIAL
 def test_a_retry_after_pauses_every_request_in_flight(make_sandbox: t.Any) -> None:
     """After a 429 with Retry-After: 1, no request of the run reaches the server for that
     second: not the retry, not the other sub-ranges' next pages."""
@@ -244,7 +230,6 @@ def test_enneo_budget_holds_with_sub_ranges_in_flight(make_sandbox: t.Any) -> No
 
 
 @pytest.mark.slow
-@TEAMWORK_SEQUENTIAL
 def test_teamwork_default_budget_with_four_in_flight_never_triggers_429(
     make_sandbox: t.Any,
 ) -> None:
