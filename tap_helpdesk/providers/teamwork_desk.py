@@ -33,8 +33,8 @@ from tap_helpdesk.engine import Step
 from tap_helpdesk.errors import ProviderError, UnreadableValue
 from tap_helpdesk.paging import KeysetToken, KeysetWalk, later
 from tap_helpdesk.providers import Provider
-from tap_helpdesk.providers.socialboards.activity import BothWalks
 from tap_helpdesk.schemas import stream_schema
+from tap_helpdesk.sequence import WalksInTurn
 from tap_helpdesk.timestamps import parse_datetime, to_utc, utc_iso
 from tap_helpdesk.values import record_error
 
@@ -116,7 +116,7 @@ class SideloadBuffer:
         return self._pending.pop(key, [])
 
 
-class TicketWalks(BothWalks):
+class TicketWalks(WalksInTurn):
     """The archived walk, then the walk over the list as it shows by default.
 
     Their answers are compared within a walk only: where `archived=true` adds nothing the

@@ -1,4 +1,4 @@
-"""The activity walk of an incremental run, and the walk of a whole run (both walks).
+"""The activity walk of an incremental run (read before the creation slices).
 
 The list's only order is `last_thread_activity_desc`: newest thread element first. An
 incremental run walks it from the top down to (activity bookmark - lookback) and emits
@@ -212,44 +212,4 @@ class ActivityWalk(Walk[ActivityPage]):
         return ("activity", len(rows), str(rows[0].get("id")), str(rows[-1].get("id")))
 
 
-class BothWalks(Walk[tuple[int, t.Any]]):
-    """The walks of one run, one after the other (tokens tagged with their walk)."""
-
-    def __init__(self, *walks: Walk[t.Any]) -> None:
-        self.walks = walks
-        self.index = 0
-
-    def ready(self) -> list[tuple[int, t.Any]]:
-        while self.index < len(self.walks):
-            tokens = self.walks[self.index].ready()
-            if tokens:
-                return [(self.index, token) for token in tokens]
-            self.index += 1
-        return []
-
-    def read(
-        self, token: tuple[int, t.Any], response: requests.Response
-    ) -> Generator[Row, None, Step]:
-        index, inner = token
-        return (yield from self.walks[index].read(inner, response))
-
-    def identity(self, token: tuple[int, t.Any]) -> Hashable:
-        return (token[0], self.walks[token[0]].identity(token[1]))
-
-    def describe(self, token: tuple[int, t.Any]) -> str:
-        return self.walks[token[0]].describe(token[1])
-
-    def request_limit(self) -> int | None:
-        """The current walk's bound, after the requests of the walks before it."""
-        index = min(self.index, len(self.walks) - 1)
-        limit = self.walks[index].request_limit()
-        if limit is None:
-            return None
-        return limit + sum(int(getattr(walk, "requests", 0)) for walk in self.walks[:index])
-
-    def position(self) -> tuple[str, float | None] | None:
-        walk = self.walks[min(self.index, len(self.walks) - 1)]
-        return walk.position()
-
-
-__all__ = ["MAX_BACKUPS", "ActivityMark", "ActivityPage", "ActivityWalk", "BothWalks"]
+__all__ = ["MAX_BACKUPS", "ActivityMark", "ActivityPage", "ActivityWalk"]

@@ -18,7 +18,6 @@ from tap_helpdesk.providers.socialboards.activity import (
     ActivityMark,
     ActivityPage,
     ActivityWalk,
-    BothWalks,
 )
 from tap_helpdesk.providers.socialboards.auth import (
     CREDENTIALS,
@@ -31,6 +30,7 @@ from tap_helpdesk.providers.socialboards.auth import (
 )
 from tap_helpdesk.providers.socialboards.slices import TAKE, CreationSlices, Slice, format_bound
 from tap_helpdesk.schemas import stream_schema
+from tap_helpdesk.sequence import WalksInTurn
 from tap_helpdesk.timestamps import parse_datetime
 
 if sys.version_info >= (3, 12):
@@ -192,7 +192,7 @@ class SocialboardsTicketsStream(HelpdeskStream):
         return start
 
     @override
-    def new_walk(self, context: Context | None) -> BothWalks:
+    def new_walk(self, context: Context | None) -> WalksInTurn:
         # `to` never passes the sync's start: tickets created during the run wait for the next
         now = datetime.now(timezone.utc)
         end = min(self.sync_end() or now, now)
@@ -201,12 +201,12 @@ class SocialboardsTicketsStream(HelpdeskStream):
         self.walk = CreationSlices(start, end, parse=self.list_rows, emitted=emitted)
         self.activity = None
         if self.provider_config.get("full_refresh"):
-            return BothWalks(self.walk)  # every ticket is read by creation anyway
+            return WalksInTurn(self.walk)  # every ticket is read by creation anyway
         self._range = (self.config_start_date(), end)
         self.activity = ActivityWalk(
             self.activity_floor(context), parse=self.list_rows, emitted=emitted
         )
-        return BothWalks(self.activity, self.walk)
+        return WalksInTurn(self.activity, self.walk)
 
     def activity_floor(self, context: Context | None) -> datetime | None:
         """The activity bookmark minus lookback_days (None before the first run)."""
