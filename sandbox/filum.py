@@ -135,6 +135,7 @@ class Ticket:
     days: dict[str, date] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Derive the local days from the creation and update times."""
         self.touch(self.updated)
 
     def touch(self, moment: datetime) -> None:
@@ -184,6 +185,7 @@ class FilumAPI(ProviderAPI):
     rate_limits = (5, 50)
 
     def __init__(self, seed: int, size: int) -> None:
+        """An emulator of `size` tickets, its data drawn from a generator seeded by `seed`."""
         super().__init__(seed, size)
         self.tickets: dict[int, Ticket] = {}
         self.next_id = 100_001
@@ -261,14 +263,18 @@ class FilumAPI(ProviderAPI):
         ticket.touch(self.now())
 
     def mutate(self) -> None:
+        """A new open ticket, an update to another and the deletion of a third: stamped now."""
         now = self.now()
         self.create(now, updated=now, status="open")
         self.change(self.tickets[self.rng.choice(list(self.tickets))])
         self.delete(self.tickets[self.rng.choice(list(self.tickets))])
 
     def listed(self, ticket: Ticket, statuses: set[str]) -> bool:
-        """Whether the status filter asked for selects the ticket (no filter: all but the
-        deleted ones, unless `lists_deleted_by_default`)."""
+        """Whether the status filter asked for selects the ticket.
+
+        Without a filter every ticket but the deleted ones is selected, unless
+        `lists_deleted_by_default`.
+        """
         if statuses:
             return ticket.status in statuses
         return ticket.status != "deleted" or self.lists_deleted_by_default
@@ -280,9 +286,11 @@ class FilumAPI(ProviderAPI):
     # -- API ---------------------------------------------------------------------------
 
     def routes(self) -> dict[tuple[str, str], t.Callable[[Request], Response]]:
+        """The one export endpoint."""
         return {("POST", PATH): self.export}
 
     def rate_limited(self, request: Request, retry_after: float) -> Response:
+        """Filum's 429: the FastAPI detail body, without a Retry-After header."""
         return json_response({"detail": "Rate limit exceeded"}, 429)
 
     def export(self, request: Request) -> Response:
@@ -381,6 +389,7 @@ class FilumAPI(ProviderAPI):
     # -- truth -------------------------------------------------------------------------
 
     def truth(self) -> dict[str, dict[str, t.Any]]:
+        """Every ticket id the export can list, the deleted ones included."""
         ids = sorted(self.tickets)
         return {"filum_tickets": {"count": len(ids), "ids": ids}}
 

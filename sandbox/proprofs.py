@@ -75,17 +75,22 @@ def envelope_error(description: str) -> Response:
 
 
 class Ticket(dict[str, t.Any]):
-    """A ticket that keeps its place in the API's last-modified index when `modified` is set
-    (by mutate() or from outside, as the tests do)."""
+    """A ticket that keeps its place in the API's last-modified index.
+
+    The index follows every assignment to `modified`: by mutate() or from outside, as the
+    tests do.
+    """
 
     __slots__ = ("api",)
     api: ProProfsAPI
 
     def __init__(self, api: ProProfsAPI, fields: dict[str, t.Any]) -> None:
+        """A ticket of `api` holding `fields` (not yet in its index)."""
         super().__init__(fields)
         self.api = api
 
-    def __setitem__(self, key: str, value: t.Any) -> None:
+    def __setitem__(self, key: str, value: object) -> None:
+        """Set a field; a new `modified` moves the ticket in the index."""
         if key != "modified":
             super().__setitem__(key, value)
             return
@@ -104,6 +109,7 @@ class ProProfsAPI(ProviderAPI):
     key = "proprofs"
 
     def __init__(self, seed: int, size: int) -> None:
+        """An emulator of `size` tickets, its data drawn from a generator seeded by `seed`."""
         super().__init__(seed, size)
         #: the account's global time zone: every time in requests and answers is in it
         self.zone = ZoneInfo("America/Chicago")
@@ -214,8 +220,10 @@ class ProProfsAPI(ProviderAPI):
         return ticket
 
     def mutate(self) -> None:
-        """A new ticket, a reply on an existing one (its last-modified time becomes now), and
-        a ticket deleted."""
+        """A new ticket, a reply on an existing one, and a ticket deleted.
+
+        The replied ticket's last-modified time becomes now.
+        """
         now = self.unambiguous(self.now())
         self._insert(self._create(now, now))
         ticket = self.tickets[self.rng.choice(list(self.tickets))]
@@ -233,8 +241,11 @@ class ProProfsAPI(ProviderAPI):
         ticket["status"] = self.rng.choice(STATUSES)
 
     def delete(self, ticket: Ticket) -> None:
-        """Delete a ticket: it stays listed, flagged; its modification time moves only with
-        `deletion_touches_modified` (undocumented, see the module docstring)."""
+        """Delete a ticket: it stays listed, flagged.
+
+        Its modification time moves only with `deletion_touches_modified` (undocumented, see
+        the module docstring).
+        """
         ticket["deleted"] = True
         if self.deletion_touches_modified:
             ticket["modified"] = self.unambiguous(self.now())
@@ -250,8 +261,10 @@ class ProProfsAPI(ProviderAPI):
         self._descents = sum(self._descent(i) for i in range(len(self._index) - 1))
 
     def _descent(self, i: int) -> int:
-        """1 if the local time at i+1 is before the one at i (possible only for times in the
-        hour that repeats when DST ends), else 0."""
+        """1 if the local time at i+1 is before the one at i, else 0.
+
+        That is possible only for times in the hour that repeats when DST ends.
+        """
         index = self._index
         return int(0 <= i < len(index) - 1 and index[i][2] > index[i + 1][2])
 
@@ -321,9 +334,10 @@ class ProProfsAPI(ProviderAPI):
     # -- API ---------------------------------------------------------------------------
 
     def routes(self) -> dict[tuple[str, str], t.Callable[[Request], Response]]:
+        """The ticket list, POSTed or fetched by GET (page links, see `post_links`)."""
         return {("POST", PATH): self.list_tickets, ("GET", PATH): self.list_tickets}
 
-    def parse_local(self, text: t.Any) -> datetime:
+    def parse_local(self, text: object) -> datetime:
         """A filter value: naive account-zone `YYYY-MM-DD HH:MM:SS` (or a date)."""
         if not isinstance(text, str):
             raise ValueError(text)
@@ -347,13 +361,11 @@ class ProProfsAPI(ProviderAPI):
             )
         except ValueError:
             return "Invalid date format for start_last_modified_date or end_last_modified_date"
-        if start is None and end is None:
-            return add_months(now, -self.max_months), now
-        if end is None:
-            assert start is not None
-            return start, min(add_months(start, self.max_months), now)
         if start is None:
-            return add_months(end, -self.max_months), end
+            default_end = now if end is None else end
+            return add_months(default_end, -self.max_months), default_end
+        if end is None:
+            return start, min(add_months(start, self.max_months), now)
         if start >= end:
             return "The start date must be earlier than the end date"
         if end > add_months(start, self.max_months):
@@ -447,6 +459,7 @@ class ProProfsAPI(ProviderAPI):
     # -- truth -------------------------------------------------------------------------
 
     def truth(self) -> dict[str, dict[str, t.Any]]:
+        """Every ticket (deleted ones stay listed) and message (ticket id, position)."""
         ids = sorted(str(i) for i in self.tickets)
         messages = sorted(
             [str(i), position]

@@ -76,7 +76,7 @@ def render_time(ticks: int, offset_minutes: int) -> str:
     return f"{text[:26]}{tick}{text[26:]}"
 
 
-def parse_time(text: t.Any) -> int:
+def parse_time(text: object) -> int:
     """A filter value (ISO 8601 with an offset, up to 7 fractional digits) -> ticks."""
     match = _TIME.match(text) if isinstance(text, str) else None
     if not match:
@@ -100,6 +100,7 @@ class SocialboardsAPI(ProviderAPI):
     key = "socialboards"
 
     def __init__(self, seed: int, size: int) -> None:
+        """An emulator of `size` tickets, its data drawn from a generator seeded by `seed`."""
         super().__init__(seed, size)
         self.tickets: dict[int, dict[str, t.Any]] = {}
         self.ids: list[int] = []
@@ -222,8 +223,10 @@ class SocialboardsAPI(ProviderAPI):
         insort(self.by_creation, (created, ticket_id))
 
     def mutate(self) -> None:
-        """A new ticket arrives, an existing one gets a reply (and jumps to the top), one
-        gets a tag and one is deleted (neither moves)."""
+        """A new ticket arrives, an existing one gets a reply, one a tag, one is deleted.
+
+        The replied ticket jumps to the top; the tagged and the deleted ones do not move.
+        """
         now = to_ticks(self.now(timedelta(microseconds=1))) + self.rng.randrange(10)
         self._create(now, now)
         ticket = self.tickets[self.rng.choice(self.ids[:-1])]
@@ -247,6 +250,7 @@ class SocialboardsAPI(ProviderAPI):
         return out
 
     def truth(self) -> dict[str, dict[str, t.Any]]:
+        """Every ticket id, the deleted ones included (they stay listed)."""
         ids = sorted(self.tickets)
         return {"socialboards_tickets": {"count": len(ids), "ids": ids}}
 
@@ -268,6 +272,7 @@ class SocialboardsAPI(ProviderAPI):
     # -- API ---------------------------------------------------------------------------
 
     def routes(self) -> dict[tuple[str, str], t.Callable[[Request], Response]]:
+        """The token endpoint and the ticket list."""
         return {("POST", "/token"): self.token, ("POST", "/tickets/list"): self.list_tickets}
 
     def token(self, request: Request) -> Response:

@@ -60,6 +60,7 @@ class TeamworkDeskAPI(ProviderAPI):
     rate_limits = (None, 120)
 
     def __init__(self, seed: int, size: int) -> None:
+        """An emulator of `size` tickets, its data drawn from a generator seeded by `seed`."""
         super().__init__(seed, size)
         rng = self.rng
         self.entities: dict[str, dict[int, dict[str, t.Any]]] = {}
@@ -200,8 +201,11 @@ class TeamworkDeskAPI(ProviderAPI):
         self.next_id += 1
 
     def _settle(self, ticket: dict[str, t.Any]) -> None:
-        """State and figures from the status and thread: only spam is deleted; a few
-        tickets are merged into another (hidden from the list like deleted ones)."""
+        """State and figures from the status and thread.
+
+        Only spam is deleted; a few tickets are merged into another (hidden from the list
+        like deleted ones).
+        """
         status = ticket["status"]["id"]
         if status == self._spam_status:
             ticket["state"] = "deleted"
@@ -210,8 +214,10 @@ class TeamworkDeskAPI(ProviderAPI):
         settle(ticket, self.threads[ticket["id"]], status in self._done_statuses)
 
     def mutate(self) -> None:
-        """One ticket created; another gets a customer message and a new status, which
-        moves its updatedAt (the stricter reading, see threads.py)."""
+        """One ticket created; another gets a customer message and a new status.
+
+        Both move that ticket's updatedAt (the stricter reading, see threads.py).
+        """
         now = self.now(MS)
         self._create(now, now)
         ticket = self.tickets[self.rng.choice(list(self.tickets))]
@@ -231,8 +237,10 @@ class TeamworkDeskAPI(ProviderAPI):
         return added["id"]
 
     def archived_at(self, ticket: dict[str, t.Any]) -> datetime | None:
-        """When a solved or closed ticket was archived: 120 days after its last activity
-        (archiving itself does not move updatedAt: the docs do not say it does)."""
+        """When a solved or closed ticket was archived: 120 days after its last activity.
+
+        Archiving itself does not move updatedAt: the docs do not say it does.
+        """
         if ticket["status"]["id"] not in self._done_statuses:
             return None
         moment = ticket["updatedAt"] + ARCHIVE_AFTER
@@ -241,9 +249,11 @@ class TeamworkDeskAPI(ProviderAPI):
     # -- API ---------------------------------------------------------------------------
 
     def routes(self) -> dict[tuple[str, str], t.Callable[[Request], Response]]:
+        """The ticket list (its sideloads come with it)."""
         return {("GET", "/desk/api/v2/tickets.json"): self.list_tickets}
 
     def rate_limited(self, request: Request, retry_after: float) -> Response:
+        """Teamwork's 429: a JSON:API error and the X-Rate-Limit-* headers at zero."""
         return json_response(
             {"errors": [{"code": "rate_limited", "detail": "Too many requests"}]},
             429,
@@ -255,6 +265,7 @@ class TeamworkDeskAPI(ProviderAPI):
         )
 
     def rate_headers(self, limit: int, remaining: int, reset: float) -> dict[str, str]:
+        """The X-Rate-Limit-* headers on every answer (none when unlimited)."""
         if not limit:
             return {}
         return {
@@ -400,6 +411,7 @@ class TeamworkDeskAPI(ProviderAPI):
         return included
 
     def truth(self) -> dict[str, dict[str, t.Any]]:
+        """Every ticket id and, per sideloaded kind, the ids the tickets refer to."""
         out = {"teamwork_desk_tickets": {"count": len(self.tickets), "ids": sorted(self.tickets)}}
         referenced: dict[str, set[int]] = {}
         for ticket in self.tickets.values():

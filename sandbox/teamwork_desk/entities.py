@@ -48,12 +48,15 @@ def parse_time(text: str) -> datetime:
 
 
 def user_ref(n: int) -> dict[str, t.Any]:
+    """A reference to a user (ids 1 to 12), chosen by `n`."""
     return {"id": 1 + n % 12, "type": "users"}
 
 
 def entity_details(kind: str, n: int) -> dict[str, t.Any]:
-    """Fields every sideloaded entity has (derived from its id: no draw from the seeded
-    generator, so the other fields stay as they were).
+    """Fields every sideloaded entity has.
+
+    They are derived from its id, with no draw from the seeded generator, so the other
+    fields stay as they were.
     """
     details: dict[str, t.Any] = {"state": "active", "createdBy": user_ref(n), "updatedBy": None}
     if n % 2:
@@ -118,6 +121,7 @@ KIND_DETAILS: dict[str, t.Callable[[int], dict[str, t.Any]]] = {
 
 
 def add_details(kind: str, entities: dict[int, dict[str, t.Any]]) -> None:
+    """Add to each entity of `kind` the common fields and those of its kind."""
     extra = KIND_DETAILS.get(kind, lambda n: {})
     for n, entity in entities.items():
         entity.update({**entity_details(kind, n), **extra(n)})
@@ -126,8 +130,10 @@ def add_details(kind: str, entities: dict[int, dict[str, t.Any]]) -> None:
 def ticket_details(
     ticket: dict[str, t.Any], thread: list[dict[str, t.Any]], archived_at: datetime | None
 ) -> dict[str, t.Any]:
-    """The rest of a ticket, derived from its id, state and thread (no draw from the
-    generator): each field set on some tickets, null or empty on others."""
+    """The rest of a ticket, derived from its id, state and thread.
+
+    No draw from the generator: each field is set on some tickets, null or empty on others.
+    """
     n = ticket["id"]
     deleted = ticket["state"] == "deleted"
     created = ticket["createdAt"]

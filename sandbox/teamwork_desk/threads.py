@@ -89,9 +89,11 @@ def message(
 
 
 def build_thread(ticket: dict[str, t.Any], count: int, reply_mins: int) -> list[dict[str, t.Any]]:
-    """`count` messages for a ticket (fewer when its life is too short for them): the
-    customer's at createdAt, the first agent reply `reply_mins` later, the rest between
-    it and updatedAt."""
+    """`count` messages for a ticket, fewer when its life is too short for them.
+
+    The customer's comes at createdAt, the first agent reply `reply_mins` later, the rest
+    between it and updatedAt.
+    """
     n, created, updated = ticket["id"], ticket["createdAt"], ticket["updatedAt"]
     thread = [message(ticket, n * 100, created, "message", "customers")]
     span = minutes_between(created, updated)
