@@ -1,33 +1,29 @@
-"""Enneo export API: GET /api/mind/export/{ticket,reporting_tickets,reporting_messages,
-reporting_worklog} (provider-docs/enneo; the activity exports: sandbox/enneo_activity.py).
+"""Enneo export API: its tickets and the four exports that list them (provider-docs/enneo).
+
+GET /api/mind/export/{ticket,reporting_tickets,reporting_messages,reporting_worklog}; the
+protocol they share (filters, order, limit/offset): sandbox/enneo_export.py; the activity
+exports' data: sandbox/enneo_activity.py.
 
 Quirks kept: a bare JSON array with no paging metadata; `limit` must be 1..1000 (400
 otherwise); naive `YYYY-MM-DD HH:MM:SS` times in the instance zone (Europe/Berlin here);
 `rawData` is a JSON string, sometimes not valid JSON (the docs' own sample is "{...}");
-/export/ticket filters on prefixed keys (`t.modifiedAt`), reporting_tickets on bare ones;
-without format=json the backend default (xlsx) is returned. Every export answers the same
-protocol (filters[N][key|comparator|value|from|to|values][], orderByField, orderByDirection
-default desc, limit, offset); an order column the table does not have is a 400 (the docs:
-"must be a column from the ... table").
+without format=json the backend default (xlsx) is returned.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import random
 import typing as t
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from sandbox import data
 from sandbox import enneo_activity as activity
+from sandbox import enneo_export as protocol
+from sandbox.enneo_export import EXPORTS, MAX_LIMIT, ZONE, Export, local
 from sandbox.server import ProviderAPI, Request, Response, json_response
 
-ZONE = ZoneInfo("Europe/Berlin")
 TOKEN = "sandbox-enneo-token"
-MAX_LIMIT = 1000
 STATUSES = ["open", "closed", "pending", "resolved", "waitingOnCustomer", "waitingOnThirdParty"]
 PRIORITIES = ["low", "medium", "high", "urgent"]
 CHANNELS = ["email", "portal", "phone", "system", "chat", "walkIn", "letter"]
@@ -39,11 +35,6 @@ TIME_FIELDS = (
     "lastMessageAt",
     "lastCustomerMessageAt",
 )
-
-
-def local(moment: datetime | None) -> str | None:
-    """UTC moment -> Enneo's naive instance-zone text."""
-    return None if moment is None else moment.astimezone(ZONE).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def unambiguous(moment: datetime) -> datetime:
@@ -59,18 +50,13 @@ def unambiguous(moment: datetime) -> datetime:
         moment += timedelta(hours=1)  # from the first occurrence this takes two steps
 
 
-def parse_local(text: str) -> datetime:
-    """Enneo filter value (naive instance-zone text or a date) -> UTC moment."""
-    value = datetime.fromisoformat(text.strip())
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZONE)
-    return value.astimezone(timezone.utc)
-
-
 def ticket_details(row: dict[str, t.Any]) -> dict[str, t.Any]:
-    """The rest of an /export/ticket row, derived from the ticket's id (no draw from the
-    seeded generator, so the other fields stay as they were): every field is set on some
-    tickets and null or empty on others, so that every schema type is exercised."""
+    """The rest of an /export/ticket row, derived from the ticket's id.
+
+    No draw from the seeded generator, so the other fields stay as they were: every field
+    is set on some tickets and null or empty on others, so that every schema type is
+    exercised.
+    """
     n = row["id"]
     english = n % 2 == 0
     if n % 4 == 0:
@@ -105,30 +91,13 @@ def ticket_details(row: dict[str, t.Any]) -> dict[str, t.Any]:
     }
 
 
-@dataclass(frozen=True)
-class Export:
-    """One export endpoint: the table it reads, the row's id, its filter-key prefix."""
-
-    table: str
-    id_field: str
-    prefix: str
-    default_order: str
-
-
-EXPORTS = {
-    "/api/mind/export/ticket": Export("tickets", "id", "t.", "createdAt"),
-    "/api/mind/export/reporting_tickets": Export("tickets", "id", "", "createdAt"),
-    "/api/mind/export/reporting_messages": Export("messages", "conversationId", "", "createdAt"),
-    "/api/mind/export/reporting_worklog": Export("worklog", "userWorklogId", "", "date"),
-}
-
-
 class EnneoAPI(ProviderAPI):
     """Tickets with created/modified times, their messages and their worklog."""
 
     key = "enneo"
 
     def __init__(self, seed: int, size: int) -> None:
+        """An emulator of `size` tickets, its data drawn from a generator seeded by `seed`."""
         super().__init__(seed, size)
         self.tickets: dict[int, dict[str, t.Any]] = {}
         self.next_id = 4711
@@ -141,9 +110,7 @@ class EnneoAPI(ProviderAPI):
         self.next_worklog_id = activity.FIRST_WORKLOG_ID
         # Caches that keep 200k-ticket exports fast: rows sorted per table and order field,
         # and each row's rendered JSON per endpoint; dropped when the data changes.
-        self._sorted: dict[
-            tuple[str, str], tuple[list[tuple[t.Any, int]], list[dict[str, t.Any]]]
-        ] = {}
+        self._sorted: dict[tuple[str, str], protocol.SortedRows] = {}
         self._rendered: dict[tuple[str, int], bytes] = {}
         for _ in range(size):
             self._create(data.moment_between(self.rng))
@@ -224,7 +191,7 @@ class EnneoAPI(ProviderAPI):
         ticket["direction"] = "in"  # its first message is the customer's
         self._message_times(ticket)
         if self._messages is not None:  # the activity tables exist already
-            self._add_activity(ticket, ticket["messages"])
+            self._add_activity(self._messages, ticket, ticket["messages"])
 
     @staticmethod
     def _message_times(ticket: dict[str, t.Any]) -> None:
@@ -247,7 +214,7 @@ class EnneoAPI(ProviderAPI):
         ticket["messages"].append(message)
         self._message_times(ticket)
         if self._messages is not None:
-            self._add_activity(ticket, [message], closing=newly_closed)
+            self._add_activity(self._messages, ticket, [message], closing=newly_closed)
         self._sorted.clear()
         for path in ("/api/mind/export/ticket", "/api/mind/export/reporting_tickets"):
             self._rendered.pop((path, ticket["id"]), None)
@@ -256,29 +223,33 @@ class EnneoAPI(ProviderAPI):
 
     @property
     def messages(self) -> dict[int, dict[str, t.Any]]:
-        """conversationId -> message row, built from the tickets' plans when first asked."""
+        """Message rows by conversationId, built from the tickets' plans when first asked."""
         if self._messages is None:
             self._messages = {}
             for ticket in self.tickets.values():
-                self._add_activity(ticket, ticket["messages"])
+                self._add_activity(self._messages, ticket, ticket["messages"])
         return self._messages
 
     @property
     def worklog(self) -> dict[int, dict[str, t.Any]]:
-        """userWorklogId -> compact worklog row."""
+        """Compact worklog rows by userWorklogId."""
         self.messages  # noqa: B018 - built together
         return self._worklog
 
     def _add_activity(
-        self, ticket: dict[str, t.Any], plan: activity.Plan, *, closing: bool = True
+        self,
+        messages: dict[int, dict[str, t.Any]],
+        ticket: dict[str, t.Any],
+        plan: activity.Plan,
+        *,
+        closing: bool = True,
     ) -> None:
-        """Message rows for `plan` (a ticket's messages) and the edits they made."""
-        assert self._messages is not None
+        """Add the rows of `plan` (a ticket's messages) to `messages`, its edits to the worklog."""
         added = []
         for moment, direction in plan:
             conversation_id = self.next_conversation_id
             self.next_conversation_id += 1
-            self._messages[conversation_id] = {
+            messages[conversation_id] = {
                 "conversationId": conversation_id,
                 "ticketId": ticket["id"],
                 "direction": direction,
@@ -295,6 +266,7 @@ class EnneoAPI(ProviderAPI):
     # -- API ---------------------------------------------------------------------------
 
     def routes(self) -> dict[tuple[str, str], t.Callable[[Request], Response]]:
+        """The four exports, one handler."""
         return {("GET", path): self.export for path in EXPORTS}
 
     def _table(self, name: str) -> dict[int, dict[str, t.Any]]:
@@ -332,60 +304,25 @@ class EnneoAPI(ProviderAPI):
             return json_response({"error": f"unknown orderByField {order}"}, 400)
         descending = (request.arg("orderByDirection") or "desc") == "desc"
         try:
-            rows = self._ordered_page_source(request, view, order, descending)
+            rows = protocol.select(
+                request,
+                view,
+                order,
+                self._sorted_by(view, order),
+                self._table(view.table).values(),
+                descending=descending,
+            )
         except (KeyError, ValueError) as exc:
             return json_response({"error": f"invalid filter: {exc}"}, 400)
         page = rows[offset : offset + limit]
         body = b"[" + b",".join(self._render(request.path, row) for row in page) + b"]"
         return Response(200, body, {"Content-Type": "application/json; charset=utf-8"})
 
-    def _ordered_page_source(
-        self, request: Request, view: Export, order: str, descending: bool
-    ) -> list[dict[str, t.Any]]:
-        """Filtered rows in the asked order; range filters on the order field use bisect."""
-        prefix = view.prefix
-        keys, rows = self._sorted_by(view, order)
-        low, high = 0, len(rows)
-        index = 0
-        residual = False
-        while f"filters[{index}][key]" in request.query:
-            key = (request.arg(f"filters[{index}][key]") or "").removeprefix(prefix)
-            comparator = request.arg(f"filters[{index}][comparator]") or "="
-            value = request.arg(f"filters[{index}][value]")
-            if key == order and comparator in {">=", ">", "<=", "<"} and value is not None:
-                target = parse_local(value) if keys and isinstance(keys[0][0], datetime) else value
-                if comparator == ">=":
-                    low = max(low, bisect.bisect_left(keys, (target, -1)))
-                elif comparator == ">":
-                    low = max(low, bisect.bisect_right(keys, (target, 1 << 62)))
-                elif comparator == "<=":
-                    high = min(high, bisect.bisect_right(keys, (target, 1 << 62)))
-                else:
-                    high = min(high, bisect.bisect_left(keys, (target, -1)))
-                high = min(high, len(keys))  # rows without a value never match a range
-            else:
-                residual = True
-            index += 1
-        selected = rows[low:high] if low < high else []
-        if residual:
-            identity = view.id_field
-            allowed = {row[identity] for row in self._filtered(request, view)}
-            selected = [row for row in selected if row[identity] in allowed]
-        return selected[::-1] if descending else selected
-
-    def _sorted_by(
-        self, view: Export, order: str
-    ) -> tuple[list[tuple[t.Any, int]], list[dict[str, t.Any]]]:
+    def _sorted_by(self, view: Export, order: str) -> protocol.SortedRows:
         cache_key = (view.table, order)
         if cache_key not in self._sorted:
-            table, identity = self._table(view.table).values(), view.id_field
-            present = [r for r in table if r[order] is not None]
-            present.sort(key=lambda r: (r[order], r[identity]))
-            missing = [r for r in table if r[order] is None]
-            self._sorted[cache_key] = (
-                [(r[order], r[identity]) for r in present],
-                present + sorted(missing, key=lambda r: r[identity]),
-            )
+            rows = self._table(view.table).values()
+            self._sorted[cache_key] = protocol.sort_rows(rows, order, view.id_field)
         return self._sorted[cache_key]
 
     def _render(self, path: str, row: dict[str, t.Any]) -> bytes:
@@ -402,46 +339,6 @@ class EnneoAPI(ProviderAPI):
                 shaped, ensure_ascii=False, separators=(",", ":")
             ).encode("utf-8")
         return self._rendered[cache_key]
-
-    def _filtered(self, request: Request, view: Export) -> list[dict[str, t.Any]]:
-        prefix = view.prefix
-        rows = list(self._table(view.table).values())
-        index = 0
-        while f"filters[{index}][key]" in request.query:
-            key = request.arg(f"filters[{index}][key]") or ""
-            if prefix and not key.startswith(prefix):
-                raise ValueError(f"key {key} needs the {prefix} prefix on this export")
-            field = key.removeprefix(prefix)
-            comparator = request.arg(f"filters[{index}][comparator]") or "="
-            value = request.arg(f"filters[{index}][value]")
-            rows = [r for r in rows if self._match(r[field], comparator, value, request, index)]
-            index += 1
-        return rows
-
-    def _match(
-        self, actual: t.Any, comparator: str, value: str | None, request: Request, index: int
-    ) -> bool:
-        if isinstance(actual, datetime) or actual is None:
-            convert: t.Callable[[str], t.Any] = parse_local
-        else:
-            convert = type(actual)
-        if comparator == "between":
-            low = convert(request.arg(f"filters[{index}][from]") or "")
-            high = convert(request.arg(f"filters[{index}][to]") or "")
-            return actual is not None and low <= actual <= high
-        if comparator == "in":
-            return str(actual) in request.args(f"filters[{index}][values][]")
-        if actual is None:
-            return comparator == "!="
-        target = convert(value or "")
-        return {
-            "=": actual == target,
-            "!=": actual != target,
-            ">": actual > target,
-            "<": actual < target,
-            ">=": actual >= target,
-            "<=": actual <= target,
-        }[comparator]
 
     def _reporting_row(self, row: dict[str, t.Any]) -> dict[str, t.Any]:
         out = {k: v for k, v in row.items() if k not in {"subject", "fromName", "messages"}}
@@ -497,6 +394,7 @@ class EnneoAPI(ProviderAPI):
         return activity.worklog_row(row, self.tickets[row["ticketId"]], local)
 
     def truth(self) -> dict[str, dict[str, t.Any]]:
+        """Every ticket (both ticket exports), message and worklog row."""
         ids = sorted(self.tickets)
         messages, worklog = sorted(self.messages), sorted(self.worklog)
         return {

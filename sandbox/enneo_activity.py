@@ -41,8 +41,9 @@ FIRST_WORKLOG_ID = 1
 def message_plan(
     rng: random.Random, created: datetime, end: datetime, counts: tuple[int, int, int]
 ) -> Plan:
-    """The messages of one ticket: the inbound original at `created`, the rest in
-    [created, end] in time order. `counts` = (incoming, outgoing, internal), incoming >= 1.
+    """The messages of one ticket: the inbound original at `created`, the rest in time order.
+
+    The rest lie in [created, end]. `counts` = (incoming, outgoing, internal), incoming >= 1.
 
     Some agent replies are sent in the same second as the message they answer (an
     auto-acknowledgement), so pages meet equal createdAt values.
@@ -68,7 +69,7 @@ def counts_of(plan: Plan) -> dict[str, int]:
 
 
 def message_raw(conversation_id: int, ticket: dict[str, t.Any]) -> str | None:
-    """rawData of a message: a JSON string, sometimes missing or the docs' '{...}'."""
+    """The rawData of a message: a JSON string, sometimes missing or the docs' '{...}'."""
     if conversation_id % 10 == 0:
         return None
     if conversation_id % 10 == 1:
