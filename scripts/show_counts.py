@@ -12,13 +12,17 @@ median first response, median resolution, open backlog today).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import urllib.request
 
 import duckdb
+import requests
 
 from tap_helpdesk.providers import PROVIDER_KEYS
+
+
+def qualified(schema: str, table: str) -> str:
+    """A table's name as DuckDB parses it: each part quoted, its own quotes doubled."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, table))
 
 
 def landed_counts(path: str, schema: str) -> dict[str, int]:
@@ -30,7 +34,7 @@ def landed_counts(path: str, schema: str) -> dict[str, int]:
         ).fetchall()
         counts: dict[str, int] = {}
         for (name,) in tables:
-            row = connection.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
+            row = connection.table(qualified(schema, name)).count("*").fetchone()
             counts[name] = int(row[0]) if row else 0
         return counts
 
@@ -38,10 +42,12 @@ def landed_counts(path: str, schema: str) -> dict[str, int]:
 def unified_counts(path: str, schema: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """helpdesk_tickets: rows per provider, and per provider and status."""
     with duckdb.connect(path, read_only=True) as connection:
-        rows = connection.execute(
-            f'select provider, status, count(*) from "{schema}".helpdesk_tickets '
-            "group by all order by all"
-        ).fetchall()
+        tickets = connection.table(qualified(schema, "helpdesk_tickets"))
+        rows = (
+            tickets.aggregate("provider, status, count(*)", "provider, status")
+            .order("provider, status")
+            .fetchall()
+        )
     per_provider: dict[str, int] = {}
     per_status: dict[str, dict[str, int]] = {}
     for provider, status, count in rows:
@@ -131,12 +137,16 @@ def print_metrics(path: str, schema: str) -> None:
 
 def sandbox_counts(url: str) -> dict[str, int]:
     """What the sandbox holds, per stream."""
-    with urllib.request.urlopen(f"{url}/_sandbox/truth", timeout=30) as response:
-        truth = json.load(response)
+    if not url.startswith(("http://", "https://")):
+        raise SystemExit(f"--sandbox takes an http(s) URL, not {url!r}")
+    response = requests.get(f"{url}/_sandbox/truth", timeout=30)
+    response.raise_for_status()
+    truth = response.json()
     return {stream: facts["count"] for stream, facts in truth.items()}
 
 
 def main() -> None:
+    """Print the counts side by side; exit 1 when a stream (or the model) differs."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duckdb", required=True)
     parser.add_argument("--schema", default="helpdesk")

@@ -43,8 +43,8 @@ PROBE_ROWS = 20
 _raw_decoder = msgspec.json.Decoder()
 
 
-def parse_raw_data(value: t.Any) -> dict[str, t.Any] | None:
-    """rawData is the ticket payload as a JSON string: parse it into an object.
+def parse_raw_data(value: object) -> dict[str, t.Any] | None:
+    """Parse rawData, the ticket payload as a JSON string, into an object.
 
     A value that is not a JSON object is kept verbatim under `_raw`, so the column stays
     an object for every record.
@@ -72,7 +72,7 @@ class EnneoExportStream(HelpdeskStream):
 
     primary_keys = ("id",)
     replication_key = "modifiedAt"
-    bearer_token_setting = "api_token"
+    bearer_token_setting = "api_token"  # noqa: S105 (the setting's name, not a secret)
     is_sorted = True
     STATE_MSG_FREQUENCY = PAGE_SIZE
 
@@ -82,10 +82,9 @@ class EnneoExportStream(HelpdeskStream):
     @override
     def new_walk(self, context: Context | None) -> KeysetWalk:
         start = in_zone_naive(self.sync_start(context), self.zone)
-        assert self.replication_key is not None
         return KeysetWalk(
             self.provider_label,
-            self.replication_key,
+            self.key_field,
             start,
             page_size=PAGE_SIZE,
             id_field=self.primary_keys[0],
@@ -94,9 +93,18 @@ class EnneoExportStream(HelpdeskStream):
             ceiling=in_zone_naive(datetime.now(timezone.utc), self.zone),
         )
 
+    @property
+    def key_field(self) -> str:
+        """The replication key's row field (every export stream names one)."""
+        if self.replication_key is None:
+            raise TypeError(f"{type(self).__name__} names no replication_key")
+        return self.replication_key
+
     def bookmark_of(self, value: str) -> str | None:
-        """The replication key value of a page's last row, in UTC (one line naming the
-        stream when it is no time: the walk cannot go on from it)."""
+        """The replication key value of a page's last row, in UTC.
+
+        One line naming the stream when it is no time: the walk cannot go on from it.
+        """
         try:
             return to_utc(value, self.zone)
         except UnreadableValue as problem:

@@ -91,6 +91,7 @@ class SideloadBuffer:
     """Related objects of the current page, each id emitted once per run."""
 
     def __init__(self) -> None:
+        """Nothing queued, nothing emitted yet."""
         self._pending: dict[str, list[dict[str, t.Any]]] = {}
         self._seen: dict[str, set[t.Any]] = {}
 
@@ -125,6 +126,7 @@ class TicketWalks(WalksInTurn):
     """
 
     def __init__(self, walks: list[KeysetWalk], archived: KeysetWalk | None) -> None:
+        """Read `walks` in turn; `archived` is the one of them with `archived=true`."""
         super().__init__(*walks)
         self.archived = archived
 
@@ -150,13 +152,14 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
     path = "/desk/api/v2/tickets.json"
     primary_keys = ("id",)
     replication_key = "updatedAt"
-    bearer_token_setting = "api_key"
+    bearer_token_setting = "api_key"  # noqa: S105 (the setting's name, not a secret)
     is_sorted = True
     schema = stream_schema()
     timestamp_fields = TIMESTAMPS
     STATE_MSG_FREQUENCY = PAGE_SIZE
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """The SDK's stream, with a walk over the list until a run plans its own."""
         super().__init__(*args, **kwargs)
         #: this run's walks: (include_archived) the archived tickets, then those the list shows
         self.walks: list[KeysetWalk] = [self._keyset(None, to_utc)]
@@ -289,8 +292,10 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
         return body["tickets"], _has_more(body)
 
     def checked_included(self, body: dict[str, t.Any]) -> dict[str, t.Any]:
-        """The page's `included`, each kind asked for a list of objects with an id (one
-        clear line otherwise: a sideload is never dropped in silence)."""
+        """The page's `included`, each kind asked for a list of objects with an id.
+
+        One clear line otherwise: a sideload is never dropped in silence.
+        """
         included = body.get("included") or {}
         if not isinstance(included, dict):
             raise ProviderError(self.provider_label, f"'included' of {self.path} is not an object")
@@ -330,7 +335,8 @@ class TeamworkSideloadStream(PageFedStream):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         parent = self._tap.streams[TeamworkDeskTicketsStream.name]
-        assert isinstance(parent, TeamworkDeskTicketsStream)
+        if not isinstance(parent, TeamworkDeskTicketsStream):
+            raise TypeError(f"{self.name}: its parent is not the Teamwork Desk tickets stream")
         for obj in parent.sideloads.drain(self.included_key):
             try:
                 parent.convert_time.convert_fields(obj, SIDELOAD_TIMESTAMPS)

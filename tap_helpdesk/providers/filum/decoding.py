@@ -26,6 +26,9 @@ if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
     from datetime import tzinfo
 
+    from _typeshed import WriteableBuffer
+
+
 CHUNK_BYTES = 64 * 1024
 #: keys of an error object answered in place of tickets (FastAPI's is `detail`)
 ERROR_KEYS = ("detail", "message", "error", "errors")
@@ -42,9 +45,12 @@ class EmptyExport(requests.exceptions.ChunkedEncodingError):
 
 
 class ExportDecoder:
-    """Decodes export answers into records; `columns_for(headers)` names the custom-field
-    columns of an export (custom_fields_as_columns); `expired(response)` tells whether
-    the answer's request_timeout deadline shut its connection."""
+    """Decodes export answers into records.
+
+    `columns_for(headers)` names the custom-field columns of an export
+    (custom_fields_as_columns); `expired(response)` tells whether the answer's
+    request_timeout deadline shut its connection.
+    """
 
     def __init__(
         self,
@@ -52,6 +58,7 @@ class ExportDecoder:
         columns_for: Callable[[Sequence[str]], Mapping[str, str]],
         expired: Callable[[requests.Response], bool] = lambda response: False,
     ) -> None:
+        """Decode times in `zone` (see the class doc for the callables)."""
         self.zone = zone
         self.columns_for = columns_for
         self.expired = expired
@@ -201,7 +208,7 @@ def _is_ticket(item: Mapping[str, t.Any]) -> bool:
     return any(field_name(str(key)) == "ticket_id" for key in item)
 
 
-def _records_of(value: t.Any, response: requests.Response) -> Iterator[Record]:
+def _records_of(value: object, response: requests.Response) -> Iterator[Record]:
     """Ticket objects of one top-level JSON value (an object, or a wrapper around a list)."""
     if isinstance(value, dict):
         lists = [v for v in value.values() if isinstance(v, list)]
@@ -243,14 +250,16 @@ class _Chunks(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: t.Any) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         while not self._pending:
             chunk = next(self._chunks, None)
             if chunk is None:
                 return 0
             self._pending = chunk
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
+        with memoryview(buffer) as view, view.cast("B") as target:
+            size = min(len(target), len(self._pending))
+            target[:size] = self._pending[:size]
+
         self._pending = self._pending[size:]
         return size
 

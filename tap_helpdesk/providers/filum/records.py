@@ -98,7 +98,7 @@ def custom_columns(headers: Iterable[str]) -> dict[str, str]:
     return columns
 
 
-def _text(value: t.Any) -> str | None:
+def _text(value: object) -> str | None:
     """A text value; empty becomes null, JSON numbers and booleans read as the CSV shows them."""
     if value is None or value == "":
         return None
@@ -119,6 +119,7 @@ class RecordBuilder:
     """
 
     def __init__(self, zone: tzinfo, columns: Mapping[str, str]) -> None:
+        """Times read in `zone`; `columns` maps custom-field headers to their own columns."""
         self.zone = zone
         self.convert_time = NaiveToUtc(zone)
         self.columns = columns
@@ -223,14 +224,14 @@ class RecordBuilder:
         return record
 
     def custom(
-        self, record: dict[str, t.Any], custom: dict[str, str | None], header: str, value: t.Any
+        self, record: dict[str, t.Any], custom: dict[str, str | None], header: str, value: object
     ) -> None:
         """A workspace custom field: into custom_fields, and its own column when it has one."""
         custom[header] = text = _text(value)
         if header in self.columns:
             record[self.columns[header]] = text
 
-    def timestamp(self, value: t.Any) -> str | None:
+    def timestamp(self, value: object) -> str | None:
         """A naive UTC+7 (filum.timezone) time as ISO 8601 UTC."""
         if isinstance(value, str):
             return self.convert_time(value)  # "" -> None; other forms take the general path
@@ -239,11 +240,11 @@ class RecordBuilder:
         return to_utc(_text(value), self.zone)
 
 
-def _nested(value: t.Any) -> t.Any:  # marks a column of nested custom fields
+def _nested(value: object) -> object:  # marks a column of nested custom fields
     return value
 
 
-def _integer(header: str, value: t.Any) -> int | None:
+def _integer(header: str, value: object) -> int | None:
     """An id column: an integer in the JSON export, digits in the CSV."""
     if value is None or value == "":
         return None

@@ -63,7 +63,8 @@ class FilumTicketsStream(HelpdeskStream):
     name = "filum_tickets"
     path = "/external/tickets/export"
     http_method = "POST"
-    bearer_token_setting = "api_token"  # with organization-id and auth-type headers
+    # sent with organization-id and auth-type headers
+    bearer_token_setting = "api_token"  # noqa: S105 (the setting's name, not a secret)
     primary_keys = ("ticket_id",)
     is_sorted = False
     timestamp_fields = TIMESTAMP_FIELDS
@@ -72,6 +73,7 @@ class FilumTicketsStream(HelpdeskStream):
     accepted_replication_keys: t.ClassVar[tuple[str, ...]] = DAY_FIELDS
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """The SDK's stream, with no export headers seen and no walk yet."""
         super().__init__(*args, **kwargs)
         #: custom-field header -> top-level column, as named from the export headers
         self._column_names: dict[str, str] = {}
@@ -80,8 +82,11 @@ class FilumTicketsStream(HelpdeskStream):
     @property
     @override
     def replication_key(self) -> str:
-        """The field the bookmark holds values of: the walk's, once a run has one; before,
-        the one the state names (either date), else created_at."""
+        """The field the bookmark holds values of.
+
+        The walk's, once a run has one; before, the one the state names (either date),
+        else created_at.
+        """
         if self._walk is not None:
             return self._walk.bookmark_field
         bookmark = self.tap_state.get("bookmarks", {}).get(self.name, {})
@@ -96,7 +101,7 @@ class FilumTicketsStream(HelpdeskStream):
 
     @property
     def export_format(self) -> str:
-        """csv (the documented default) or json."""
+        """The export's format: csv (the documented default) or json."""
         return str(self.provider_config.get("export_format") or "csv")
 
     @property
@@ -129,8 +134,10 @@ class FilumTicketsStream(HelpdeskStream):
         return self._schema
 
     def sample_headers(self) -> list[str]:
-        """The column headers of a one-day CSV export (its header row only), through the
-        provider's budget and retries."""
+        """The column headers of a one-day CSV export (its header row only).
+
+        Asked for through the provider's budget and retries.
+        """
         today = datetime.now(self.zone).date()
         prepared = self.build_request(Window(today, today), None)
         prepared.headers["Accept"] = ACCEPT["csv"]
@@ -204,8 +211,10 @@ class FilumTicketsStream(HelpdeskStream):
         return self._walk
 
     def export_range(self, context: Context | None) -> tuple[date, date]:
-        """(first day, last day) in the Filum zone: from the bookmark's day minus
-        lookback_days (or start_date) to end_date or today."""
+        """The first and last day to export, in the Filum zone.
+
+        From the bookmark's day minus lookback_days (or start_date) to end_date or today.
+        """
         today = datetime.now(self.zone).date()
         first = self.config_start_date().astimezone(self.zone).date()
         bookmark = self.bookmark_day(context)
@@ -243,8 +252,11 @@ class FilumTicketsStream(HelpdeskStream):
         return super().bookmark_in_future(context)
 
     def learned_field(self, context: Context | None) -> str | None:
-        """The date the export range applies to, as an earlier run learned it: a state
-        holding updated_at values (created_at is also what it holds before learning)."""
+        """The date the export range applies to, as an earlier run learned it.
+
+        That is a state holding updated_at values (created_at is also what it holds before
+        learning).
+        """
         state = self.get_context_state(context)
         value = str(state.get("replication_key_value") or "")
         if state.get("replication_key") == "updated_at" and "T" in value:
@@ -298,7 +310,7 @@ _SETTING_OF = {
 }
 
 
-def _validation_error(item: t.Any) -> str:
+def _validation_error(item: object) -> str:
     """One FastAPI validation error: `header.organization-id: Input should be ... (check ...)`."""
     if not isinstance(item, dict):
         return str(item)

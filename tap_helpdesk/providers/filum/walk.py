@@ -123,6 +123,7 @@ class RecentTickets:
     """
 
     def __init__(self) -> None:
+        """No ticket emitted yet."""
         #: ticket_id -> (updated_at, created_at) of the version emitted
         self._versions: dict[t.Any, tuple[t.Any, t.Any]] = {}
 
@@ -152,6 +153,7 @@ class RecentTickets:
             del versions[key]
 
     def __len__(self) -> int:
+        """Tickets remembered (those the walk may still meet again)."""
         return len(self._versions)
 
 
@@ -168,7 +170,12 @@ class FilumWalk(Walk[Window[date]]):
         filter_field: str | None = None,
         warn_unsplittable: bool = False,
     ) -> None:
+        """Walk [first, last] with `records` decoding each answer.
+
+        `filter_field` is the date the export range applies to, as an earlier run learned it.
+        """
         self.first, self.last, self.zone = first, last, zone
+
         self.records = records
         #: the date the export range applies to, once an answer has shown it
         self.filter_field = filter_field
@@ -186,8 +193,11 @@ class FilumWalk(Walk[Window[date]]):
     # -- the walk contract -------------------------------------------------------------
 
     def ready(self) -> list[Window[date]]:
-        """The parts of the current window not yet read (independent of each other), or
-        the next window, sized from the rows per day of those before."""
+        """The parts of the current window not yet read, or the next window.
+
+        The parts are independent of each other; the next window is sized from the rows
+        per day of those before.
+        """
         return self.windows.ready()
 
     def identity(self, token: Window[date]) -> Hashable:
@@ -199,8 +209,10 @@ class FilumWalk(Walk[Window[date]]):
         return describe(token)
 
     def request_limit(self) -> int:
-        """The windows read, the parts decided, and the windows the rest of the range
-        takes at the density seen so far (it grows when a window is split)."""
+        """The windows read, the parts decided, and the windows the rest will take.
+
+        The rest is sized at the density seen so far (it grows when a window is split).
+        """
         top = self.windows.top
         left = self.planner.windows_left(top.end if top else None)
         return self.windows.settled + self.windows.pending + left
@@ -270,8 +282,10 @@ class FilumWalk(Walk[Window[date]]):
         return self.filter_field or DEFAULT_BOOKMARK_FIELD
 
     def bookmark(self) -> str | None:
-        """The latest value of the bookmark field among the rows of the windows complete
-        so far, on a day no later than the last complete one (None: none yet)."""
+        """The latest bookmark field value among the rows of the windows complete so far.
+
+        Only values on a day no later than the last complete one count (None: none yet).
+        """
         done = self.windows.done_through
         if done is None:
             return None
@@ -290,8 +304,11 @@ class FilumWalk(Walk[Window[date]]):
     # -- splitting ---------------------------------------------------------------------
 
     def refine(self, window: Window[date], answer: ExportAnswer) -> list[Window[date]] | None:
-        """A capped window in parts sized from its rows per day (around its busiest day or in
-        halves when they do not tell); one day by statuses, then by priorities."""
+        """A capped window in parts sized from its rows per day.
+
+        Around its busiest day, or in halves when they do not tell; one day by statuses,
+        then by priorities.
+        """
         days = self.rows_per_day(window, answer)
         parts = split_by_density(window, days, capacity=ROW_CAP - 1, target=TARGET_ROWS)
         if parts:
@@ -335,9 +352,11 @@ class FilumWalk(Walk[Window[date]]):
         return days
 
     def learn_filter_field(self, window: Window[date], answer: ExportAnswer) -> str | None:
-        """Which date the export range applies to (undocumented), once an answer shows it:
-        every row's created_at falls inside the window and some updated_at does not, or the
-        reverse. Returns the line that says so."""
+        """Which date the export range applies to (undocumented), once an answer shows it.
+
+        It shows when every row's created_at falls inside the window and some updated_at
+        does not, or the reverse. Returns the line that says so.
+        """
         if self.filter_field is not None or not answer.rows:
             return None
         spans = {name: self.days_of(answer, name) for name in DAY_FIELDS}

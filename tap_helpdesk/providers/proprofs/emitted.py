@@ -28,6 +28,7 @@ class Emitted:
     """
 
     def __init__(self) -> None:
+        """Nothing emitted yet."""
         #: IDs met by the read of the current slice
         self._slice: set[int | str] = set()
         #: (end of a slice being re-read, the IDs its first read met)
@@ -44,8 +45,10 @@ class Emitted:
         self._end_text = part.end.strftime(DATE_FORMAT) if part.end is not None else ""
 
     def unseen(self, tickets: list[Row]) -> tuple[list[Row], int]:
-        """The tickets of a page not emitted before in this version (noted as emitted),
-        and how many of the page's tickets this read of the slice had not met."""
+        """The tickets of a page not emitted before in this version (noted as emitted).
+
+        Also how many of the page's tickets this read of the slice had not met.
+        """
         fresh = []
         met, ahead, end_text, latest = self._slice, self._ahead, self._end_text, self.latest
         new = 0
@@ -86,6 +89,7 @@ class Emitted:
         self._ahead = {k: v for k, v in self._ahead.items() if v[1] >= edge_text}
 
     def __len__(self) -> int:
+        """Tickets remembered (kept until the walk has passed them)."""
         return len(self._ahead) + sum(len(ids) for _end, ids in self._guards)
 
 

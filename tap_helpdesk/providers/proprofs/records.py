@@ -9,7 +9,7 @@ _TRUE = frozenset({"1", "true", "yes"})
 _FALSE = frozenset({"0", "false", "no"})
 
 
-def as_bool(value: t.Any) -> bool | None:
+def as_bool(value: object) -> bool | None:
     """`deleted` is "0"/"1" in the API; None for anything unrecognised."""
     if value in ("0", "1"):
         return bool(value == "1")
@@ -19,8 +19,8 @@ def as_bool(value: t.Any) -> bool | None:
     return True if text in _TRUE else False if text in _FALSE else None
 
 
-def as_list(value: t.Any) -> list[t.Any]:
-    """custom_fields/labels as an array of objects, whatever form an empty one takes."""
+def as_list(value: object) -> list[t.Any]:
+    """A custom_fields or labels value as an array of objects, whatever form empty takes."""
     if value in (None, "", {}):
         return []
     if isinstance(value, dict):
@@ -28,13 +28,13 @@ def as_list(value: t.Any) -> list[t.Any]:
     return value if isinstance(value, list) else [value]
 
 
-def as_object(value: t.Any) -> t.Any:
-    """staff/inbox: an empty value becomes null."""
+def as_object(value: object) -> object:
+    """Staff or inbox: an empty value becomes null."""
     return None if value in ("", [], {}) else value
 
 
-def as_integer(value: t.Any) -> int | None:
-    """total_tickets is a string in the API ("1")."""
+def as_integer(value: object) -> int | None:
+    """The total_tickets value, a string in the API ("1"), as an integer."""
     try:
         return int(str(value).strip())
     except ValueError:

@@ -6,9 +6,8 @@ and gives them (provider-docs/proprofs-ticket-list.txt).
 
 from __future__ import annotations
 
-import typing as t
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from tap_helpdesk.windows import add_months
 
@@ -27,8 +26,10 @@ SECOND = timedelta(seconds=1)
 
 @dataclass(frozen=True)
 class Slice:
-    """Tickets last modified in [start, end] (naive account-zone times), optionally with
-    ticket IDs in [low_id, high_id]; a bound left as None is not sent."""
+    """Tickets last modified in [start, end] (naive account-zone times).
+
+    Optionally with ticket IDs in [low_id, high_id]; a bound left as None is not sent.
+    """
 
     start: datetime
     #: None: a tail read "from start only", which the API answers up to now
@@ -88,14 +89,16 @@ def split_ids(part: Slice, ids: list[int]) -> list[Slice] | None:
     return [replace(part, high_id=middle), replace(part, low_id=middle)]
 
 
-def local_now(zone: t.Any) -> datetime:
+def local_now(zone: tzinfo) -> datetime:
     """Now as naive account-zone time, whole seconds."""
     return datetime.now(timezone.utc).astimezone(zone).replace(tzinfo=None, microsecond=0)
 
 
-def local_second(value: t.Any) -> str:
-    """A naive account-zone time as `YYYY-MM-DD HH:MM:SS` text (comparable as text); ""
-    for what does not read as a time (such a ticket is never kept for later)."""
+def local_second(value: object) -> str:
+    """A naive account-zone time as `YYYY-MM-DD HH:MM:SS` text (comparable as text).
+
+    "" for what does not read as a time (such a ticket is never kept for later).
+    """
     if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[13] == ":":
         return value[:10] + " " + value[11:19]
     try:

@@ -69,6 +69,7 @@ class ProProfsTicketsStream(HelpdeskStream):
     timestamp_fields = ("created_date_time", "modified_date_time", "ticket_due_date")
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """The SDK's stream; its next links are POSTed like the first page."""
         super().__init__(*args, **kwargs)
         self.link_method = "POST"
         self.messages: list[dict[str, t.Any]] = []
@@ -81,8 +82,10 @@ class ProProfsTicketsStream(HelpdeskStream):
 
     @override
     def new_walk(self, context: Context | None) -> TicketWalk | None:
-        """Windows from the bookmark (minus lookback) or start_date to a minute ago, then
-        the tail; None when an end_date before the start leaves nothing to read."""
+        """Windows from the bookmark (minus lookback) or start_date to a minute ago, then the tail.
+
+        None when an end_date before the start leaves nothing to read.
+        """
         zone = self.zone
         start = self.run_start(context)
         now = local_now(zone) - END_MARGIN
@@ -106,9 +109,11 @@ class ProProfsTicketsStream(HelpdeskStream):
         )
 
     def run_start(self, context: Context | None) -> datetime:
-        """Where the windows start: the bookmark minus lookback_days, or start_date, as
-        naive account-zone time (a bookmark later than now never gets here: the engine
-        warns and reads nothing for it)."""
+        """Where the windows start, as naive account-zone time.
+
+        The bookmark minus lookback_days, or start_date (a bookmark later than now never
+        gets here: the engine warns and reads nothing for it).
+        """
         return self.sync_start(context).astimezone(self.zone).replace(tzinfo=None, microsecond=0)
 
     def keep_messages(self, tickets: list[dict[str, t.Any]]) -> None:
@@ -201,9 +206,11 @@ class ProProfsTicketsStream(HelpdeskStream):
         next_link = data.get("next_page_link")
         return Page(as_integer(data.get("total_tickets")), str(next_link or ""), tickets)
 
-    def ticket_data(self, body: t.Any, token: PageToken) -> dict[str, t.Any] | None:
-        """`ticket_data` of a success (None: no tickets), or one clear line for the error
-        envelope and anything else that is not a success."""
+    def ticket_data(self, body: object, token: PageToken) -> dict[str, t.Any] | None:
+        """`ticket_data` of a success (None: no tickets).
+
+        One clear line for the error envelope and anything else that is not a success.
+        """
         if not isinstance(body, dict):
             raise ProviderError(
                 LABEL, f"expected a JSON object from {self.path}; check proprofs.api_url"

@@ -25,6 +25,8 @@ from tap_helpdesk.providers.proprofs.slices import (
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Sequence
 
+    import requests
+
 #: Reads of a slice that keeps changing and cannot be split (or whose pages do not add up
 #: to its total) before the run gives up on it.
 MAX_ATTEMPTS = 5
@@ -87,6 +89,11 @@ CHANGED = "changed"  # its total moved, or its pages overlapped: read it again i
 UNEVEN = "uneven"  # its pages hold fewer tickets than a total that held still
 
 
+def _page_given(answer: requests.Response, token: PageToken) -> Page:
+    """An answer that is a Page already (what the walk's own tests hand it)."""
+    return t.cast("Page", answer)
+
+
 class TicketWalk(Walk[PageToken]):
     """Which slice and page to ask for next, and whether a window was read completely."""
 
@@ -97,10 +104,15 @@ class TicketWalk(Walk[PageToken]):
         tail_from: datetime | None,
         *,
         clock: Callable[[], datetime],
-        parse: Callable[[t.Any, PageToken], Page] = lambda page, token: t.cast("Page", page),
+        parse: Callable[[requests.Response, PageToken], Page] = _page_given,
         on_page: Callable[[list[Row]], None] | None = None,
-        to_bookmark: Callable[[str], t.Any] = str,
+        to_bookmark: Callable[[str], object] = str,
     ) -> None:
+        """Read the slices of `pending` (the earliest last), then a tail from `tail_from`.
+
+        `parse` decodes an answer into a Page (by default the answer is one already: the
+        walk's own tests); `to_bookmark` turns a local second into a bookmark value.
+        """
         self.label = label
         #: (slice, attempt) still to read, the earliest last (a stack)
         self.pending = pending
@@ -133,8 +145,10 @@ class TicketWalk(Walk[PageToken]):
     # -- the walk contract -------------------------------------------------------------
 
     def ready(self) -> Sequence[PageToken]:
-        """The next page of the slice being read, then the first pages of the slices
-        planned (independent of the current answer), earliest first; the tail last."""
+        """The next page of the slice being read, then the first pages of the slices planned.
+
+        Those are independent of the current answer, earliest first; the tail last.
+        """
         tokens: list[PageToken] = []
         progress = self.progress
         if progress is not None and progress.next_link:
@@ -145,7 +159,7 @@ class TicketWalk(Walk[PageToken]):
             tokens.append(PageToken(Slice(self.tail_from, None)))
         return tokens
 
-    def read(self, token: PageToken, response: t.Any) -> Generator[Row, None, Step]:
+    def read(self, token: PageToken, response: requests.Response) -> Generator[Row, None, Step]:
         """The tickets of one answer not emitted before; the walk moves on."""
         page = self.parse(response, token)
         fresh, step = self.take(token, page)
@@ -176,8 +190,10 @@ class TicketWalk(Walk[PageToken]):
         return part.start.strftime(DATE_FORMAT), fraction
 
     def request_limit(self) -> int | None:
-        """The pages of the read under way (from its total), one request per slice planned
-        and one for the tail: links that go on forever reach it."""
+        """The pages of the read under way (from its total), one per slice planned, the tail.
+
+        Links that go on forever reach it.
+        """
         current = 0
         progress = self.progress
         if progress is not None and progress.next_link:
@@ -270,9 +286,11 @@ class TicketWalk(Walk[PageToken]):
                 )
         return ()
 
-    def _bookmark(self) -> t.Any:
-        """The bookmark once the answer's tickets are written: the latest modification
-        emitted, never past the end of the window just completed."""
+    def _bookmark(self) -> object:
+        """The bookmark once the answer's tickets are written (None: none yet).
+
+        The latest modification emitted, never past the end of the window just completed.
+        """
         edge, latest = self.completed, self.emitted.latest
         if edge is None or not latest:
             return None
@@ -320,8 +338,11 @@ class TicketWalk(Walk[PageToken]):
         return CHANGED if overlap else UNEVEN
 
     def _reread(self, progress: Progress, trouble: str) -> tuple[str, ...]:
-        """Read a slice again: in halves when it changed (by time, or by ticket ID for a
-        second too busy to halve), whole when its pages did not add up."""
+        """Read a slice again, in parts or whole.
+
+        In halves when it changed (by time, or by ticket ID for a second too busy to
+        halve), whole when its pages did not add up.
+        """
         token = progress.token
         parts = None
         if trouble == CHANGED:

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 
 from tap_helpdesk.engine import Step, Walk
 from tap_helpdesk.errors import ProviderError
-from tap_helpdesk.providers.socialboards.slices import ACTIVITY, LABEL, TAKE
+from tap_helpdesk.providers.socialboards.slices import ACTIVITY, LABEL, TAKE, rows_unread
 from tap_helpdesk.timestamps import parse_datetime, to_utc
 
 if t.TYPE_CHECKING:
@@ -42,17 +42,21 @@ MAX_READ_BACKS = 20  # read-backs in one walk before giving up
 
 @dataclass(frozen=True)
 class ActivityMark:
-    """A value of the activity bookmark (the stream's own state key, not its
-    replication key): committed by SocialboardsTicketsStream.commit_bookmark."""
+    """A value of the activity bookmark (the stream's own state key, not its replication key).
+
+    Committed by SocialboardsTicketsStream.commit_bookmark.
+    """
 
     value: str
 
 
 @dataclass(frozen=True)
 class ActivityPage:
-    """One request of the activity walk: the list from `skip`; `backup` counts pages
-    read back in a row, `round` read-backs in the walk (a skip asked for again after one
-    is a new request)."""
+    """One request of the activity walk: the list from `skip`.
+
+    `backup` counts pages read back in a row, `round` read-backs in the walk (a skip
+    asked for again after one is a new request).
+    """
 
     skip: int
     backup: int = 0
@@ -71,18 +75,21 @@ def activity_of(row: Row) -> datetime | None:
 
 
 class ActivityWalk(Walk[ActivityPage]):
-    """Newest activity first, down to `floor` (see the module doc). Without a floor (no
-    activity bookmark yet: the creation slices read every ticket), one page is read to
-    learn the top, and nothing is emitted."""
+    """Newest activity first, down to `floor` (see the module doc).
+
+    Without a floor (no activity bookmark yet: the creation slices read every ticket), one
+    page is read to learn the top, and nothing is emitted.
+    """
 
     def __init__(
         self,
         floor: datetime | None,
         *,
-        parse: Callable[[requests.Response], list[Row]] | None = None,
+        parse: Callable[[requests.Response], list[Row]] = rows_unread,
         emitted: dict[t.Any, t.Any] | None = None,
         take: int = TAKE,
     ) -> None:
+        """Walk down to `floor`; `emitted` is shared with the creation slices."""
         self.floor = floor
         self.parse = parse
         #: id -> the activity text it was emitted with, in this run (shared with the slices)
@@ -100,17 +107,20 @@ class ActivityWalk(Walk[ActivityPage]):
         return [self.next] if self.next is not None else []
 
     def identity(self, token: ActivityPage) -> Hashable:
+        """A skip, within one round of read-backs."""
         return ("activity", token.skip, token.round)
 
     def describe(self, token: ActivityPage) -> str:
+        """The request, for error lines."""
         text = f"the list by last activity, skip {token.skip}"
         return text + (f" (read back, {token.backup})" if token.backup else "")
 
     def request_limit(self) -> int | None:
-        return None  # how many tickets have activity since the floor is not known
+        """No bound: how many tickets have activity since the floor is not known."""
+        return None
 
     def read(self, token: ActivityPage, response: requests.Response) -> Generator[Row, None, Step]:
-        assert self.parse is not None
+        """The tickets of one answer with activity since the floor, not emitted before."""
         emitted, step = self.take(token, self.parse(response))
         yield from emitted
         return step

@@ -33,8 +33,11 @@ CREDENTIALS = "socialboards.refresh_token and socialboards.client_id"
 
 
 def refresh_grant(refresh_token: str, client_id: str) -> dict[str, str]:
-    """The form of the token request (access-tokens-v2 guide: `grant_type`; the reference
-    page's `grand_type` is a typo)."""
+    """The form of the token request.
+
+    The access-tokens-v2 guide names `grant_type`; the reference page's `grand_type` is a
+    typo.
+    """
     return {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
 
 
@@ -53,6 +56,7 @@ class AccessTokens:
         logger: logging.Logger,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """Renew with `exchange(refresh_token)` (the token endpoint's decoded answer)."""
         self.refresh_token = refresh_token
         self.exchange = exchange
         self.logger = logger
@@ -70,18 +74,18 @@ class AccessTokens:
     def bearer(self) -> str:
         """A token that is not about to expire."""
         with self.lock:
-            if not self.valid():
-                self.renew()
-            assert self.access_token is not None
-            return self.access_token
+            token = self.access_token
+            if token is None or not self.valid():
+                token = self.renew()
+            return token
 
     def discard(self) -> None:
         """Forget the current token (the API refused it): the next call gets a new one."""
         with self.lock:
             self.access_token = None
 
-    def renew(self) -> None:
-        """Exchange the refresh token for a new access token."""
+    def renew(self) -> str:
+        """Exchange the refresh token for a new access token, and return it."""
         with self.lock:
             asked_at = self.clock()
             body = self.exchange(self.refresh_token)
@@ -103,8 +107,9 @@ class AccessTokens:
             self.issued += 1
             self.logger.info("%s: new access token, valid for %.0f s", LABEL, lifetime)
             self._take_rotation(body.get("refresh_token"))
+            return token
 
-    def _take_rotation(self, rotated: t.Any) -> None:
+    def _take_rotation(self, rotated: object) -> None:
         if isinstance(rotated, str) and rotated and rotated != self.refresh_token:
             register_secret(rotated)
             self.refresh_token = rotated
@@ -121,6 +126,7 @@ class RefreshTokenAuth(OAuthAuthenticator):
     """The SDK's OAuth authenticator over AccessTokens (see the module doc)."""
 
     def __init__(self, tokens: AccessTokens, auth_endpoint: str, client_id: str) -> None:
+        """The SDK's authenticator, its tokens from `tokens`."""
         super().__init__(auth_endpoint=auth_endpoint, client_id=client_id)
         self.tokens = tokens
         #: the token request itself goes through the same send and carries no bearer

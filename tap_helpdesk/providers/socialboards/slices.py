@@ -32,6 +32,11 @@ MAX_ATTEMPTS = 5  # reads of an unsplittable slice before giving up on it
 _EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
 
 
+def rows_unread(response: requests.Response) -> list[Row]:
+    """The parse of a walk built without one: it is fed rows (`take`), not answers."""
+    raise TypeError(f"{LABEL}: this walk reads no answers (built without `parse`)")
+
+
 def format_bound(moment: datetime) -> str:
     """A slice bound written like the API's own times: 7 fractional digits and an offset."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0+00:00"
@@ -103,7 +108,7 @@ class CreationSlices(Walk[Slice]):
         start: datetime,
         end: datetime,
         *,
-        parse: Callable[[requests.Response], list[Row]] | None = None,
+        parse: Callable[[requests.Response], list[Row]] = rows_unread,
         target: int = TARGET_ROWS,
         max_rows: int = MAX_SLICE_ROWS,
         max_instant_rows: int = MAX_INSTANT_ROWS,
@@ -111,6 +116,7 @@ class CreationSlices(Walk[Slice]):
         to_bookmark: Callable[[str], t.Any] = to_utc,
         emitted: Mapping[t.Any, t.Any] | None = None,
     ) -> None:
+        """Slice [start, end]; `parse` reads an answer's rows (see the class doc)."""
         self.begin = start
         self.end = end
         self.parse = parse
@@ -177,7 +183,6 @@ class CreationSlices(Walk[Slice]):
 
     def read(self, token: Slice, response: requests.Response) -> Generator[Row, None, Step]:
         """The tickets to emit from one answer (a slice's, when it is complete)."""
-        assert self.parse is not None
         emitted, step = self.take(token, self.parse(response))
         yield from emitted
         return step
@@ -220,8 +225,10 @@ class CreationSlices(Walk[Slice]):
         return loose + emitted, step
 
     def _split(self, token: Slice, rows: list[Row]) -> tuple[list[Row], list[Row]]:
-        """Rows with a creation time (checked to lie in the slice), and rows without one
-        met for the first time."""
+        """Rows with a creation time (checked to lie in the slice), and those without one.
+
+        Only rows without one met for the first time are kept.
+        """
         keyed: list[Row] = []
         loose: list[Row] = []
         for row in rows:

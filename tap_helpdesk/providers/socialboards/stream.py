@@ -45,7 +45,7 @@ if t.TYPE_CHECKING:
 
 LABEL = "Socialboards"
 ORDER_BY = "last_thread_activity_desc"  # the only TicketListOrderBy value the docs show
-TOKEN_PATH = "/token"
+TOKEN_PATH = "/token"  # noqa: S105 (the token endpoint's path, not a secret)
 #: The stream's own state keys for its second bookmark (the replication key holds the
 #: first, creationTime): the last activity the activity walk has read down to.
 ACTIVITY_KEY = "activity_key"
@@ -67,6 +67,7 @@ class SocialboardsTicketsStream(HelpdeskStream):
     STATE_MSG_FREQUENCY = 100
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """The SDK's stream, POSTing its requests; no walk before a run."""
         kwargs.setdefault("http_method", "POST")
         super().__init__(*args, **kwargs)
         self.walk: CreationSlices | None = None
@@ -258,10 +259,12 @@ class SocialboardsTicketsStream(HelpdeskStream):
         context: Context | None,
         next_page_token: tuple[int, Slice | ActivityPage] | None,
     ) -> dict[str, t.Any]:
-        assert next_page_token is not None
+        if next_page_token is None:
+            raise TypeError(f"{self.name}: every request is one of its walk's tokens")
         token = next_page_token[1]
         if isinstance(token, ActivityPage):
-            assert self._range is not None
+            if self._range is None:
+                raise TypeError(f"{self.name}: an activity page asked for outside a run")
             low, high, skip = self._range[0], self._range[1], token.skip
         else:
             low, high, skip = token.start, token.end, token.skip
