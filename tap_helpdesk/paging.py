@@ -267,11 +267,14 @@ class KeysetRange:
         return self._onwards(token, page)
 
     def _onwards(self, token: KeysetToken, page: KeysetPage) -> KeysetToken:
-        if len(page.tie_ids) >= page.size and page.last_key == token.cursor:
-            # One timestamp filled the whole page: page through the tie group by offset.
-            self.skip_ids |= page.tie_ids
+        if len(page.tie_ids) >= page.size:
+            # One timestamp filled the whole page: page through the tie group by offset,
+            # from the cursor when it is that time, else from that time (the page holds
+            # the group's first rows: asked from it again, it would be the same page).
+            same = page.last_key == token.cursor
+            self.skip_ids = (self.skip_ids if same else set()) | page.tie_ids
             self.skip_key = page.last_key
-            return KeysetToken(token.cursor, token.offset + page.size)
+            return KeysetToken(page.last_key, (token.offset if same else 0) + page.size)
         self.skip_ids = set(page.tie_ids)
         self.skip_key = page.last_key
         return KeysetToken(page.last_key, 0)

@@ -245,15 +245,7 @@ def one_moment(rows: list[Row], field: str, start: int, stop: int) -> list[Row]:
     [
         "7-per-second",
         "1500-in-one-second-mid-page",
-        pytest.param(
-            "1500-in-one-second-from-a-page-start",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="paging.py KeysetWalk._onwards pages by offset only when the tie "
-                "group's time is the cursor; a page that is all one new time is asked "
-                "again from that time and taken for a repeated answer (fix in the report)",
-            ),
-        ),
+        "1500-in-one-second-from-a-page-start",
     ],
 )
 def test_equal_times_across_page_boundaries_give_every_row_once(shape: str) -> None:
