@@ -166,6 +166,9 @@ class KeysetRange:
             else set()
         )
         self.page = KeysetPage(len(rows), last_key, ties, bool(has_more))
+        # A server whose filter lets rows without the key through sends them to every
+        # bounded sub-range: there only the keyed rows tell answers apart and count.
+        counted = rows if self.upper is None else [r for r in rows if r.get(key) not in (None, "")]
         keyed_fresh = [r for r in fresh if r.get(key) not in (None, "")]
         new = len(keyed_fresh)
         if self.index and token.cursor == self.lower and self.lower is not None:
@@ -182,10 +185,10 @@ class KeysetRange:
             )
             self.next = None
         step = Step(
-            rows=len(rows),
+            rows=len(counted),
             new=new,
             bookmark=walk.to_bookmark(last_key) if last_key is not None else None,
-            fingerprint=None if token.confirm else page_fingerprint(rows, id_field),
+            fingerprint=None if token.confirm else page_fingerprint(counted, id_field),
             notes=notes,
         )
         return fresh, step
