@@ -61,7 +61,11 @@ SETTINGS = th.ObjectType(
         "and priority may be truncated: fail (error) or log a warning (warn).",
     ),
     *settings.rate_settings(5, 50, "Filum documents 5/s and 50/min."),
-    settings.concurrency(1, "Windows are independent: raise it to read several at once."),
+    settings.concurrency(
+        1,
+        "Windows are independent: at 4, with exports taking 2.5 s, 29 exports a minute "
+        "of the 50 against 23 at 1 (docs/performance.md).",
+    ),
 )
 
 PROVIDER = Provider("filum", LABEL, SETTINGS, ("api_token", "organization_id"), STREAMS)
