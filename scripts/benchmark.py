@@ -58,6 +58,13 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlencode
 
+if t.TYPE_CHECKING:
+    import requests
+
+    from sandbox.filum import FilumAPI
+    from sandbox.proprofs import ProProfsAPI
+    from sandbox.server import ProviderAPI
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -97,8 +104,10 @@ def note(message: str) -> None:
 
 
 def sandbox_fingerprint(provider: str) -> str:
-    """A hash of the sandbox code that answers a provider's requests: its module and the
-    shared ones. Cached answers are only reused for the same code."""
+    """A hash of the sandbox code that answers a provider's requests.
+
+    Its module and the shared ones: cached answers are only reused for the same code.
+    """
     digest = hashlib.sha256()
     for name in ("__init__.py", "server.py", "data.py", f"{provider}.py"):
         path = ROOT / "sandbox" / name
@@ -155,7 +164,8 @@ def serve(options: dict[str, t.Any]) -> None:
             if path is not None and path.exists():
                 started = time.perf_counter()
                 with path.open("rb") as handle:
-                    stored = pickle.load(handle)
+                    # this script's own cache, written by the save below
+                    stored = pickle.load(handle)  # noqa: S301 (our own file, see above)
                 self.answers, self.meta = stored["answers"], stored["meta"]
                 note(
                     f"{provider}: {len(self.answers)} cached answers loaded from {path.name} "
@@ -301,6 +311,7 @@ class SandboxProcess:
     """The caching sandbox of one provider and data size, in a process of its own."""
 
     def __init__(self, provider: str, n: int, args: argparse.Namespace) -> None:
+        """Start the sandbox of `provider` with `n` tickets, as `args` ask."""
         self.provider = provider
         self.n = n
         self.live = bool(args.live)
@@ -319,24 +330,27 @@ class SandboxProcess:
                 "run records them from the sandbox, which can take long at large N "
                 "(see docs/performance.md; --n-for STREAM=N lowers N for one stream)"
             )
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 (argv: this interpreter, this script)
             [sys.executable, __file__, "_serve", json.dumps(options)],
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
         )
-        assert self.process.stdout is not None
+        if self.process.stdout is None:  # pragma: no cover - stdout=PIPE
+            raise RuntimeError(f"the sandbox process for {provider} has no stdout")
         line = self.process.stdout.readline().strip()
         if not line.startswith("READY "):
             self.process.kill()
             raise RuntimeError(f"the sandbox process for {provider} did not start: {line!r}")
         self.url = line.removeprefix("READY ")
 
-    def call(self, endpoint: str, timeout: float = 3600.0) -> t.Any:
-        """GET (POST for save) a /_bench/ control endpoint."""
+    def call(self, endpoint: str, timeout: float = 3600.0) -> dict[str, t.Any]:
+        """GET (POST for save) a /_bench/ control endpoint: its JSON object."""
         method = "POST" if endpoint.startswith("save") else "GET"
-        request = urllib.request.Request(f"{self.url}/_bench/{endpoint}", method=method)
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        # self.url is the http:// address our own sandbox process printed
+        url = f"{self.url}/_bench/{endpoint}"
+        request = urllib.request.Request(url, method=method)  # noqa: S310 (see above)
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return json.load(response)
 
     def close(self) -> None:
@@ -357,7 +371,7 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def fewest_requests(stream: str, api: t.Any, n: int) -> dict[str, t.Any]:
+def fewest_requests(stream: str, api: ProviderAPI, n: int) -> dict[str, t.Any]:
     """The fewest requests any client could read `n` tickets with, knowing the data.
 
     Keyset and page walks: the API's largest page, plus the short (or empty) page that tells
@@ -373,18 +387,23 @@ def fewest_requests(stream: str, api: t.Any, n: int) -> dict[str, t.Any]:
         if stream == "socialboards_tickets":  # one /token, then take=50 until a short page
             return {"fewest": 1 + n // 50 + 1, "fewest_rule": "1 token + N // 50 + 1"}
         if stream == "filum_tickets":
-            return {"fewest": _fewest_filum(api), "fewest_rule": "oracle day windows"}
+            filum = t.cast("FilumAPI", api)  # the filum provider's sandbox
+            return {"fewest": _fewest_filum(filum), "fewest_rule": "oracle day windows"}
         if stream == "proprofs_tickets":
-            return {"fewest": _fewest_proprofs(api), "fewest_rule": "oracle 3-month windows"}
+            proprofs = t.cast("ProProfsAPI", api)  # the proprofs provider's sandbox
+            return {"fewest": _fewest_proprofs(proprofs), "fewest_rule": "oracle 3-month windows"}
     except Exception as exc:  # the sandbox's internals changed: say so, keep benchmarking
         return {"fewest": None, "fewest_rule": f"unknown ({type(exc).__name__}: {exc})"}
     return {"fewest": None, "fewest_rule": "unknown stream"}
 
 
-def _fewest_filum(api: t.Any) -> int:
-    """Consecutive day windows of at most 90 days and at most 4999 rows each (an answer of
-    5000 may have been cut, so it cannot be trusted); a day of 5000 rows or more needs
-    ceil(rows / 4999) filtered requests. Greedy from the first day is optimal here."""
+def _fewest_filum(api: FilumAPI) -> int:
+    """Consecutive day windows of at most 90 days and at most 4999 rows each.
+
+    An answer of 5000 may have been cut, so it cannot be trusted; a day of 5000 rows or
+    more needs ceil(rows / 4999) filtered requests. Greedy from the first day is optimal
+    here.
+    """
     zone = timezone(timedelta(hours=7))
     per_day = Counter(api.day_of(ticket) for ticket in api.tickets.values())
     first = datetime.fromisoformat(START_DATE.replace("Z", "+00:00")).astimezone(zone).date()
@@ -404,9 +423,11 @@ def _fewest_filum(api: t.Any) -> int:
     return requests_
 
 
-def _fewest_proprofs(api: t.Any) -> int:
-    """3-month last-modified windows from start_date to end_date (account zone), each read
-    in pages of 25 (an empty window still costs one request)."""
+def _fewest_proprofs(api: ProProfsAPI) -> int:
+    """3-month last-modified windows from start_date to end_date (account zone).
+
+    Each is read in pages of 25 (an empty window still costs one request).
+    """
     zone = api.zone
     start = datetime.fromisoformat(START_DATE.replace("Z", "+00:00")).astimezone(zone)
     end = datetime.fromisoformat(END_DATE.replace("Z", "+00:00")).astimezone(zone)
@@ -451,12 +472,16 @@ def measured(
     env: dict[str, str] | None = None,
     stdout_path: Path | None = None,
 ) -> tuple[float, float, float, int]:
-    """Run a command with stdout to /dev/null (or a file): (wall s, CPU s, peak RSS MB,
-    exit status)."""
+    """Run a command with stdout to /dev/null (or a file).
+
+    Returns:
+        Wall seconds, CPU seconds, peak RSS in MB and the exit status.
+    """
     with stderr_path.open("wb") as err, contextlib.ExitStack() as stack:
         out = stack.enter_context(stdout_path.open("wb")) if stdout_path else subprocess.DEVNULL
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=ROOT, env=env)
+        # argv: this interpreter running the tap or this script, built by the caller
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=ROOT, env=env)  # noqa: S603
         deadline = started + RUN_TIMEOUT
         peak = None
         while True:
@@ -529,7 +554,7 @@ def prepare_tap(stream: str, provider: str, url: str, workdir: Path) -> StreamSe
     }
     config_path = workdir / f"{stream}.config.json"
     config_path.write_text(json.dumps(config, indent=2))
-    discovered = subprocess.run(
+    discovered = subprocess.run(  # noqa: S603 (argv: this interpreter, the tap, fixed arguments)
         [sys.executable, "-m", "tap_helpdesk", "--config", str(config_path), "--discover"],
         capture_output=True,
         check=True,
@@ -595,8 +620,11 @@ def run_plain(
     *,
     slow: bool = False,
 ) -> Run:
-    """One plain-loop run replaying the tap's requests (in latency mode, `slow`: each
-    answer late by its latency, without rate limits: the one-at-a-time floor)."""
+    """One plain-loop run replaying the tap's requests.
+
+    In latency mode, `slow`: each answer late by its latency, without rate limits (the
+    one-at-a-time floor).
+    """
     replay = workdir / f"{stream}.replay.json"
     replay.write_text(json.dumps({"url": server.url, "stream": stream, "requests": log}))
     stderr_path = workdir / f"{stream}.plain.stderr"
@@ -624,9 +652,12 @@ def run_plain(
 # -- the plain loop --------------------------------------------------------------------
 
 
-def plain_rows(response: t.Any) -> list[t.Any]:
-    """The rows of one answer: a JSON array, the first list of objects in a JSON object
-    (`tickets`, `data`, `ticket_data.tickets`), or the rows of a UTF-16 TSV export."""
+def plain_rows(response: requests.Response) -> list[t.Any]:
+    """The rows of one answer.
+
+    A JSON array, the first list of objects in a JSON object (`tickets`, `data`,
+    `ticket_data.tickets`), or the rows of a UTF-16 TSV export.
+    """
     kind = response.headers.get("Content-Type", "")
     if "csv" in kind or "tab-separated" in kind:
         text = response.content.decode("utf-16")
@@ -636,7 +667,7 @@ def plain_rows(response: t.Any) -> list[t.Any]:
     return _first_list(json.loads(response.content))
 
 
-def _first_list(value: t.Any, depth: int = 0) -> list[t.Any]:
+def _first_list(value: object, depth: int = 0) -> list[t.Any]:
     if isinstance(value, list):
         return value
     if isinstance(value, dict) and depth < 2:
@@ -688,6 +719,7 @@ class StreamResult:
     warnings: list[str] = field(default_factory=list)
 
     def median(self, kind: str, attribute: str) -> float:
+        """The median of a run `attribute` over the runs of `kind` ("tap" or "plain")."""
         runs = self.tap_runs if kind == "tap" else self.plain_runs
         return statistics.median(getattr(run, attribute) for run in runs) if runs else math.nan
 
@@ -702,6 +734,7 @@ class StreamResult:
         return statistics.median(ratios) if ratios else math.nan
 
     def summary(self) -> dict[str, t.Any]:
+        """The stream's figures, as the --json document and the table show them."""
         tap_wall, plain_wall = self.median("tap", "wall"), self.median("plain", "wall")
         return {
             "stream": self.stream,
@@ -726,7 +759,7 @@ class StreamResult:
 
 
 def stream_providers() -> tuple[dict[str, str], list[str]]:
-    """stream -> provider for the ticket streams that have a tap module and a sandbox."""
+    """Stream -> provider for the ticket streams that have a tap module and a sandbox."""
     notes: list[str] = []
     try:
         from tap_helpdesk.providers import PROVIDERS  # noqa: PLC0415
@@ -860,7 +893,7 @@ def _short(filename: str) -> str:
 # -- output ----------------------------------------------------------------------------
 
 
-def _fmt(value: t.Any, spec: str) -> str:
+def _fmt(value: object, spec: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return format(value, spec)
@@ -1110,6 +1143,7 @@ def _stream_size(text: str) -> tuple[str, int]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (`argv`, None: sys.argv's)."""
     parser = argparse.ArgumentParser(
         prog="scripts/benchmark.py",
         description=__doc__,
@@ -1220,6 +1254,7 @@ def memory_row(stream: str, small: tuple[int, float], large: tuple[int, float]) 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or one of its sub-commands); the process's exit status."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_serve"]:
         serve(json.loads(argv[1]))

@@ -41,6 +41,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Generator, Hashable, Sequence
 
     import requests
+    from singer_sdk.helpers.types import Context
 
 Token = t.TypeVar("Token")
 Row = dict[str, t.Any]
@@ -90,13 +91,19 @@ class Walk(abc.ABC, t.Generic[Token]):
         """Yield the rows of the answer to `token` to emit, then return what it said."""
 
     def wait_before(self, token: Token) -> float:
-        """Seconds to wait before sending `token` (say, until a window's end is in the
-        past); the engine waits, a walk never sleeps. At most MAX_WAIT_SECONDS."""
+        """Seconds to wait before sending `token`, at most MAX_WAIT_SECONDS.
+
+        Say, until a window's end is in the past: the engine waits, a walk never sleeps.
+        """
         return 0.0
 
     def position(self) -> tuple[str, float | None] | None:
-        """Where the walk is, for progress lines: (a position users read, such as a
-        date, and the fraction of the range behind it, or None when unknown)."""
+        """Where the walk is, for progress lines.
+
+        Returns:
+            A position users read (such as a date) and the fraction of the range behind
+            it, or None when unknown.
+        """
         return None
 
     def request_limit(self) -> int | None:
@@ -108,8 +115,11 @@ class Walk(abc.ABC, t.Generic[Token]):
         return None
 
     def plan_for(self, width: int) -> None:
-        """The engine keeps up to `width` requests in flight: a walk that can plan more
-        independent requests for it (split its range) does so here."""
+        """Plan for up to `width` requests in flight, the most the engine keeps.
+
+        A walk that can plan more independent requests for it (split its range) does so
+        here.
+        """
 
     def peek(self, token: Token, response: requests.Response) -> bool:
         """Look at an answer before those listed ahead of it are read.
@@ -129,10 +139,11 @@ class Walk(abc.ABC, t.Generic[Token]):
         return t.cast("Hashable", token)
 
 
-class WalkGuard:
+class WalkGuard(t.Generic[Token]):
     """Stops a walk that does not advance (see the module doc)."""
 
-    def __init__(self, label: str, walk: Walk[t.Any]) -> None:
+    def __init__(self, label: str, walk: Walk[Token]) -> None:
+        """Guard `walk`; `label` names the provider in error lines."""
         self.label = label
         self.walk = walk
         self.sent: set[Hashable] = set()
@@ -140,7 +151,7 @@ class WalkGuard:
         self.idle = 0
         self.requests = 0
 
-    def before(self, token: t.Any) -> None:
+    def before(self, token: Token) -> None:
         """Check a request before it is sent."""
         key = self.walk.identity(token)
         if key in self.sent:
@@ -160,7 +171,7 @@ class WalkGuard:
             )
         self.requests += 1
 
-    def after(self, token: t.Any, step: Step) -> None:
+    def after(self, token: Token, step: Step) -> None:
         """Check what an answer said."""
         described = self.walk.describe(token)
         if step.fingerprint is not None and step.rows:
@@ -188,38 +199,56 @@ class Driven(t.Protocol):
     """What the engine needs of a stream (HelpdeskStream)."""
 
     @property
-    def provider_label(self) -> str: ...
+    def provider_label(self) -> str:
+        """The provider's name, for error lines."""
+        ...
 
     @property
-    def logger(self) -> logging.Logger: ...
+    def logger(self) -> logging.Logger:
+        """Where notes, events and progress lines go."""
+        ...
 
     @property
-    def max_concurrent_requests(self) -> int: ...
+    def max_concurrent_requests(self) -> int:
+        """Most requests in flight at once."""
+        ...
 
-    def build_request(self, token: t.Any, context: t.Any) -> requests.PreparedRequest: ...
+    def build_request(self, token: object, context: Context | None) -> requests.PreparedRequest:
+        """The prepared request for one token."""
+        ...
 
     def answer(
         self,
         walk: Walk[t.Any],
-        token: t.Any,
+        token: object,
         prepared: requests.PreparedRequest,
         response: requests.Response,
-        context: t.Any,
-    ) -> Generator[Row, None, Step]: ...
+        context: Context | None,
+    ) -> Generator[Row, None, Step]:
+        """Let the walk read one answer: yield its rows, return its step."""
+        ...
 
-    def commit_bookmark(self, value: t.Any, context: t.Any = None) -> None: ...
+    def commit_bookmark(self, value: object, context: Context | None = None) -> None:
+        """Move the bookmark to `value` (every row before it is written)."""
+        ...
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The stream's name."""
+        ...
 
     @property
-    def requests_per_minute_budget(self) -> int | None: ...
+    def requests_per_minute_budget(self) -> int | None:
+        """The provider's request budget per minute, None when unbounded."""
+        ...
 
 
-class Engine:
-    """Drives one walk: sends its requests (up to `max_concurrent_requests` at once, where
-    the walk hands out independent ones), hands each answer back in the walk's order,
-    writes what it noted and moves the bookmark once an answer's rows are written.
+class Engine(t.Generic[Token]):
+    """Drives one walk through its API.
+
+    It sends the walk's requests (up to `max_concurrent_requests` at once, where the walk
+    hands out independent ones), hands each answer back in the walk's order, writes what
+    it noted and moves the bookmark once an answer's rows are written.
 
     Answers are consumed strictly in the order the walk gave, so records leave, and
     bookmarks move, exactly as with one request at a time: a request answered early is
@@ -229,12 +258,16 @@ class Engine:
     def __init__(
         self,
         stream: Driven,
-        walk: Walk[t.Any],
-        send: t.Callable[[requests.PreparedRequest, t.Any], requests.Response],
-        context: t.Any,
+        walk: Walk[Token],
+        send: t.Callable[[requests.PreparedRequest, Context | None], requests.Response],
+        context: Context | None,
         *,
         on_answer: t.Callable[[], None] = lambda: None,
     ) -> None:
+        """Drive `walk` for `stream` in `context`, sending each request through `send`.
+
+        `on_answer` is called once per answer consumed (the SDK's request counter).
+        """
         self.stream = stream
         self.on_answer = on_answer
         self.walk = walk
@@ -248,7 +281,7 @@ class Engine:
         self._peeked: set[t.Hashable] = set()
         self._pool: ThreadPoolExecutor | None = None
         #: identity -> (token, prepared request, answer) in flight, in the walk's order
-        self._flight: dict[t.Hashable, tuple[t.Any, requests.PreparedRequest, Future[t.Any]]] = {}
+        self._flight: dict[t.Hashable, tuple[Token, requests.PreparedRequest, Future[t.Any]]] = {}
         self.answers = 0
         self.rows = 0
         self.started = time.monotonic()
@@ -315,7 +348,7 @@ class Engine:
             wait([self._flight[head][2], *waiting], return_when=FIRST_COMPLETED)
         return False
 
-    def _peek(self, token: t.Any, response: requests.Response) -> bool:
+    def _peek(self, token: Token, response: requests.Response) -> bool:
         try:
             return self.walk.peek(token, response)
         except Exception:  # read again in its turn, which raises in order
@@ -376,7 +409,7 @@ class Engine:
             },
         )
 
-    def _launch(self, ready: list[t.Any]) -> None:
+    def _launch(self, ready: list[Token]) -> None:
         """Put the head of `ready` in flight, and more of it while fewer than `width` are.
 
         A request in flight that the walk no longer lists (it changed its plan) is dropped;
@@ -392,7 +425,7 @@ class Engine:
                 break
             self._flight[key] = self._start(token)
 
-    def _start(self, token: t.Any) -> tuple[t.Any, requests.PreparedRequest, Future[t.Any]]:
+    def _start(self, token: Token) -> tuple[Token, requests.PreparedRequest, Future[t.Any]]:
         self.guard.before(token)
         prepared = self.stream.build_request(token, self.context)
         wait = min(self.walk.wait_before(token), MAX_WAIT_SECONDS)

@@ -127,7 +127,8 @@ def _key_text(seconds: float, like: str) -> str:
 class KeysetRange:
     """One keyset walk between `lower` (>=) and `upper` (<=, None: open-ended)."""
 
-    def __init__(self, walk: KeysetWalk, lower: str | None, upper: str | None, index: int):
+    def __init__(self, walk: KeysetWalk, lower: str | None, upper: str | None, index: int) -> None:
+        """The range of `walk` from `lower` to `upper`, its `index`-th (0: the first)."""
         self.walk = walk
         self.lower = lower
         self.upper = upper
@@ -292,8 +293,11 @@ class KeysetRange:
 
 
 class KeysetWalk(Walk[KeysetToken]):
-    """The keyset walk of one run, in sub-ranges side by side when planned for several
-    requests in flight (see the module doc)."""
+    """The keyset walk of one run.
+
+    In sub-ranges side by side when planned for several requests in flight (see the
+    module doc).
+    """
 
     def __init__(
         self,
@@ -307,6 +311,18 @@ class KeysetWalk(Walk[KeysetToken]):
         to_bookmark: Callable[[str], t.Any] = str,
         ceiling: str | None = None,
     ) -> None:
+        """Walk `key` upwards from `start` (None: from the first row), `page_size` rows a page.
+
+        Args:
+            label: the provider's name, for error lines.
+            key: the field the walk pages on (the stream's replication key).
+            start: the key value to start from, None for the first row.
+            page_size: rows asked for per page.
+            parse: reads one page's answer into its rows and the API's has-more marker.
+            id_field: the field that identifies a row.
+            to_bookmark: the bookmark value for a key's text.
+            ceiling: now, as key text, when the walk began; None: no bound.
+        """
         self.label = label
         self.key = key
         self.id_field = id_field
@@ -356,8 +372,11 @@ class KeysetWalk(Walk[KeysetToken]):
         self.width = max(width, 1)
 
     def ready(self) -> list[KeysetToken]:
-        """Per range in key order: the pages held, then its next page; ranges are cut
-        until one more than `width` requests is listed (sent as the head is read)."""
+        """Per range in key order: the pages held, then its next page.
+
+        Ranges are cut until one more than `width` requests is listed (sent as the head is
+        read).
+        """
         if self.width == 1:
             head = self.next
             return [head] if head is not None else []
@@ -366,8 +385,9 @@ class KeysetWalk(Walk[KeysetToken]):
             tokens.extend(part.held)
             if part.next is not None:
                 tokens.append(part.next)
-        while len(tokens) <= self.width and self._uncut is not None:  # one to send next
-            part = self._cut()
+        # one to send next (a walk with something left to cut has a ceiling: see _split)
+        while len(tokens) <= self.width and self._uncut is not None and self.ceiling is not None:
+            part = self._cut(self._uncut, self.ceiling)
             if part.next is not None:
                 tokens.append(part.next)
         for token in tokens:
@@ -411,8 +431,7 @@ class KeysetWalk(Walk[KeysetToken]):
 
     def read(self, token: KeysetToken, response: requests.Response) -> Generator[Row, None, Step]:
         """The rows of one page not emitted before; the next page is decided."""
-        assert self.parse is not None
-        rows, has_more = self.parse(response)
+        rows, has_more = self._parse(response)
         taken = self._taken.pop(self.identity(token), None) if self._taken else None
         if taken is None:
             fresh, step = self.take(token, rows, has_more)
@@ -425,14 +444,15 @@ class KeysetWalk(Walk[KeysetToken]):
         return step
 
     def peek(self, token: KeysetToken, response: requests.Response) -> bool:
-        """A page of a later sub-range, arrived early: decide its range's next page now;
-        the page itself is held, in its place, until `read` (its rows kept by position)."""
-        assert self.parse is not None
+        """A page of a later sub-range, arrived early: decide its range's next page now.
+
+        The page itself is held, in its place, until `read` (its rows kept by position).
+        """
         key = self.identity(token)
         part = self._owner.get(key)
         if part is None or key in self._taken or token != part.next:
             return False
-        rows, has_more = self.parse(response)
+        rows, has_more = self._parse(response)
         fresh, step = part.take(token, rows, has_more)
         places = {id(row): place for place, row in enumerate(rows)}
         self._taken[key] = ([places[id(row)] for row in fresh], step)
@@ -441,11 +461,20 @@ class KeysetWalk(Walk[KeysetToken]):
 
     # -- one page ----------------------------------------------------------------------
 
+    def _parse(self, response: requests.Response) -> tuple[list[Row], bool | None]:
+        """One page's rows and has-more marker, through the walk's `parse`."""
+        if self.parse is None:
+            raise TypeError(f"{self.label}: this keyset walk was built without a parse")
+        return self.parse(response)
+
     def take(
         self, token: KeysetToken, rows: list[Row], has_more: bool | None
     ) -> tuple[list[Row], Step]:
-        """Account for one page of the range it belongs to: its rows not emitted before,
-        and what it said."""
+        """Account for one page of the range it belongs to.
+
+        Returns:
+            Its rows not emitted before, and what it said.
+        """
         part = self._owner.pop(self.identity(token), None) or self._range_of(token)
         fresh, step = part.take(token, rows, has_more)
         if self.width == 1:
@@ -537,19 +566,17 @@ class KeysetWalk(Walk[KeysetToken]):
             width = min(width, self._range_seconds * growth)
         return max(width, 1.0)
 
-    def _cut(self) -> KeysetRange:
-        """The next sub-range; the last is open-ended."""
-        assert self._uncut is not None
-        assert self.ceiling is not None
-        lower = _key_text(self._uncut, self.ceiling)
+    def _cut(self, uncut: float, ceiling: str) -> KeysetRange:
+        """The next sub-range from `uncut` (the walk's `_uncut`); the last is open-ended."""
+        lower = _key_text(uncut, ceiling)
         self._range_seconds = self._cut_seconds()
-        end = self._uncut + self._range_seconds
-        if end >= _seconds(self.ceiling):
+        end = uncut + self._range_seconds
+        if end >= _seconds(ceiling):
             part = KeysetRange(self, lower, None, len(self.ranges) + 1)
             self._uncut = None
         else:
             end = math.floor(end)
-            part = KeysetRange(self, lower, _key_text(end, self.ceiling), len(self.ranges) + 1)
+            part = KeysetRange(self, lower, _key_text(end, ceiling), len(self.ranges) + 1)
             self._uncut = end
         self.ranges.append(part)
         return part
@@ -557,8 +584,11 @@ class KeysetWalk(Walk[KeysetToken]):
     def observe(
         self, part: KeysetRange, token: KeysetToken, rows: list[Row], last_key: str | None
     ) -> None:
-        """Learn rows per second of key: from a full page over its own span, from a bounded
-        range read to its end over the whole range."""
+        """Learn rows per second of key.
+
+        From a full page over its own span, from a bounded range read to its end over the
+        whole range.
+        """
         if self.width == 1:
             return
         try:
