@@ -163,7 +163,8 @@ def sandbox_process(*args: str, providers: t.Sequence[str]) -> t.Iterator[Sandbo
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     started = SandboxProcess(process)
-    threading.Thread(target=started._pump, daemon=True).start()
+    pump = threading.Thread(target=started._pump, daemon=True)
+    pump.start()
     try:
         deadline = time.monotonic() + 120
         first = started.read_line(deadline)
@@ -185,6 +186,9 @@ def sandbox_process(*args: str, providers: t.Sequence[str]) -> t.Iterator[Sandbo
     finally:
         process.terminate()
         process.wait(timeout=30)
+        pump.join(timeout=10)  # it ends at the pipe's end: then the pipe can be closed
+        assert process.stdout is not None
+        process.stdout.close()  # an open pipe left to the collector is a ResourceWarning
 
 
 def test_sandbox_prints_the_settings_that_reach_it(tmp_path: Path) -> None:
