@@ -388,3 +388,109 @@ def test_the_same_rows_in_another_slice_are_no_repeat_but_in_the_same_read_are()
     _, a = read(w, next_of(w), 50, "?page=2", tickets(*range(25)))
     _, b = read(w, next_of(w), 50, "", tickets(*range(25)))
     assert a.fingerprint == b.fingerprint, "the engine stops a page that repeats"
+
+
+# -- several requests in flight: later windows paged ahead (peek) --------------------------
+
+
+def peek(w: TicketWalk, token: PageToken, total, link: str, rows: list[dict]) -> bool:
+    """Show the walk an answer ahead of its turn, as the engine does."""
+    return w.peek(token, Page(total, link, rows))  # type: ignore[arg-type]
+
+
+def two_windows() -> tuple[Slice, Slice]:
+    first, second = three_month_windows(T0, T0 + timedelta(days=120))
+    return first, second
+
+
+def test_at_one_request_in_flight_nothing_is_peeked():
+    first, second = two_windows()
+    w = walk(first, second)
+    assert not peek(w, PageToken(second), 30, "?page=2", tickets(*range(25)))
+    assert w.ready() == [PageToken(first), PageToken(second)]
+    assert not w.ahead
+
+
+def test_a_later_window_answered_early_is_paged_ahead_and_read_in_its_turn():
+    first, second = two_windows()
+    w = walk(first, second)
+    w.plan_for(4)
+    head, later = w.ready()
+    assert later == PageToken(second)
+    late = tickets(*range(100, 160), modified="2024-04-02 00:00:00")
+    assert peek(w, later, 60, "https://x.example/?page=2", late[:25])
+    page_2, page_3 = PageToken(second, "page=2"), PageToken(second, "page=3")
+    assert w.ready() == [head, later, page_2], "held in its place, then the page it links to"
+    assert not peek(w, later, 60, "?page=2", late[:25]), "an answer is taken in once"
+    # the first window's one request, the second's ceil(60 / 25) pages and one past the last
+    assert w.request_limit() == 1 + 4
+    assert peek(w, page_2, 60, "?page=3", late[25:50])
+    assert w.ready() == [head, later, page_2, page_3]
+    fresh, step = read(w, head, 5, "", tickets(*range(5)))
+    assert len(fresh) == 5
+    assert step.bookmark == "2024-01-02 00:00:00", "the first window completed"
+    assert w.ready() == [later, page_2, page_3]
+    fresh, step = read(w, later, 60, "https://x.example/?page=2", late[:25])
+    assert fresh == late[:25]
+    assert step.bookmark is None, "no bookmark inside a window"
+    assert w.ready() == [page_2, page_3]
+    assert read(w, page_2, 60, "?page=3", late[25:50])[0] == late[25:50]
+    assert w.ready() == [page_3], "read from here as at one request at a time"
+    assert not w.ahead
+    fresh, step = read(w, page_3, 60, "", late[50:])
+    assert fresh == late[50:]
+    assert step.bookmark == "2024-04-02 00:00:00"
+    assert w.ready() == []
+
+
+def test_a_peeked_link_that_repeats_its_page_is_not_followed_and_stops_in_its_turn():
+    first, second = two_windows()
+    w = walk(first, second)
+    w.plan_for(4)
+    head, later = w.ready()
+    page_2 = PageToken(second, "page=2")
+    assert peek(w, later, 60, "?page=2", tickets(*range(100, 125)))
+    assert peek(w, page_2, 60, "?page=2", tickets(*range(125, 150)))
+    assert w.ready() == [head, later, page_2], "the repeated link is not asked for"
+    read(w, head, 5, "", tickets(*range(5)))
+    read(w, later, 60, "?page=2", tickets(*range(100, 125)))
+    with pytest.raises(ProviderError, match="next_page_link repeats the page it is on"):
+        read(w, page_2, 60, "?page=2", tickets(*range(125, 150)))
+
+
+def test_peeked_links_past_the_total_are_not_followed_and_stop_in_their_turn():
+    first, second = two_windows()
+    w = walk(first, second)
+    w.plan_for(8)
+    head = w.ready()[0]
+    pages = [PageToken(second, f"page={n}" if n > 1 else "") for n in range(1, 4)]
+    for n, token in enumerate(pages, start=1):
+        assert peek(w, token, 30, f"?page={n + 1}", tickets(*range(100 + 25 * n, 125 + 25 * n)))
+    assert w.ready() == [head, *pages], "ceil(30 / 25) pages and one past the last, no more"
+    assert w.request_limit() == 1 + 3
+    read(w, head, 5, "", tickets(*range(5)))
+    for n, token in enumerate(pages[:2], start=1):
+        read(w, token, 30, f"?page={n + 1}", tickets(*range(100 + 25 * n, 125 + 25 * n)))
+    with pytest.raises(ProviderError, match="goes on past 3 pages for 30 tickets"):
+        read(w, pages[2], 30, "?page=4", tickets(*range(175, 200)))
+
+
+def test_a_window_read_again_in_halves_goes_before_the_later_window_held_in_its_place():
+    first, second = two_windows()
+    w = walk(first, second)
+    w.plan_for(4)
+    head, later = w.ready()
+    late = tickets(*range(100, 110), modified="2024-04-02 00:00:00")
+    assert peek(w, later, 10, "", late)
+    read(w, head, 30, "?page=2", tickets(*range(25)))
+    _, step = read(w, w.ready()[0], 29, "", tickets(*range(25, 29)))  # one left mid-walk
+    assert "reading them again in halves" in step.notes[0]
+    halves = split_time(first)
+    assert halves is not None
+    assert w.ready() == [PageToken(halves[0]), PageToken(halves[1]), later]
+    read(w, PageToken(halves[0]), 15, "", tickets(*range(15)))
+    read(w, PageToken(halves[1]), 14, "", tickets(*range(15, 29)))
+    fresh, step = read(w, later, 10, "", late)
+    assert fresh == late
+    assert step.bookmark == "2024-04-02 00:00:00"
+    assert w.ready() == []

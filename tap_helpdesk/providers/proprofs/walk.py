@@ -79,9 +79,36 @@ class Progress:
     @property
     def allowed_pages(self) -> int | None:
         """Most pages this read can take, from its first total (None: no total)."""
-        if self.first_total is None:
-            return None
-        return max(1, math.ceil(self.first_total / PAGE_SIZE)) + EXTRA_PAGES
+        return allowed_pages(self.first_total)
+
+
+def allowed_pages(first_total: int | None) -> int | None:
+    """Most pages a read of a slice can take, from its first total (None: no total)."""
+    if first_total is None:
+        return None
+    return max(1, math.ceil(first_total / PAGE_SIZE)) + EXTRA_PAGES
+
+
+@dataclass
+class Lookahead:
+    """A later slice's pages answered ahead of their turn (peeked; see TicketWalk.peek).
+
+    The answers stay held by the engine until their turn; the walk keeps what it needs to
+    page on: their tokens and parsed pages, and the next page to ask for.
+    """
+
+    first_total: int | None
+    #: tokens answered and peeked, not yet read, in page order
+    held: list[PageToken] = field(default_factory=list)
+    #: the page to ask for after them (None: the last page peeked has no next link)
+    following: PageToken | None = None
+    #: pages peeked so far in this read of the slice
+    pages: int = 0
+
+    @property
+    def allowed_pages(self) -> int | None:
+        """Most pages this read can take, from its first total (None: no total)."""
+        return allowed_pages(self.first_total)
 
 
 #: why a read of a slice is not trusted
@@ -139,6 +166,12 @@ class TicketWalk(Walk[PageToken]):
         #: changed its plan (slices read again go first): they are sent again
         self.replanned = 0
         self._range_noted = False
+        #: requests the engine keeps in flight (plan_for); at 1 nothing is peeked
+        self.width = 1
+        #: (slice, attempt) -> its pages answered ahead of their turn
+        self.ahead: dict[tuple[Slice, int], Lookahead] = {}
+        #: the parsed pages of those answers, until they are read
+        self._peeked: dict[PageToken, Page] = {}
         #: the range the walk covers, for progress lines
         self._span = (pending[-1][0].start, pending[0][0].end) if pending else None
 
@@ -147,21 +180,55 @@ class TicketWalk(Walk[PageToken]):
     def ready(self) -> Sequence[PageToken]:
         """The next page of the slice being read, then the first pages of the slices planned.
 
-        Those are independent of the current answer, earliest first; the tail last.
+        Those are independent of the current answer, earliest first; the tail last. With
+        several in flight, each slice's pages answered ahead (peeked, held by the engine)
+        come in its place, followed by the page they link to.
         """
+        if self.ahead:
+            self._forget_unplanned()
         tokens: list[PageToken] = []
         progress = self.progress
         if progress is not None and progress.next_link:
             token = progress.token
-            tokens.append(PageToken(token.part, progress.next_link, token.attempt))
-        tokens += [PageToken(part, "", attempt) for part, attempt in reversed(self.pending)]
+            tokens += self._pages_of(PageToken(token.part, progress.next_link, token.attempt))
+        for part, attempt in reversed(self.pending):
+            tokens += self._pages_of(PageToken(part, "", attempt))
         if not tokens and self.tail_from is not None:
             tokens.append(PageToken(Slice(self.tail_from, None)))
         return tokens
 
+    def plan_for(self, width: int) -> None:
+        """Several requests in flight: later slices are paged side by side (peek)."""
+        self.width = max(width, 1)
+
+    def peek(self, token: PageToken, response: requests.Response) -> bool:
+        """A later slice's page answered ahead of its turn: ask for its next page now.
+
+        Only its link (and its first total, which bounds the slice's pages) is taken from
+        it now; the answer stays held, in its place, and `read` takes it in its turn
+        exactly as at one request at a time (tickets, totals, re-reads, bookmark).
+        """
+        key = (token.part, token.attempt)
+        ahead = self.ahead.get(key)
+        expected = ahead.following if ahead is not None else self._first_planned(key)
+        if self.width == 1 or token != expected:
+            return False
+        page = self.parse(response, token)
+        if ahead is None:
+            ahead = self.ahead[key] = Lookahead(page.total)
+        ahead.held.append(token)
+        ahead.pages += 1
+        self._peeked[token] = page
+        ahead.following = self._following(token, page, ahead)
+        return True
+
     def read(self, token: PageToken, response: requests.Response) -> Generator[Row, None, Step]:
         """The tickets of one answer not emitted before; the walk moves on."""
-        page = self.parse(response, token)
+        page = self._peeked.pop(token, None)
+        if page is None:
+            page = self.parse(response, token)
+        else:
+            self._release(token)
         fresh, step = self.take(token, page)
         if self.on_page is not None:
             self.on_page(fresh)
@@ -201,8 +268,14 @@ class TicketWalk(Walk[PageToken]):
             if allowed is None:
                 return None
             current = allowed
-        tail = 1 if self.tail_from is not None else 0
-        planned = len(self.pending) + tail
+        planned = 1 if self.tail_from is not None else 0
+        for part, attempt in self.pending:
+            ahead = self.ahead.get((part, attempt))
+            # a slice paged ahead may take as many pages as its first total allows
+            allowed = ahead.allowed_pages if ahead is not None else 1
+            if allowed is None:
+                return None
+            planned += allowed
         return self.finished_requests + self.replanned + current + planned
 
     def describe(self, token: PageToken) -> str:
@@ -211,6 +284,59 @@ class TicketWalk(Walk[PageToken]):
         if token.link:
             text += f", {token.link}"
         return text + (f" (read {token.attempt + 1})" if token.attempt else "")
+
+    # -- slices paged ahead -------------------------------------------------------------
+
+    def _pages_of(self, following: PageToken) -> list[PageToken]:
+        """A slice's pages held (peeked) then the next to ask for; else `following` alone."""
+        ahead = self.ahead.get((following.part, following.attempt))
+        if ahead is None:
+            return [following]
+        if not ahead.held or ahead.held[0] != following:  # pragma: no cover - defensive
+            self._forget((following.part, following.attempt))
+            return [following]
+        listed = list(ahead.held)
+        if ahead.following is not None:
+            listed.append(ahead.following)
+        return listed
+
+    def _first_planned(self, key: tuple[Slice, int]) -> PageToken | None:
+        """The first page of a slice planned (not the one being read), else None."""
+        return PageToken(key[0], "", key[1]) if key in self.pending else None
+
+    @staticmethod
+    def _following(token: PageToken, page: Page, ahead: Lookahead) -> PageToken | None:
+        """The page a peeked answer links to (None: its last page, or a link not to follow).
+
+        A link that repeats its page or goes past the total is not followed: the page is
+        read in its turn, where the walk stops the run with one line (`_check_link`).
+        """
+        link = link_query(page.next_link) if page.next_link and page.tickets else ""
+        allowed = ahead.allowed_pages
+        if not link or link == token.link or (allowed is not None and ahead.pages >= allowed):
+            return None
+        return PageToken(token.part, link, token.attempt)
+
+    def _release(self, token: PageToken) -> None:
+        """A peeked page is read in its turn: its slice stops listing it as held."""
+        key = (token.part, token.attempt)
+        ahead = self.ahead.get(key)
+        if ahead is not None and token in ahead.held:
+            ahead.held.remove(token)
+            if not ahead.held:  # the slice is read from here as at one at a time
+                del self.ahead[key]
+
+    def _forget_unplanned(self) -> None:
+        """Forget what was peeked for slices no longer read (the plan changed)."""
+        planned = set(self.pending)
+        if self.progress is not None:
+            planned.add((self.progress.token.part, self.progress.token.attempt))
+        for key in [key for key in self.ahead if key not in planned]:
+            self._forget(key)
+
+    def _forget(self, key: tuple[Slice, int]) -> None:
+        for token in self.ahead.pop(key).held:
+            self._peeked.pop(token, None)
 
     # -- one answer --------------------------------------------------------------------
 
