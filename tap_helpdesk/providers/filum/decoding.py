@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import typing as t
+import zlib
 from email.message import Message
 from urllib.parse import urlparse
 
@@ -23,7 +24,7 @@ from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.filum.records import FIELDS, LABEL, RecordBuilder, field_name
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
     from datetime import tzinfo
 
     from _typeshed import WriteableBuffer
@@ -63,13 +64,20 @@ class ExportDecoder:
         self.columns_for = columns_for
         self.expired = expired
 
-    def records(self, response: requests.Response) -> Iterator[Record]:
-        """The records of one answer, CSV or JSON as its content type says."""
+    def records(
+        self, response: requests.Response, body: Iterable[bytes] | None = None
+    ) -> Iterator[Record]:
+        """The records of one answer, CSV or JSON as its content type says.
+
+        `body`: its bytes, when they were read before (`HeldBody`); else they are read from
+        the response as they arrive.
+        """
         media, charset = media_type(response)
+        chunks = response.iter_content(CHUNK_BYTES) if body is None else iter(body)
         if "json" in media:
-            rows = self._read_json(response, charset)
+            rows = self._read_json(response, charset, chunks)
         elif "csv" in media or "tab-separated" in media or media == "text/plain":
-            rows = self._read_csv(response)
+            rows = self._read_csv(response, chunks)
         else:
             raise ProviderError(
                 LABEL,
@@ -90,13 +98,13 @@ class ExportDecoder:
 
     def header_row(self, response: requests.Response) -> list[str]:
         """The column headers of a CSV answer (its first row only)."""
-        text = self._csv_text(response)
+        text = self._csv_text(response, response.iter_content(CHUNK_BYTES))
         return next(csv.reader(text, delimiter="\t"), [])
 
     # -- CSV ---------------------------------------------------------------------------
 
-    def _csv_text(self, response: requests.Response) -> t.TextIO:
-        body = _reader(response)
+    def _csv_text(self, response: requests.Response, chunks: Iterator[bytes]) -> t.TextIO:
+        body = _reader(chunks)
         bom = body.read(2)
         if not bom:
             raise EmptyExport("the export body is empty")
@@ -109,8 +117,8 @@ class ExportDecoder:
             )
         return io.TextIOWrapper(body, encoding="utf-16-le", newline="")
 
-    def _read_csv(self, response: requests.Response) -> Iterator[Record]:
-        lines = _Lines(self._csv_text(response))
+    def _read_csv(self, response: requests.Response, chunks: Iterator[bytes]) -> Iterator[Record]:
+        lines = _Lines(self._csv_text(response, chunks))
         reader = csv.reader(lines, delimiter="\t", quotechar='"', strict=True)
         try:
             headers = next(reader, None)
@@ -144,8 +152,10 @@ class ExportDecoder:
 
     # -- JSON --------------------------------------------------------------------------
 
-    def _read_json(self, response: requests.Response, charset: str | None) -> Iterator[Record]:
-        body = _reader(response)
+    def _read_json(
+        self, response: requests.Response, charset: str | None, chunks: Iterator[bytes]
+    ) -> Iterator[Record]:
+        body = _reader(chunks)
         head = body.peek(4)[:4]
         if not head:
             raise EmptyExport("the export body is empty")
@@ -264,8 +274,48 @@ class _Chunks(io.RawIOBase):
         return size
 
 
-def _reader(response: requests.Response) -> io.BufferedReader:
-    return io.BufferedReader(_Chunks(response.iter_content(CHUNK_BYTES)), CHUNK_BYTES)
+def _reader(chunks: Iterator[bytes]) -> io.BufferedReader:
+    return io.BufferedReader(_Chunks(chunks), CHUNK_BYTES)
+
+
+class HeldBody:
+    """An answer's body read ahead of its turn, kept compressed until it is read.
+
+    `tee` hands the body's chunks on as they arrive and keeps them; `chunks` gives them
+    back. A held export is up to 5000 rows of UTF-16 text (a few MB); compressed at zlib's
+    fastest level it takes a fraction of that.
+    """
+
+    def __init__(self) -> None:
+        """Nothing kept yet."""
+        self._compressor = zlib.compressobj(1)
+        self._kept: list[bytes] = []
+        self.size = 0
+
+    def tee(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """Yield `chunks`, keeping each."""
+        for chunk in chunks:
+            self.size += len(chunk)
+            self._kept.append(self._compressor.compress(chunk))
+            yield chunk
+        self._kept.append(self._compressor.flush())
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body kept, in pieces of about CHUNK_BYTES."""
+        decompressor = zlib.decompressobj()
+        for block in self._kept:
+            data = decompressor.decompress(block, CHUNK_BYTES)
+            while data:
+                yield data
+                data = decompressor.decompress(decompressor.unconsumed_tail, CHUNK_BYTES)
+        tail = decompressor.flush()
+        if tail:
+            yield tail
+
+    @property
+    def kept(self) -> int:
+        """Bytes kept (compressed)."""
+        return sum(len(block) for block in self._kept)
 
 
 def media_type(response: requests.Response) -> tuple[str, str | None]:

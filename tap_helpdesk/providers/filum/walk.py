@@ -25,11 +25,11 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from tap_helpdesk.engine import Step, Walk
 from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.providers.filum.decoding import CHUNK_BYTES, HeldBody
+from tap_helpdesk.providers.filum.plan import ExportPlan
 from tap_helpdesk.providers.filum.records import LABEL
 from tap_helpdesk.windows import (
     Window,
-    WindowPlanner,
-    WindowWalk,
     halves,
     isolate,
     split_by_density,
@@ -37,7 +37,7 @@ from tap_helpdesk.windows import (
 )
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Hashable, Iterator, Sequence
+    from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Sequence
     from datetime import tzinfo
 
     import requests
@@ -165,40 +165,55 @@ class FilumWalk(Walk[Window[date]]):
         first: date,
         last: date,
         zone: tzinfo,
-        records: Callable[[requests.Response], Iterator[Record]],
+        records: Callable[[requests.Response, Iterable[bytes] | None], Iterator[Record]],
         *,
         filter_field: str | None = None,
         warn_unsplittable: bool = False,
+        read_whole: Callable[[requests.Response], None] = lambda response: None,
     ) -> None:
         """Walk [first, last] with `records` decoding each answer.
 
-        `filter_field` is the date the export range applies to, as an earlier run learned it.
+        `filter_field` is the date the export range applies to, as an earlier run learned
+        it; `read_whole(response)` is told of an answer read to its end ahead of its turn.
         """
         self.first, self.last, self.zone = first, last, zone
 
         self.records = records
+        self.read_whole = read_whole
         #: the date the export range applies to, once an answer has shown it
         self.filter_field = filter_field
         self.warn_unsplittable = warn_unsplittable
-        self.planner = WindowPlanner(first, last, MAX_WINDOW_DAYS, TARGET_ROWS)
-        self.windows: WindowWalk[date, ExportAnswer] = WindowWalk(
-            self.planner, is_truncated=lambda answer: answer.rows >= ROW_CAP, refine=self.refine
+        self.plan: ExportPlan[ExportAnswer] = ExportPlan(
+            first,
+            last,
+            max_days=MAX_WINDOW_DAYS,
+            target_rows=TARGET_ROWS,
+            is_capped=lambda answer: answer.rows >= ROW_CAP,
+            rows_of=lambda answer: answer.rows,
+            refine=self.refine,
         )
         self.recent = RecentTickets()
         #: per day field, the latest value of each answer not yet behind done_through
         self._latest: dict[str, list[str]] = {name: [] for name in DAY_FIELDS}
         #: per day field, the latest value of the rows of the windows complete so far
         self._complete: dict[str, str] = {}
+        #: bodies of answers read ahead of their turn, and what reading one raised
+        self._held: dict[Window[date], HeldBody] = {}
+        self._failed: dict[Window[date], Exception] = {}
 
     # -- the walk contract -------------------------------------------------------------
 
-    def ready(self) -> list[Window[date]]:
-        """The parts of the current window not yet read, or the next window.
+    def plan_for(self, width: int) -> None:
+        """Plan windows ahead for `width` requests in flight (plan.py)."""
+        self.plan.width = max(width, 1)
 
-        The parts are independent of each other; the next window is sized from the rows
-        per day of those before.
+    def ready(self) -> list[Window[date]]:
+        """The windows decided and not read, in time order; planned ahead above width 1.
+
+        One at a time: the parts of the current window, or the next window, sized from
+        the rows per day of the one before.
         """
-        return self.windows.ready()
+        return self.plan.ready()
 
     def identity(self, token: Window[date]) -> Hashable:
         """A window and its filters."""
@@ -209,17 +224,15 @@ class FilumWalk(Walk[Window[date]]):
         return describe(token)
 
     def request_limit(self) -> int:
-        """The windows read, the parts decided, and the windows the rest will take.
+        """The windows read, those decided, and the windows the rest will take.
 
         The rest is sized at the density seen so far (it grows when a window is split).
         """
-        top = self.windows.top
-        left = self.planner.windows_left(top.end if top else None)
-        return self.windows.settled + self.windows.pending + left
+        return self.plan.settled + len(self.plan.pending) + self.plan.windows_left()
 
     def position(self) -> tuple[str, float | None] | None:
         """The last day exported, and the share of the range up to it."""
-        done = self.windows.done_through
+        done = self.plan.done_through
         total = (self.last - self.first).days + 1
         if done is None or total <= 0:
             return (f"days {self.first}..{self.last}", 0.0)
@@ -229,6 +242,10 @@ class FilumWalk(Walk[Window[date]]):
         self, token: Window[date], response: requests.Response
     ) -> Generator[Record, None, Step]:
         """The rows of one export not emitted before, as they arrive; then what it told."""
+        failed = self._failed.pop(token, None)
+        if failed is not None:  # met while it was read ahead of its turn: raised in order
+            raise failed
+        held = self._held.pop(token, None)
         self.recent.forget_before(self.day_start_utc(token.start), self.filter_field)
         answer = ExportAnswer()
         count, is_new = answer.count, self.recent.is_new
@@ -237,7 +254,7 @@ class FilumWalk(Walk[Window[date]]):
         record: Record | None = None
         # Rows are emitted as they arrive: a capped answer's rows are real tickets too,
         # and its parts bring them again, unchanged, to be dropped here.
-        for record in self.records(response):
+        for record in self.records(response, held.chunks() if held else None):
             count(record)
             if first is None:
                 first = record
@@ -246,6 +263,34 @@ class FilumWalk(Walk[Window[date]]):
                 yield record
         return self.settle(token, answer, new, _fingerprint(answer, first, record))
 
+    def peek(self, token: Window[date], response: requests.Response) -> bool:
+        """A later window's answer, arrived early: read it whole, plan from it.
+
+        Its body is kept (compressed) for its turn, when its rows are emitted. Its rows
+        per day update the estimate the next windows are planned from, and a capped one is
+        split at once (plan.py). Only once the date the range applies to is known: before,
+        an answer cannot be checked against its range, and days could be read from the
+        wrong date; it then waits for its turn unlooked at. An answer outside its range is
+        not taken in either: its turn raises.
+        """
+        if self.filter_field is None or token not in self.plan.pending:
+            return False
+        if self.plan.looked(token) or token in self._held or token in self._failed:
+            return False
+        held, answer = HeldBody(), ExportAnswer()
+        try:
+            for record in self.records(response, held.tee(response.iter_content(CHUNK_BYTES))):
+                answer.count(record)
+        except Exception as exc:  # any error is the answer's: raised in its turn, in order
+            self._failed[token] = exc
+            return False
+        self.read_whole(response)
+        self._held[token] = held
+        if self.outside_range(token, answer):
+            return False
+        self.plan.look(token, answer)
+        return True
+
     # -- one answer --------------------------------------------------------------------
 
     def settle(
@@ -253,6 +298,9 @@ class FilumWalk(Walk[Window[date]]):
     ) -> Step:
         """Account for one answer: split it if capped, learn, move the bookmark."""
         events = [f"{LABEL}: {describe(window)} -> {answer.rows} rows"]
+        outside = self.outside_range(window, answer)
+        if outside:
+            raise ProviderError(LABEL, outside)
         learned = self.learn_filter_field(window, answer)
         if learned:
             events.append(learned)
@@ -260,12 +308,10 @@ class FilumWalk(Walk[Window[date]]):
             value = answer.latest(name)
             if value:
                 values.append(value)
-        complete = self.windows.settle(window, answer)
+        complete = self.plan.settle(window, answer)
         notes: tuple[str, ...] = ()
         if complete is False:
             notes = (self.cap_exceeded(window, answer),)
-        if complete is not None:
-            self.planner.observe(window, answer.rows)
         return Step(
             rows=answer.rows,
             new=new,
@@ -274,6 +320,31 @@ class FilumWalk(Walk[Window[date]]):
             fingerprint=None if answer.rows >= ROW_CAP else fingerprint,
             notes=notes,
             events=tuple(events),
+        )
+
+    def outside_range(self, window: Window[date], answer: ExportAnswer) -> str | None:
+        """Why an answer cannot be the export of its window, or None.
+
+        A row whose date the range applies to (either date, until that is known) falls
+        more than a day outside the window: the server ignored the range. A day's margin
+        leaves room for a zone setting that differs from the provider's.
+        """
+        names = (self.filter_field,) if self.filter_field else DAY_FIELDS
+        earliest = window.start - timedelta(days=1)
+        latest = window.end + timedelta(days=1)
+        spans = {name: self.days_of(answer, name) for name in names}
+        if not any(spans.values()):
+            return None
+        for days in spans.values():
+            if days and earliest <= min(days) and max(days) <= latest:
+                return None
+        name, days = next((n, d) for n, d in spans.items() if d)
+        outside = min(days) if min(days) < earliest else max(days)
+        which = name if self.filter_field else " or ".join(names)
+        return (
+            f"the answer to {describe(window)} holds tickets whose {which} is on "
+            f"{outside}, outside the range asked for: the server ignored the export's "
+            "date range"
         )
 
     @property
@@ -286,7 +357,7 @@ class FilumWalk(Walk[Window[date]]):
 
         Only values on a day no later than the last complete one count (None: none yet).
         """
-        done = self.windows.done_through
+        done = self.plan.done_through
         if done is None:
             return None
         bound = self.day_start_utc(done + timedelta(days=1))
