@@ -6,6 +6,7 @@ newest activity first, skip/take clamped at 50) and misbehaves in one way.
 
 from __future__ import annotations
 
+import time
 import typing as t
 from datetime import datetime, timedelta, timezone
 
@@ -51,7 +52,14 @@ def utc(moment_text: str) -> str:
     return datetime.fromisoformat(moment_text).astimezone(timezone.utc).isoformat()
 
 
-def config(url: str, **top: t.Any) -> dict[str, t.Any]:
+def config(
+    url: str, *, max_concurrent_requests: int | None = None, **top: t.Any
+) -> dict[str, t.Any]:
+    block = (
+        {}
+        if max_concurrent_requests is None
+        else {"max_concurrent_requests": max_concurrent_requests}
+    )
     return {
         "start_date": "2024-02-25T00:00:00Z",
         "end_date": "2024-04-01T00:00:00Z",
@@ -64,6 +72,7 @@ def config(url: str, **top: t.Any) -> dict[str, t.Any]:
             "api_url": url,
             "requests_per_second": 200,
             "requests_per_minute": 12000,
+            **block,
         },
         **top,
     }
@@ -230,4 +239,39 @@ def test_a_redirect_is_not_followed_and_nothing_reaches_the_other_host(where: st
     line = assert_clear_failure(run, "Socialboards", "307", host, "not followed", secrets=SECRETS)
     assert "via=redirect" not in line
     assert len(server.requests_to(where)) == 1
+    assert_no_secret(run, SECRETS)
+
+
+def test_a_server_ignoring_skip_in_a_later_slice_is_one_line_at_four_in_flight() -> None:
+    """The first slice holding tickets is paged right (and slowly); a later one, paged
+    side by side, gets its first page again for every skip: its answers are digested
+    ahead of their turn and held, and the run stops with one line once its turn comes,
+    the slices before it delivered."""
+    data = tickets(600)
+    later = T0 + timedelta(days=5)
+    data += [
+        {**row, "id": row["id"] + 1000, "creationTime": stamp(later + timedelta(minutes=n))}
+        for n, row in enumerate(tickets(120))
+    ]
+
+    def lister(seen: Seen) -> Reply:
+        body = seen.json() or {}
+        if datetime.fromisoformat(body["from"]) < T0 + timedelta(days=3):
+            time.sleep(0.1)  # the slices before: slow, so that the later one runs ahead
+            return envelope(page(data, seen))
+        return envelope(listing(data, seen)[:50])
+
+    with server_of(lister) as server:
+        run = run_bounded(config(server.url, max_concurrent_requests=4))
+    line = assert_clear_failure(run, "Socialboards", "same rows", secrets=SECRETS)
+    assert "skip 49" in line
+    assert "creationTime 2024-03-05" in line, "the later slice is named"
+    assert emitted_ids(run) == [r["id"] for r in data[:600]], "the slices before it are out"
+    assert bookmark(run) == utc(data[599]["creationTime"])
+    sent = [s.json() or {} for s in server.requests_to("/tickets/list")]
+    ahead = [i for i, b in enumerate(sent) if b.get("skip") and b["from"].startswith("2024-03-05")]
+    head = [i for i, b in enumerate(sent) if b.get("skip") and b["from"].startswith("2024-03-01")]
+    assert ahead, "the later slice was paged"
+    assert ahead[0] < head[-1], "...side by side with the slice before it (peeked)"
+    assert len(sent) <= 40
     assert_no_secret(run, SECRETS)

@@ -79,10 +79,15 @@ class AccessTokens:
                 token = self.renew()
             return token
 
-    def discard(self) -> None:
-        """Forget the current token (the API refused it): the next call gets a new one."""
+    def discard(self, refused: str | None = None) -> None:
+        """Forget the token the API refused: the next call gets a new one.
+
+        With several requests in flight, each that met the same dead token says so; only
+        the first forgets it, the others find the token renewed already (one exchange).
+        """
         with self.lock:
-            self.access_token = None
+            if refused is None or refused == self.access_token:
+                self.access_token = None
 
     def renew(self) -> str:
         """Exchange the refresh token for a new access token, and return it."""
@@ -146,9 +151,11 @@ class RefreshTokenAuth(OAuthAuthenticator):
         self.tokens.renew()
         self.access_token = self.tokens.access_token
 
-    def discard(self) -> None:
-        """The API refused the token: the next request gets a new one."""
-        self.tokens.discard()
+    def discard(self, request: requests.PreparedRequest | None = None) -> None:
+        """The API refused the token `request` carried: the next request gets a new one."""
+        header = str((request.headers.get("Authorization") if request is not None else "") or "")
+        refused = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
+        self.tokens.discard(refused)
 
     def authenticate_request(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Put a valid bearer token on a resource request."""

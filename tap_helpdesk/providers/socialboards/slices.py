@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import typing as t
 from bisect import bisect_right
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from tap_helpdesk.engine import Step, Walk
@@ -72,6 +72,50 @@ class Slice:
         return f"creationTime {format_bound(self.start)}..{format_bound(self.end)}"
 
 
+@dataclass
+class SliceRead:
+    """One read of one slice: the tickets its pages brought so far, and what to ask next.
+
+    `next` is None once the slice is whole (or its read failed) and only answers `held`
+    ahead of their turn are left to hand out.
+    """
+
+    bounds: Slice
+    next: Slice | None = None
+    rows: dict[t.Any, Row] = field(default_factory=dict)
+    first_page: dict[t.Any, t.Any] = field(default_factory=dict)  # id -> last activity
+    anchor: t.Any = None
+    pages: int = 0  # answers digested for this read
+    held: list[Slice] = field(default_factory=list)  # digested ahead of their turn
+    successor: SliceRead | None = None  # the read that replaced this one
+
+    def __post_init__(self) -> None:
+        """The first request is the slice itself."""
+        if self.next is None:
+            self.next = self.bounds
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Part of the range not cut into slices yet: [start, end]."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass
+class Answer:
+    """One answer digested by its slice's read, waiting for its turn to be emitted."""
+
+    keyed_ids: list[t.Any] = field(default_factory=list)  # ids of rows with a creation time
+    new_ids: list[t.Any] = field(default_factory=list)  # ...not in its read before it
+    loose: list[Row] = field(default_factory=list)  # rows without a creation time
+    fingerprint: Hashable | None = None
+    notes: tuple[str, ...] = ()
+    whole: tuple[Slice, list[Row]] | None = None  # the slice it completed, and its tickets
+    error: ProviderError | None = None  # raised in its turn
+
+
 class CreationSlices(Walk[Slice]):
     """Walks [start, end] in creation-time slices and says which tickets to emit when.
 
@@ -89,18 +133,27 @@ class CreationSlices(Walk[Slice]):
 
     A slice is emitted only when whole, sorted by creation time, and the bookmark moves to
     its latest creation time then. Each next slice is sized for `target` tickets at the
-    density of the last one (at most 4 times wider); one that grows past `max_rows`
-    tickets is dropped and cut shorter where its tickets lie.
+    density of the last one read whole (at most 4 times wider); one that grows past
+    `max_rows` tickets is dropped and cut shorter where its tickets lie.
 
     The last page is one shorter than both `take` and the largest answer so far (the
     server clamps `take` silently, and one serving more than asked is not at its end
     with a page of `take`), or empty.
 
-    One request at a time: a page starts at the anchor of the one before, and a slice's
-    width comes from the density of the one before.
+    **Slices side by side** (planned for several requests in flight, `plan_for`): a
+    slice's pages are sequential, but slices are independent, so once one slice was read
+    whole the following ones are cut ahead at the latest density and paged at the same
+    time. An answer of a later slice that arrives early is digested by its slice's read
+    (`peek`: that slice's next page is decided from it) and held, in its place, until
+    every slice before it is emitted: records, bookmarks and the shared-bound rule (a
+    ticket at the instant two slices share belongs to the earlier) go exactly as one
+    slice at a time. A read that fails (re-read narrower, too many tickets) is replaced
+    in place; the answers it had held are handed out, emptied of tickets, in their turn.
+    What is held is bounded by the engine's requests in flight.
 
     Rows without a creation time cannot be placed in a slice: each is emitted once, when
-    first met, never counted as a slice's row, and counted in a warning at the end.
+    its answer's turn comes, never counted as a slice's row, and counted in a warning at
+    the end.
     """
 
     def __init__(
@@ -129,24 +182,61 @@ class CreationSlices(Walk[Slice]):
         #: leaves them out unless their activity changed since
         self.emitted: Mapping[t.Any, t.Any] = emitted if emitted is not None else {}
         self.width = FIRST_WIDTH  # of the next slice
-        self.current: Slice | None = Slice(start, min(start + self.width, end))
+        first = Slice(start, min(start + self.width, end))
+        #: the range in creation order: slices being read, and the parts not cut yet
+        self.plan: list[SliceRead | Gap] = [SliceRead(first)]
+        if first.end < end:
+            self.plan.append(Gap(first.end, end))
+        self.parallel = 1  # requests in flight planned for (plan_for)
         self.largest = 0  # most rows in one answer so far: the server's page size
-        self.rows: dict[t.Any, Row] = {}  # the slice read so far, by id
-        self.first_page: dict[t.Any, t.Any] = {}  # id -> last activity, on the first page
-        self.anchor: t.Any = None
         self.boundary_ids: set[t.Any] = set()  # ids of the last slice: they share its end
         self.known: list[datetime] = []  # creation times seen ahead, in a slice too large
         self.keyless_ids: set[t.Any] = set()  # rows without a creation time, emitted once
         self.slices = self.requests = self.rereads = 0
-        self.slice_began = 0  # requests answered before the current slice's first page
-        #: the slice the last answer completed: (slice, tickets emitted, latest creationTime)
-        self.slice_done: tuple[Slice, int, str | None] | None = None
+        self.closed = 0  # answers digested by reads no longer open (emitted or replaced)
+        self._taken: dict[Slice, Answer] = {}  # digested ahead of their turn
 
     # -- the walk contract -------------------------------------------------------------
 
+    def plan_for(self, width: int) -> None:
+        """Several requests in flight: later slices are paged side by side."""
+        self.parallel = max(1, width)
+
     def ready(self) -> list[Slice]:
-        """The next request (one at a time, see the class doc)."""
-        return [self.current] if self.current is not None else []
+        """Per slice in creation order, its answers held and its next request.
+
+        One at a time: the first slice's next request only. Side by side: slices are cut
+        ahead (once one was read whole) until one more request than in flight is listed.
+        """
+        tokens: list[Slice] = []
+        index = 0
+        while index < len(self.plan):
+            item = self.plan[index]
+            if isinstance(item, Gap):
+                if not tokens or (self.slices and len(tokens) <= self.parallel):
+                    self._cut(index)
+                    continue
+                index += 1  # later reads' answers held are listed all the same
+                continue
+            tokens.extend(item.held)
+            if item.next is not None:
+                tokens.append(item.next)
+            if self.parallel == 1 and tokens:
+                break
+            index += 1
+        return tokens
+
+    @property
+    def current(self) -> Slice | None:
+        """The request to be read next (None once the walk is finished)."""
+        tokens = self.ready()
+        return tokens[0] if tokens else None
+
+    @property
+    def rows(self) -> dict[t.Any, Row]:
+        """The tickets of the first slice read so far, by id."""
+        head = self._head()
+        return head.rows if head is not None else {}
 
     def identity(self, token: Slice) -> Hashable:
         """A slice, skip, recheck and attempt asked for twice did not move."""
@@ -161,82 +251,140 @@ class CreationSlices(Walk[Slice]):
 
     def position(self) -> tuple[str, float | None] | None:
         """The start of the slice being read, and the share of the range behind it."""
-        if self.current is None:
+        if not self.plan:
             return None
+        first = self.plan[0]
+        start = first.start if isinstance(first, Gap) else first.bounds.start
         span = (self.end - self.begin).total_seconds()
-        done = (self.current.start - self.begin).total_seconds() / span if span > 0 else None
-        return (f"creationTime {self.current.start.isoformat()}", done)
+        done = (start - self.begin).total_seconds() / span if span > 0 else None
+        return (f"creationTime {start.isoformat()}", done)
 
     def request_limit(self) -> int:
-        """Requests answered before this slice, and the most this slice can take.
+        """Requests of the reads closed so far, and the most each open read can take.
 
         A slice is held to `max_rows` tickets (one creation millisecond: to
         `max_instant_rows`); each page that is not the last brings at least half a page
         of them unless tickets move faster than the walk reads; plus its last page and
         the look at its top. A server that never ends a slice meets this bound.
         """
-        page = self.largest or self.take_size
-        token = self.current
-        unsplittable = token is not None and token.end - token.start <= MIN_SPAN
-        cap = self.max_instant_rows if unsplittable else self.max_rows + page
-        return self.slice_began + math.ceil(cap / max(1, (page - 1) // 2)) + 2
+        page = max(1, ((self.largest or self.take_size) - 1) // 2)
+        cap = self.max_rows + (self.largest or self.take_size)
+        limit = self.closed
+        for item in self.plan:
+            if isinstance(item, SliceRead):
+                unsplittable = item.bounds.end - item.bounds.start <= MIN_SPAN
+                rows = self.max_instant_rows if unsplittable else cap
+                limit += math.ceil(rows / page) + 2
+        return limit
 
     def read(self, token: Slice, response: requests.Response) -> Generator[Row, None, Step]:
         """The tickets to emit from one answer (a slice's, when it is complete)."""
-        emitted, step = self.take(token, self.parse(response))
+        answer = self._taken.pop(token, None)
+        if answer is None:
+            emitted, step = self.take(token, self.parse(response))
+        else:
+            emitted, step = self._finish(token, answer)
         yield from emitted
         return step
+
+    def peek(self, token: Slice, response: requests.Response) -> bool:
+        """An answer of a later slice, arrived early: its read decides its next page now.
+
+        The answer is held, in its place, until `read` (what it holds is kept digested).
+        """
+        read = self._reading(token)
+        if read is None or token in self._taken:
+            return False
+        rows = self.parse(response)
+        try:
+            answer = self._digest(read, token, rows)
+        except ProviderError as error:  # raised in its turn, after the slices before it
+            answer = Answer(error=error)
+            read.next = None
+        while read.successor is not None:
+            read = read.successor
+        read.held.append(token)
+        self._taken[token] = answer
+        return True
 
     # -- one answer --------------------------------------------------------------------
 
     def take(self, token: Slice, rows: list[Row]) -> tuple[list[Row], Step]:
-        """Digest the answer to `token`: the tickets to emit now, and what it said."""
+        """Digest the answer to `token` in its turn: the tickets to emit, and what it said."""
+        answer = self._taken.pop(token, None)
+        if answer is None:
+            read = self._reading(token)
+            if read is None:
+                raise TypeError(f"{LABEL}: {self.describe(token)} is no request of this walk")
+            answer = self._digest(read, token, rows)
+        return self._finish(token, answer)
+
+    def _digest(self, read: SliceRead, token: Slice, rows: list[Row]) -> Answer:
+        """What the answer to `token` tells its slice's read (the read moves on)."""
         self.requests += 1
+        read.pages += 1
         keyed, loose = self._split(token, rows)
+        answer = Answer(
+            keyed_ids=[row.get("id") for row in keyed],
+            new_ids=[row.get("id") for row in keyed if row.get("id") not in read.rows],
+            loose=loose,
+            # pages of one read of one slice never hold the same rows; a re-read may
+            fingerprint=None if token.recheck else self._fingerprint(token, rows),
+        )
+        if token.recheck:
+            self._recheck(read, token, rows, keyed, answer)
+        else:
+            self._page(read, token, rows, keyed, answer)
+        return answer
+
+    def _finish(self, token: Slice, answer: Answer) -> tuple[list[Row], Step]:
+        """An answer's turn: its tickets leave (a slice's, sorted, once whole)."""
+        if answer.error is not None:
+            raise answer.error
+        for item in self.plan:
+            if isinstance(item, SliceRead) and token in item.held:
+                item.held.remove(token)
+                break
         # Rows a slice shares with the one before (both bounds are inclusive) and rows
         # without a creation time met before are not this slice's: they count neither way.
-        own = [row for row in keyed if row.get("id") not in self.boundary_ids]
-        new = sum(1 for row in own if row.get("id") not in self.rows)
-        fingerprint = None if token.recheck else self._fingerprint(token, rows)
-        if token.recheck:
-            emitted, notes = self._recheck(token, rows, keyed)
-        else:
-            emitted, notes = self._page(token, rows, keyed)
+        boundary = self.boundary_ids
+        own = sum(1 for key in answer.keyed_ids if key not in boundary)
+        new = sum(1 for key in answer.new_ids if key not in boundary)
+        loose = [row for row in answer.loose if row.get("id") not in self.keyless_ids]
+        self.keyless_ids.update(row.get("id") for row in loose)
+        emitted: list[Row] = []
         events: tuple[str, ...] = ()
         bookmark = None
-        if self.slice_done is not None:
-            done, count, latest = self.slice_done
-            self.slice_done = None
-            events = (f"{LABEL}: {done.describe()}: {count} tickets",)
+        if answer.whole is not None:
+            done, rows = answer.whole
+            emitted, latest = self._emit_slice(rows)
+            events = (f"{LABEL}: {done.describe()}: {len(emitted)} tickets",)
             bookmark = self.to_bookmark(latest) if latest is not None else None
-        if self.current is None and self.keyless_ids:
+        self._close_finished()
+        notes = answer.notes
+        if not self.plan and self.keyless_ids:
             notes += (
                 f"{LABEL}: {len(self.keyless_ids)} tickets had no creationTime: they were "
                 "emitted, and the bookmark ignores them",
             )
         step = Step(
-            rows=len(own) + len(loose),
+            rows=own + len(loose),
             new=new + len(loose),
             bookmark=bookmark,
-            fingerprint=fingerprint,
+            fingerprint=answer.fingerprint,
             notes=notes,
             events=events,
         )
         return loose + emitted, step
 
     def _split(self, token: Slice, rows: list[Row]) -> tuple[list[Row], list[Row]]:
-        """Rows with a creation time (checked to lie in the slice), and those without one.
-
-        Only rows without one met for the first time are kept.
-        """
+        """Rows with a creation time (checked to lie in the slice), and those without one."""
         keyed: list[Row] = []
         loose: list[Row] = []
         for row in rows:
             created = creation_time(row)
             if created is _EARLIEST:
-                if row.get("id") not in self.keyless_ids:
-                    self.keyless_ids.add(row.get("id"))
-                    loose.append(row)
+                loose.append(row)
                 continue
             if not token.start <= created <= token.end:
                 raise ProviderError(
@@ -250,85 +398,89 @@ class CreationSlices(Walk[Slice]):
 
     @staticmethod
     def _fingerprint(token: Slice, rows: list[Row]) -> Hashable | None:
-        # pages of one read of one slice never hold the same rows; a re-read may
         if not rows:
             return None
         first, last = rows[0].get("id"), rows[-1].get("id")
         return (token.start, token.end, token.attempt, len(rows), str(first), str(last))
 
     def _page(
-        self, token: Slice, rows: list[Row], keyed: list[Row]
-    ) -> tuple[list[Row], tuple[str, ...]]:
+        self, read: SliceRead, token: Slice, rows: list[Row], keyed: list[Row], answer: Answer
+    ) -> None:
         if token.skip == 0:
-            self.rows = {}
-            self.first_page = {row.get("id"): row.get(ACTIVITY) for row in rows}
-        elif self.anchor is not None and self.anchor not in {row.get("id") for row in rows}:
-            return self._read_again(token, "a ticket moved or vanished at a page edge")
+            read.rows = {}
+            read.first_page = {row.get("id"): row.get(ACTIVITY) for row in rows}
+        elif read.anchor is not None and read.anchor not in {row.get("id") for row in rows}:
+            self._read_again(read, token, "a ticket moved or vanished at a page edge", answer)
+            return
         for row in keyed:
-            self.rows[row.get("id")] = row  # a later read is the fresher one
+            read.rows[row.get("id")] = row  # a later read is the fresher one
         last_page = not rows or len(rows) < min(self.largest, self.take_size)
         self.largest = max(self.largest, len(rows))
         if last_page:
             if token.skip == 0:
-                return self._complete(token), ()  # one answer: a snapshot
-            self.current = replace(token, skip=0, recheck=True)
-            return [], ()
+                self._complete(read, token, answer)  # one answer: a snapshot
+            else:
+                read.next = replace(token, skip=0, recheck=True)
+            return
         if token.end - token.start > MIN_SPAN:
-            if len(self.rows) > self.max_rows:
-                return self._too_many(token), ()
-        elif len(self.rows) > self.max_instant_rows:
+            if len(read.rows) > self.max_rows:
+                self._too_many(read, token)
+                return
+        elif len(read.rows) > self.max_instant_rows:
             raise ProviderError(
                 LABEL,
                 f"more than {self.max_instant_rows} tickets in {token.describe()}, a "
                 "range that cannot be split further: the server's answers do not end",
             )
         overlap = 1 if len(rows) > 1 else 0
-        self.anchor = rows[-1].get("id") if overlap else None
-        self.current = replace(token, skip=token.skip + len(rows) - overlap)
-        return [], ()
+        read.anchor = rows[-1].get("id") if overlap else None
+        read.next = replace(token, skip=token.skip + len(rows) - overlap)
 
     def _recheck(
-        self, token: Slice, rows: list[Row], keyed: list[Row]
-    ) -> tuple[list[Row], tuple[str, ...]]:
+        self, read: SliceRead, token: Slice, rows: list[Row], keyed: list[Row], answer: Answer
+    ) -> None:
+        first_page = read.first_page
         unchanged = any(
-            row.get("id") in self.first_page and self.first_page[row.get("id")] == row.get(ACTIVITY)
+            row.get("id") in first_page and first_page[row.get("id")] == row.get(ACTIVITY)
             for row in rows
         )
         if not unchanged:
-            return self._read_again(token, "too many tickets moved to the top")
+            self._read_again(read, token, "too many tickets moved to the top", answer)
+            return
         for row in keyed:
-            self.rows[row.get("id")] = row
-        return self._complete(replace(token, recheck=False, skip=0)), ()
+            read.rows[row.get("id")] = row
+        self._complete(read, replace(token, recheck=False, skip=0), answer)
 
-    def _read_again(self, token: Slice, why: str) -> tuple[list[Row], tuple[str, ...]]:
+    def _read_again(self, read: SliceRead, token: Slice, why: str, answer: Answer) -> None:
         self.rereads += 1
-        self.rows = {}
+        read.rows = {}
         span = token.end - token.start
         if span > MIN_SPAN:
             self.width = span / 2
-            self._start(Slice(token.start, token.start + self.width))
+            half = Slice(token.start, token.start + self.width)
+            self._replace(read, [SliceRead(half), Gap(half.end, token.end)])
         elif token.attempt + 1 < MAX_ATTEMPTS:
-            self._start(Slice(token.start, token.end, attempt=token.attempt + 1))
+            again = Slice(token.start, token.end, attempt=token.attempt + 1)
+            self._replace(read, [SliceRead(again)])
         else:
             raise ProviderError(
                 LABEL,
                 f"tickets in {token.describe()} kept moving while they were read "
                 f"({MAX_ATTEMPTS} attempts); try again later",
             )
-        return [], (f"{LABEL}: {why} in {token.describe()}; reading it again",)
+        answer.notes = (f"{LABEL}: {why} in {token.describe()}; reading it again",)
 
-    def _too_many(self, token: Slice) -> list[Row]:
+    def _too_many(self, read: SliceRead, token: Slice) -> None:
         # A slice must be held whole to be emitted in creation order: keep it bounded. What
         # was read is not wasted: those creation times say where tickets are, and the next
         # slices are cut so that none holds more than half a target of them.
         span = token.end - token.start
-        held = sorted(creation_time(row) for row in self.rows.values())
-        self.rows = {}
+        held = sorted(creation_time(row) for row in read.rows.values())
+        read.rows = {}
         self.rereads += 1
         self.known = held
         self.width = max(min(span * (self.target / len(held) / 2), span / 2), MIN_SPAN)
-        self._next_slice(token.start)
-        return []
+        self._replace(read, [Gap(token.start, token.end)])
 
     def _learn_density(self, token: Slice, count: int) -> None:
         # The next slice aims at `target` tickets at the density of this one, and grows at
@@ -337,9 +489,15 @@ class CreationSlices(Walk[Slice]):
         limit = max(span * MAX_GROWTH, MIN_SPAN)
         self.width = max(min(span * (self.target / count), limit), MIN_SPAN) if count else limit
 
-    def _complete(self, token: Slice) -> list[Row]:
+    def _complete(self, read: SliceRead, token: Slice, answer: Answer) -> None:
+        rows, read.rows = list(read.rows.values()), {}
+        read.next = None
+        answer.whole = (token, rows)
+        self._learn_density(token, len(rows))
+
+    def _emit_slice(self, rows: list[Row]) -> tuple[list[Row], str | None]:
+        """A whole slice in its turn: its tickets not emitted before, by creation time."""
         self.slices += 1
-        rows, self.rows = list(self.rows.values()), {}
         emitted = self.emitted
         fresh = [
             row
@@ -351,25 +509,63 @@ class CreationSlices(Walk[Slice]):
         keys = {id(row): creation_time(row) for row in rows}
         fresh.sort(key=lambda row: keys[id(row)])
         latest = max(rows, key=lambda row: keys[id(row)]).get("creationTime") if rows else None
-        self.slice_done = (token, len(fresh), latest)
-        self._learn_density(token, len(rows))
-        if token.end >= self.end:
-            self.current = None
-        else:
-            self._next_slice(token.end)
-        return fresh
+        return fresh, latest
 
-    def _next_slice(self, start: datetime) -> None:
-        end = min(start + self.width, self.end)
-        self.known = self.known[bisect_right(self.known, start) :]
+    # -- the plan ----------------------------------------------------------------------
+
+    def _head(self) -> SliceRead | None:
+        return next((item for item in self.plan if isinstance(item, SliceRead)), None)
+
+    def _reading(self, token: Slice) -> SliceRead | None:
+        """The open read whose next request `token` is."""
+        return next(
+            (item for item in self.plan if isinstance(item, SliceRead) and item.next == token),
+            None,
+        )
+
+    def _cut(self, index: int) -> None:
+        """The next slice from the front of the gap at `index`, at the latest density."""
+        gap = self.plan[index]
+        if not isinstance(gap, Gap):
+            raise TypeError(f"{LABEL}: only a gap is cut into slices")
+        end = min(gap.start + self.width, gap.end)
+        self.known = self.known[bisect_right(self.known, gap.start) :]
         crowd = self.target // 2
         if len(self.known) > crowd:
             end = min(end, self.known[crowd])
-        self._start(Slice(start, end))
+        parts: list[SliceRead | Gap] = [SliceRead(Slice(gap.start, end))]
+        if end < gap.end:
+            parts.append(Gap(end, gap.end))
+        self.plan[index : index + 1] = parts
 
-    def _start(self, token: Slice) -> None:
-        self.current = token
-        self.slice_began = self.requests
+    def _replace(self, read: SliceRead, parts: list[SliceRead | Gap]) -> None:
+        """A failed read gives way to `parts` (a gap joins the gap after it, if any)."""
+        index = next(i for i, item in enumerate(self.plan) if item is read)
+        self.closed += read.pages
+        after = self.plan[index + 1] if index + 1 < len(self.plan) else None
+        last = parts[-1]
+        if isinstance(last, Gap) and isinstance(after, Gap) and after.start == last.end:
+            parts[-1] = Gap(last.start, after.end)
+            self.plan[index : index + 2] = parts
+        else:
+            self.plan[index : index + 1] = parts
+        if isinstance(self.plan[index], Gap):
+            self._cut(index)
+        first = self.plan[index]
+        if not isinstance(first, SliceRead):
+            raise TypeError(f"{LABEL}: a slice is cut from every gap")
+        first.held = read.held  # emptied of tickets, handed out in their turn
+        read.held = []
+        read.successor = first
+
+    def _close_finished(self) -> None:
+        """Reads whose every answer is out leave the plan."""
+        while self.plan:
+            first = self.plan[0]
+            if not isinstance(first, SliceRead) or first.next is not None or first.held:
+                return
+            self.closed += first.pages
+            self.plan.pop(0)
 
 
 __all__ = [

@@ -168,7 +168,8 @@ class SocialboardsTicketsStream(HelpdeskStream):
                 return response
             except AccessTokenRefused:
                 self.logger.info("%s: access token refused (HTTP 401); renewing it", LABEL)
-                self._oauth.discard()
+                sent = next((a for a in args if isinstance(a, requests.PreparedRequest)), None)
+                self._oauth.discard(sent)
             try:
                 again: requests.Response = send(
                     *args, **kwargs
