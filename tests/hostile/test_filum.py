@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 import time
 import typing as t
 from datetime import date, datetime, timedelta, timezone
@@ -327,3 +328,106 @@ def test_a_body_trickling_past_request_timeout_ends_in_one_line(
     assert all(STREAM not in s.get("bookmarks", {}) for s in run.states), "no bookmark"
     assert len(seen) == 2
     assert took < 20, f"bounded by request_timeout, took {took:.1f} s"
+
+
+# -- several windows, several in flight ----------------------------------------------------
+
+#: 2024-01-01..2024-06-29 (UTC+7): three windows at first, one ticket every four hours,
+#: each updated two days after it was created (the answers show the range is by creation)
+LONG_FIRST, LONG_LAST = date(2024, 1, 1), date(2024, 6, 29)
+
+
+def long_tickets() -> list[list[str]]:
+    rows = []
+    start = datetime(2024, 1, 1, 1, 0, 0)
+    for n in range((LONG_LAST - LONG_FIRST).days * 6 + 6):
+        created = start + timedelta(hours=4 * n)
+        row = dict.fromkeys(HEADERS, "")
+        row.update(
+            {
+                "Ticket ID": str(10_000 + n),
+                "Created at": created.isoformat(" "),
+                "Updated at": (created + timedelta(days=2)).isoformat(" "),
+                "Status": "closed",
+                "Priority": "low",
+            }
+        )
+        rows.append(list(row.values()))
+    return rows
+
+
+LONG = long_tickets()
+
+
+def long_config(url: str, width: int) -> dict[str, t.Any]:
+    settings = config(url)
+    settings["start_date"] = f"{LONG_FIRST}T00:00:00+07:00"
+    settings["end_date"] = f"{LONG_LAST}T23:59:59+07:00"
+    settings["filum"]["max_concurrent_requests"] = width
+    return settings
+
+
+def long_export(seen: Seen, rows: list[list[str]] | None = None, **reply: t.Any) -> Reply:
+    body = csv_bytes(csv_text(in_range(seen, LONG) if rows is None else rows))
+    return Reply(200, body, {"Content-Type": CSV_TYPE}, **reply)
+
+
+def later_first(seen: Seen) -> None:
+    """Hold back every window but the last: later answers arrive ahead of their turn."""
+    if (seen.arg("end_date") or "") < LONG_LAST.isoformat():
+        time.sleep(0.3)
+
+
+@pytest.mark.parametrize("width", [1, 4])
+def test_a_server_ignoring_the_date_range_in_a_later_window_is_one_line(width: int) -> None:
+    """From April on the server answers every ticket, whatever range was asked."""
+
+    def script(seen: Seen) -> Reply:
+        later_first(seen)
+        if (seen.arg("start_date") or "") >= "2024-03-01":
+            return long_export(seen, LONG)
+        return long_export(seen)
+
+    with HostileServer(script) as server:
+        run = run_bounded(long_config(server.url, width))
+        seen = server.requests_to(PATH)
+    assert_no_secret(run, SECRETS)
+    line = assert_clear_failure(run, "Filum CX", "ignored the export's date range", secrets=SECRETS)
+    assert "holds tickets whose created_at is on 2024-01-01" in line
+    assert len(seen) >= 2
+    first_end = min(date.fromisoformat(s.arg("end_date") or "") for s in seen)
+    marks = [
+        s["bookmarks"][STREAM]["replication_key_value"]
+        for s in run.states
+        if s.get("bookmarks", {}).get(STREAM)
+    ]
+    assert marks, "the first window's tickets are delivered and claimed"
+    assert max(marks) < f"{first_end + timedelta(days=1)}", "no bookmark past the first window"
+
+
+def test_tsvs_cut_with_several_windows_in_flight_are_asked_for_again() -> None:
+    """Each window's first answer is cut inside a row; later ones arrive first (peeked)."""
+    answered: set[str] = set()
+    lock = threading.Lock()
+
+    def script(seen: Seen) -> Reply:
+        later_first(seen)
+        window = f"{seen.arg('start_date')}..{seen.arg('end_date')}"
+        with lock:
+            first = window not in answered
+            answered.add(window)
+        whole = long_export(seen)
+        if first:
+            return Reply(200, whole.payload()[:-41], whole.headers, content_length=False)
+        return whole
+
+    with HostileServer(script) as server:
+        run = run_bounded(long_config(server.url, 4))
+        seen = server.requests_to(PATH)
+    assert_no_secret(run, SECRETS)
+    assert run.returncode == 0, run.stderr[-3000:]
+    ids = [record["ticket_id"] for record in run.records[STREAM]]
+    assert sorted(ids) == sorted(int(row[0]) for row in LONG), "every ticket, each once"
+    assert len(seen) == 2 * len(answered), "each window asked for twice"
+    assert len(answered) >= 3
+    assert run.stderr.count("was cut off") == len(answered)

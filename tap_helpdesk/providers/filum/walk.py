@@ -271,7 +271,7 @@ class FilumWalk(Walk[Window[date]]):
         split at once (plan.py). Only once the date the range applies to is known: before,
         an answer cannot be checked against its range, and days could be read from the
         wrong date; it then waits for its turn unlooked at. An answer outside its range is
-        not taken in either: its turn raises.
+        not taken in either: its turn raises, before any of its rows goes out.
         """
         if self.filter_field is None or token not in self.plan.pending:
             return False
@@ -285,9 +285,11 @@ class FilumWalk(Walk[Window[date]]):
             self._failed[token] = exc
             return False
         self.read_whole(response)
-        self._held[token] = held
-        if self.outside_range(token, answer):
+        outside = self.outside_range(token, answer)
+        if outside:  # no row of it goes out: its turn raises
+            self._failed[token] = ProviderError(LABEL, outside)
             return False
+        self._held[token] = held
         self.plan.look(token, answer)
         return True
 
