@@ -224,6 +224,89 @@ def test_links_that_go_on_forever_past_the_total_end_in_one_line() -> None:
     assert len(window_requests(server)) == 4, "ceil(60 / 25) pages and one past the last"
 
 
+# -- links that do not advance in a window paged ahead (several requests in flight) ------
+
+#: in the window after the one holding T0 (2024-03-31 18:00 .. 2024-06-30 17:59:59 Chicago)
+LATER = datetime(2024, 5, 1, 8, 0, 0)
+
+
+class SlowFirstWindow(TicketList):
+    """The window holding T0 answers slowly, so the next window's answers come first."""
+
+    def answer(self, seen: Seen, base: str) -> Reply:
+        body = seen.json() or {}
+        if (
+            body.get("start_last_modified_date", "")
+            <= T0.strftime(NAIVE)
+            <= body.get("end_last_modified_date", "")
+        ):
+            time.sleep(0.4)
+        return super().answer(seen, base)
+
+
+def later_requests(server: HostileServer) -> list[Seen]:
+    """Requests for the window holding LATER."""
+    return [
+        s
+        for s in server.requests_to(PATH)
+        if (s.json() or {}).get("start_last_modified_date", "")
+        <= LATER.strftime(NAIVE)
+        <= (s.json() or {}).get("end_last_modified_date", "")
+    ]
+
+
+def wide(url: str) -> dict[str, t.Any]:
+    settings = config(url)
+    settings["proprofs"]["max_concurrent_requests"] = 4
+    return settings
+
+
+def test_links_alternating_in_a_window_paged_ahead_end_in_one_line() -> None:
+    data = tickets(75) + tickets(100, start=LATER, first_id=250000)
+
+    class Alternating(SlowFirstWindow):
+        def next_page(self, rows: list[Row], page: int) -> int | None:
+            if rows and rows[0]["ticket_id"] >= "250000":
+                return 3 if page == 2 else 2  # 1 -> 2 -> 3 -> 2 -> 3 ...
+            return super().next_page(rows, page)
+
+    with serve(Alternating(data)) as server:
+        run = run_bounded(wide(server.url))
+    assert_clear_failure(run, "ProProfs Help Desk", "page=2", "second time", secrets=SECRETS)
+    later = later_requests(server)
+    assert [s.arg("page") for s in later] == [None, "2", "3"]
+    sent = server.requests_to(PATH)
+    assert sent.index(later[-1]) < sent.index(window_requests(server)[1]), "paged ahead"
+    # as at one request at a time: the window before it whole, its own three pages read
+    # in their turn (the repeat shows when its third page is read), then the line
+    assert len(run.records[TICKETS]) == 150
+    assert bookmark(run) == "2024-03-01T15:14:00+00:00", "the window before it, no further"
+
+
+def test_links_going_on_past_the_total_in_a_window_paged_ahead_end_in_one_line() -> None:
+    data = tickets(30) + tickets(60, start=LATER, first_id=250000)
+
+    class Endless(SlowFirstWindow):
+        def page_of(self, rows: list[Row], page: int) -> list[Row]:
+            if rows and rows[0]["ticket_id"] >= "250000":
+                return tickets(25, start=LATER, first_id=260000 + 25 * page)
+            return super().page_of(rows, page)
+
+        def next_page(self, rows: list[Row], page: int) -> int | None:
+            if rows and rows[0]["ticket_id"] >= "250000":
+                return page + 1  # fresh tickets forever
+            return super().next_page(rows, page)
+
+    with serve(Endless(data)) as server:
+        run = run_bounded(wide(server.url))
+    assert_clear_failure(run, "ProProfs Help Desk", "goes on past 4 pages for 60", secrets=SECRETS)
+    assert len(later_requests(server)) == 4, "ceil(60 / 25) pages and one past the last"
+    assert sorted(r["ticket_id"] for r in data[:30]) == sorted(
+        r["ticket_id"] for r in run.records[TICKETS] if r["ticket_id"] < "250000"
+    ), "the window before it came whole, once"
+    assert bookmark(run) == "2024-03-01T14:29:00+00:00", "its bookmark, none past it"
+
+
 def test_a_page_link_to_another_host_is_used_for_its_query_only() -> None:
     data = tickets(60)
     with HostileServer(lambda seen: json_reply({"status": "success"})) as elsewhere:

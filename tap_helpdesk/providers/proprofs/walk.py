@@ -168,10 +168,8 @@ class TicketWalk(Walk[PageToken]):
         self._range_noted = False
         #: requests the engine keeps in flight (plan_for); at 1 nothing is peeked
         self.width = 1
-        #: (slice, attempt) -> its pages answered ahead of their turn
+        #: (slice, attempt) -> its pages answered ahead of their turn (held by the engine)
         self.ahead: dict[tuple[Slice, int], Lookahead] = {}
-        #: the parsed pages of those answers, until they are read
-        self._peeked: dict[PageToken, Page] = {}
         #: the range the walk covers, for progress lines
         self._span = (pending[-1][0].start, pending[0][0].end) if pending else None
 
@@ -180,9 +178,14 @@ class TicketWalk(Walk[PageToken]):
     def ready(self) -> Sequence[PageToken]:
         """The next page of the slice being read, then the first pages of the slices planned.
 
-        Those are independent of the current answer, earliest first; the tail last. With
-        several in flight, each slice's pages answered ahead (peeked, held by the engine)
-        come in its place, followed by the page they link to.
+        Those are independent of the current answer, earliest first; the tail last.
+
+        With several in flight (plan_for), each slice's pages answered ahead (peeked, held
+        by the engine) come in its place, followed by the page they link to; and a slice not
+        yet asked for is listed only once the slices before it (but the one being read) have
+        all their pages answered. The pages held ahead then belong to the slice read next,
+        which takes them at once in its turn: pages held for slices further on would fill
+        the requests in flight for longer, and the slice read next gain fewer.
         """
         if self.ahead:
             self._forget_unplanned()
@@ -191,8 +194,15 @@ class TicketWalk(Walk[PageToken]):
         if progress is not None and progress.next_link:
             token = progress.token
             tokens += self._pages_of(PageToken(token.part, progress.next_link, token.attempt))
+        waiting = False  # a slice listed before, not the head's, has pages still to come
         for part, attempt in reversed(self.pending):
+            ahead = self.ahead.get((part, attempt))
+            if ahead is None and waiting:
+                continue
+            head = not tokens
             tokens += self._pages_of(PageToken(part, "", attempt))
+            if self.width > 1 and not head and (ahead is None or ahead.following is not None):
+                waiting = True
         if not tokens and self.tail_from is not None:
             tokens.append(PageToken(Slice(self.tail_from, None)))
         return tokens
@@ -218,17 +228,13 @@ class TicketWalk(Walk[PageToken]):
             ahead = self.ahead[key] = Lookahead(page.total)
         ahead.held.append(token)
         ahead.pages += 1
-        self._peeked[token] = page
         ahead.following = self._following(token, page, ahead)
         return True
 
     def read(self, token: PageToken, response: requests.Response) -> Generator[Row, None, Step]:
         """The tickets of one answer not emitted before; the walk moves on."""
-        page = self._peeked.pop(token, None)
-        if page is None:
-            page = self.parse(response, token)
-        else:
-            self._release(token)
+        page = self.parse(response, token)  # a peeked answer again: only its link was kept
+        self._release(token)
         fresh, step = self.take(token, page)
         if self.on_page is not None:
             self.on_page(fresh)
@@ -308,14 +314,15 @@ class TicketWalk(Walk[PageToken]):
     def _following(token: PageToken, page: Page, ahead: Lookahead) -> PageToken | None:
         """The page a peeked answer links to (None: its last page, or a link not to follow).
 
-        A link that repeats its page or goes past the total is not followed: the page is
-        read in its turn, where the walk stops the run with one line (`_check_link`).
+        A link back to a page held, or past the total, is not followed: the page is read
+        in its turn, where the walk stops the run with one line (`_check_link`, WalkGuard).
         """
         link = link_query(page.next_link) if page.next_link and page.tickets else ""
         allowed = ahead.allowed_pages
-        if not link or link == token.link or (allowed is not None and ahead.pages >= allowed):
+        following = PageToken(token.part, link, token.attempt)
+        if not link or following in ahead.held or (allowed is not None and ahead.pages >= allowed):
             return None
-        return PageToken(token.part, link, token.attempt)
+        return following
 
     def _release(self, token: PageToken) -> None:
         """A peeked page is read in its turn: its slice stops listing it as held."""
@@ -335,8 +342,7 @@ class TicketWalk(Walk[PageToken]):
             self._forget(key)
 
     def _forget(self, key: tuple[Slice, int]) -> None:
-        for token in self.ahead.pop(key).held:
-            self._peeked.pop(token, None)
+        del self.ahead[key]
 
     # -- one answer --------------------------------------------------------------------
 

@@ -1,0 +1,157 @@
+"""ProProfs with several requests in flight: a later 3-month window is paged side by side
+with the one being read (TicketWalk.peek), its answers held until their turn, against a
+sandbox whose answers come late and out of order (latency, latency_jitter)."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+from sandbox import proprofs as fake
+from tests.conftest import tap_config
+from tests.tap_runner import run_tap, run_tap_until
+
+TICKETS, MESSAGES = "proprofs_tickets", "proprofs_ticket_messages"
+WIDTH = 4
+
+
+def settings(sandbox: t.Any, width: int = WIDTH, *, fast: bool = True) -> dict[str, t.Any]:
+    """2024 (the sandbox's data) in five windows, then empty ones up to now; the tail."""
+    config = tap_config(sandbox, "proprofs", start_date="2024-01-01T00:00:00Z")
+    config["proprofs"]["max_concurrent_requests"] = width
+    if fast:
+        config["proprofs"].update(requests_per_second=200, requests_per_minute=100_000)
+    return config
+
+
+def bookmarks(run: t.Any) -> list[str]:
+    marks = [s["bookmarks"].get(TICKETS, {}) for s in run.states]
+    return [m["replication_key_value"] for m in marks if m.get("replication_key_value")]
+
+
+def paged_ahead(calls: list[dict[str, t.Any]]) -> bool:
+    """Whether a window's second page was asked for before the window before it ended."""
+    windows = [c for c in calls if c["end"]]
+    last = {c["start"]: index for index, c in enumerate(windows)}
+    return any(
+        call["page"] == "2" and any(last[s] > index for s in last if s < call["start"])
+        for index, call in enumerate(windows)
+    )
+
+
+def digest(rows: list[dict[str, t.Any]]) -> list[str]:
+    """The records as a multiset (sorted JSON texts)."""
+    return sorted(json.dumps(r, sort_keys=True) for r in rows)
+
+
+def test_several_in_flight_give_the_records_and_requests_of_one_at_a_time(
+    make_sandbox: t.Any,
+) -> None:
+    sandbox = make_sandbox("proprofs", sizes={"proprofs": 1200}, latency=0.03, latency_jitter=0.04)
+    api = sandbox.apis["proprofs"]
+    runs, calls = {}, {}
+    for width in (1, WIDTH):
+        sandbox.reset_stats()
+        before = len(api.calls)
+        run = run_tap(settings(sandbox, width))
+        assert run.returncode == 0, run.stderr[-2000:]
+        peak = sandbox.stats()["peak_in_flight"]
+        assert peak == 1 if width == 1 else peak >= 2, peak
+        marks = bookmarks(run)
+        assert marks, "no bookmark"
+        assert marks == sorted(marks), "a bookmark moved back"
+        runs[width], calls[width] = run, api.calls[before:]
+    assert not paged_ahead(calls[1])
+    assert paged_ahead(calls[WIDTH]), "the next window was paged side by side"
+    for stream in (TICKETS, MESSAGES):
+        assert digest(runs[WIDTH].records[stream]) == digest(runs[1].records[stream])
+    assert len(runs[1].records[TICKETS]) == 1200
+    assert len(calls[WIDTH]) == len(calls[1]), "no request wasted, none dropped"
+    assert bookmarks(runs[WIDTH]) == bookmarks(runs[1])
+
+
+def test_a_run_killed_with_a_window_paged_ahead_resumes_without_a_gap(
+    make_sandbox: t.Any,
+) -> None:
+    sandbox = make_sandbox("proprofs", sizes={"proprofs": 1500}, latency=0.02, latency_jitter=0.04)
+    config = settings(sandbox)
+    killed = run_tap_until(config, stop_after_states=3)
+    assert killed.returncode != 0
+    assert paged_ahead(sandbox.apis["proprofs"].calls)
+    assert 0 < len(killed.ids(TICKETS, "ticket_id")) < 1500
+    marks = bookmarks(killed)
+    assert marks, "a STATE was written before the kill"
+    assert marks == sorted(marks), "a bookmark moved back"
+    resumed = run_tap(config, state=killed.final_state)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert len(resumed.records[TICKETS]) < 1500, "the resumed run does not start over"
+    truth = sandbox.truth()
+    got = killed.ids(TICKETS, "ticket_id") | resumed.ids(TICKETS, "ticket_id")
+    assert sorted(got) == truth[TICKETS]["ids"]
+    assert min(bookmarks(resumed)) >= marks[-1]
+
+
+def test_tickets_modified_mid_sync_with_a_window_paged_ahead_are_met(
+    make_sandbox: t.Any,
+) -> None:
+    """A window's total changes under it: it is read again in halves, ahead of the next
+    window's held pages; every ticket comes, in its latest form."""
+    sandbox = make_sandbox(
+        "proprofs", sizes={"proprofs": 800}, mutate_every=2, latency=0.01, latency_jitter=0.03
+    )
+    api = sandbox.apis["proprofs"]
+    before = set(sandbox.truth()[TICKETS]["ids"])
+    run = run_tap(settings(sandbox))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert paged_ahead(api.calls)
+    assert "changed while they were paged through" in run.stderr, "the shift happened"
+    assert "reading them again in halves" in run.stderr
+    assert not before - run.ids(TICKETS, "ticket_id"), "a ticket existing at the start was lost"
+    truth = sandbox.truth()
+    assert sorted(run.ids(TICKETS, "ticket_id")) == truth[TICKETS]["ids"]
+    latest = {r["ticket_id"]: r["modified_date_time"] for r in run.records[TICKETS]}
+    assert all(latest[i] == api.utc(i, "modified") for i in truth[TICKETS]["ids"])
+    marks = bookmarks(run)
+    assert marks == sorted(marks), "a bookmark moved back"
+
+
+def test_faults_with_a_window_paged_ahead_still_give_every_ticket(make_sandbox: t.Any) -> None:
+    """429s (with and without Retry-After), 5xx, HTML 502s and answers cut off mid-way."""
+    sandbox = make_sandbox(
+        "proprofs",
+        sizes={"proprofs": 1000},
+        fault_rate=0.12,
+        seed=5,
+        latency=0.01,
+        latency_jitter=0.03,
+    )
+    run = run_tap(settings(sandbox))
+    assert run.returncode == 0, run.stderr[-2000:]
+    truth = sandbox.truth()
+    assert sorted(run.ids(TICKETS, "ticket_id")) == truth[TICKETS]["ids"]
+    keys = {(r["ticket_id"], r["position"]) for r in run.records[MESSAGES]}
+    assert sorted(keys) == sorted(map(tuple, truth[MESSAGES]["ids"]))
+    faults = {k: v for k, v in sandbox.stats()["statuses"].items() if "fault" in k}
+    assert any("drop" in k for k in faults), faults
+    assert any("429" in k for k in faults), faults
+    assert any("fault-5" in k for k in faults), faults
+    assert paged_ahead(sandbox.apis["proprofs"].calls)
+    marks = bookmarks(run)
+    assert marks == sorted(marks), "a bookmark moved back"
+
+
+def test_the_default_budget_holds_with_several_in_flight(
+    make_sandbox: t.Any, monkeypatch: t.Any
+) -> None:
+    """ProProfs publishes no limit: the sandbox enforces the tap's default budget (5 a
+    second, 300 a minute) and answers 429 above it; with 4 in flight none comes."""
+    monkeypatch.setattr(fake.ProProfsAPI, "rate_limits", (5, 300))
+    sandbox = make_sandbox("proprofs", sizes={"proprofs": 700}, latency=0.05, latency_jitter=0.05)
+    run = run_tap(settings(sandbox, fast=False))
+    assert run.returncode == 0, run.stderr[-2000:]
+    stats = sandbox.stats()
+    assert not any(k.endswith(":429") for k in stats["statuses"]), stats["statuses"]
+    assert stats["peak_in_flight"] >= 2
+    assert stats["peak_per_second"]["proprofs"] <= 5
+    assert paged_ahead(sandbox.apis["proprofs"].calls)
+    assert sorted(run.ids(TICKETS, "ticket_id")) == sandbox.truth()[TICKETS]["ids"]
