@@ -17,7 +17,7 @@ from singer_sdk.singerlib import SingerMessageType, StateMessage
 
 from tap_helpdesk.client import HelpdeskStream
 from tap_helpdesk.errors import HelpdeskError, SettingsError, Stopped
-from tap_helpdesk.fastpath import StdoutWriter
+from tap_helpdesk.fastpath import StdoutWriter, collect_garbage_less_often
 from tap_helpdesk.limits import RequestBudget
 from tap_helpdesk.providers import PROVIDERS, Provider
 from tap_helpdesk.redaction import redact, redacted_traceback, register_secret
@@ -365,6 +365,7 @@ def main() -> None:
     """
     for signum in SIGNAL_NAMES:
         signal.signal(signum, _stop_before_the_tap)  # the tap installs its own
+    collect_garbage_less_often()
     try:
         TapHelpdesk.cli()
     except HelpdeskError as exc:

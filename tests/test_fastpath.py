@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import sys
 import typing as t
 from datetime import datetime, timezone
@@ -53,3 +54,19 @@ def test_fast_records_are_the_sdks_bytes(
         for r in RECORDS
     )
     assert out.getvalue() == expected
+
+
+def test_the_cli_collects_garbage_less_often_and_leaves_start_up_out_of_the_scans() -> None:
+    # In a process of its own: the collector's settings are the whole process's.
+    script = (
+        "import gc, sys\n"
+        "from tap_helpdesk import tap\n"
+        "before = gc.get_threshold()[0]\n"
+        "tap.TapHelpdesk.cli = staticmethod(lambda: None)\n"
+        "tap.main()\n"
+        "print(before, gc.get_threshold()[0], gc.get_freeze_count() > 1000)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["700", str(fastpath.GC_YOUNGEST_THRESHOLD), "True"]
