@@ -8,12 +8,16 @@ walk is sequential: each page starts where the last ended. So, once the first pa
 alone, its short page confirmed) shows how many tickets a second of
 modification time holds, the range from its last key to the walk's start (the ceiling) is
 cut into sub-ranges expected to hold about `RANGE_FILL` of a page each, every one a keyset
-walk of its own between `>= lower` and `<= upper` (each cut from what the latest pages
-showed, never wider than twice the last, four times after an empty one). The last
-sub-range is open-ended and is the walk of old: it confirms its short page, follows
-changes past the ceiling `MAX_PAGES_PAST_CEILING` pages at most. A bounded sub-range
-ends at a page shorter than the server was seen to serve (learnt on the first page): no
-confirming request each.
+walk of its own between `>= lower` and `<= upper` (each cut from what the latest page or
+whole sub-range showed, never wider than twice the last). The last sub-range is
+open-ended and is the walk of old: it confirms its short page, follows changes past the
+ceiling `MAX_PAGES_PAST_CEILING` pages at most. A bounded sub-range ends at a page shorter
+than the server was seen to serve (learnt on the first page): no confirming request each.
+Requests spent on nothing are kept few: what is left is one last range where one page is
+expected to hold it; a sub-range holding next to nothing (`RANGE_DRY`: the data may end
+there) makes the rest one open-ended range, split anew where it meets a full page again;
+and where every request is bounded by the ceiling anyway (an end_date before now,
+`ceiling_is_end`), the last sub-range is bounded too and needs no confirming request.
 
 A sub-range read early is **held**: the engine shows its answer to the walk as soon as it
 arrives (`peek`: the walk decides that sub-range's next page from it) but keeps the answer
@@ -54,11 +58,12 @@ if t.TYPE_CHECKING:
 #: Rows a bounded sub-range is cut to hold, in pages: below 1 so that most take one request
 #: (RANGE_FILL_FIRST while only single pages were seen: one page misjudges its neighbours).
 RANGE_FILL = 0.9
-RANGE_FILL_FIRST = 0.6
-#: A sub-range is never cut wider than this many times the last one (after an empty one,
-#: RANGE_GROWTH_EMPTY times: the quiet end of a range costs few requests).
+RANGE_FILL_FIRST = 0.8
+#: A sub-range is never cut wider than this many times the last one.
 RANGE_GROWTH = 2.0
-RANGE_GROWTH_EMPTY = 4.0
+#: A whole sub-range holding less than this share of a page: the data may end there, so
+#: the rest is one open-ended range (split anew where it meets a full page again).
+RANGE_DRY = 0.1
 
 
 def _seconds(text: str) -> float:
@@ -95,6 +100,7 @@ class KeysetWalk(Walk[KeysetToken]):
         id_field: str = "id",
         to_bookmark: Callable[[str], t.Any] = str,
         ceiling: str | None = None,
+        ceiling_is_end: bool = False,
     ) -> None:
         """Walk `key` upwards from `start` (None: from the first row), `page_size` rows a page.
 
@@ -106,7 +112,11 @@ class KeysetWalk(Walk[KeysetToken]):
             parse: reads one page's answer into its rows and the API's has-more marker.
             id_field: the field that identifies a row.
             to_bookmark: the bookmark value for a key's text.
-            ceiling: now, as key text, when the walk began; None: no bound.
+            ceiling: now, as key text, when the walk began (or the end of the range
+                when it is earlier); None: no bound.
+            ceiling_is_end: every request is bounded by the ceiling (an end_date before
+                now): nothing is read past it, so the last sub-range is bounded too and
+                ends, as the others, at a page shorter than the server serves.
         """
         self.label = label
         self.key = key
@@ -117,6 +127,7 @@ class KeysetWalk(Walk[KeysetToken]):
         self.to_bookmark = to_bookmark
         #: now, as key text, when the walk began: the bound of confirming requests
         self.ceiling = ceiling
+        self.ceiling_is_end = ceiling_is_end and ceiling is not None
         self.start = start
         #: rows per page the server was seen to serve when it served fewer than asked
         self.served: int | None = None
@@ -133,9 +144,12 @@ class KeysetWalk(Walk[KeysetToken]):
         #: where the part not yet cut into sub-ranges begins (None: nothing left to cut)
         self._uncut: float | None = None
         self._range_seconds = 0.0
-        #: rows per second of key, from the latest pages; whether from a whole range yet
+        #: rows per second of key, from the latest page or whole range; whether from a
+        #: whole range yet (an average over more follows a ramp or a weekly cycle late)
         self._density: float | None = None
         self._whole_ranges = False
+        #: the latest whole sub-range held next to no rows (RANGE_DRY): the data may end
+        self._ran_dry = False
         self._taken: dict[Hashable, tuple[list[int], Step]] = {}
         self._owner: dict[Hashable, KeysetRange] = {}
         self._emitted_key: str | None = None
@@ -239,6 +253,7 @@ class KeysetWalk(Walk[KeysetToken]):
             return False
         rows, has_more = self._parse(response)
         fresh, step = part.take(token, rows, has_more)
+        self._settle(part, step)
         places = {id(row): place for place, row in enumerate(rows)}
         self._taken[key] = ([places[id(row)] for row in fresh], step)
         part.held.append(token)
@@ -264,13 +279,18 @@ class KeysetWalk(Walk[KeysetToken]):
         fresh, step = part.take(token, rows, has_more)
         if self.width == 1:
             self.page = part.page
-        elif self._uncut is None and len(self.ranges) == 1 and not part.index:
-            self._split(part)
-        if part.next is None and part is self.ranges[-1] and self._uncut is None:
+        self._settle(part, step)
+        return fresh, step
+
+    def _settle(self, part: KeysetRange, step: Step) -> None:
+        """After a page of `part` is taken in: split what is left; the last range's notes."""
+        last = part is self.ranges[-1] and self._uncut is None
+        if self.width > 1 and last and part.upper is None:
+            self._split(part)  # the first page, or the open-ended range meeting rows again
+        if part.next is None and last:
             notes = self._keyless_notes()
             if notes:
                 step.notes += notes
-        return fresh, step
 
     def keyless_again(self, row: Row) -> bool:
         """A row without the key that was emitted before (noted as emitted otherwise)."""
@@ -323,7 +343,11 @@ class KeysetWalk(Walk[KeysetToken]):
         self._emitted_key = keys[-1]
 
     def _split(self, first: KeysetRange) -> None:
-        """After the first page: bound the first range and cut the rest from its density."""
+        """After a full page of the open-ended range: bound it, cut the rest from its density.
+
+        The first page, or one of the last range (made open-ended where the data seemed to
+        end, see `_cut`) that finds rows again.
+        """
         following = first.next
         if following is None or following.confirm or following.cursor is None:
             return
@@ -335,29 +359,46 @@ class KeysetWalk(Walk[KeysetToken]):
             return
         self._range_seconds = self._cut_seconds()
         upper = cursor + self._range_seconds
-        if upper >= ceiling:
+        if upper >= ceiling or self._expected(ceiling - cursor) <= self._page_rows:
             return
         first.upper = _key_text(upper, self.ceiling)
         first.next = first.bound(following)
         self._uncut = math.floor(upper)
 
+    @property
+    def _page_rows(self) -> int:
+        """Rows a full page holds (what the server was seen to serve)."""
+        return self.served or self.page_size
+
+    def _expected(self, seconds: float) -> float:
+        """Rows expected in `seconds` of key at the latest density (inf when unknown)."""
+        density = self._density
+        return seconds * density if density is not None else math.inf
+
     def _cut_seconds(self) -> float:
         """How wide the next sub-range is: RANGE_FILL of a page at the latest density."""
         fill = RANGE_FILL if self._whole_ranges else RANGE_FILL_FIRST
-        target = fill * (self.served or self.page_size)
-        width = target / self._density if self._density else float("inf")
+        density = self._density
+        width = fill * self._page_rows / density if density else float("inf")
         if self._range_seconds:
-            growth = RANGE_GROWTH if self._density else RANGE_GROWTH_EMPTY
-            width = min(width, self._range_seconds * growth)
+            width = min(width, self._range_seconds * RANGE_GROWTH)
         return max(width, 1.0)
 
     def _cut(self, uncut: float, ceiling: str) -> KeysetRange:
-        """The next sub-range from `uncut` (the walk's `_uncut`); the last is open-ended."""
+        """The next sub-range from `uncut` (the walk's `_uncut`); the last is open-ended.
+
+        The last is the rest of the range when a page holds all it is expected to, or when
+        the latest whole sub-range held no row (the data may end there: no more empty
+        sub-ranges cut up to the ceiling; where rows come again it is split anew, see
+        `take`). Bounded by the ceiling when nothing is read past it (`ceiling_is_end`).
+        """
         lower = _key_text(uncut, ceiling)
         self._range_seconds = self._cut_seconds()
         end = uncut + self._range_seconds
-        if end >= _seconds(ceiling):
-            part = KeysetRange(self, lower, None, len(self.ranges) + 1)
+        rest = _seconds(ceiling) - uncut
+        if end >= _seconds(ceiling) or self._ran_dry or self._expected(rest) <= self._page_rows:
+            upper = ceiling if self.ceiling_is_end else None
+            part = KeysetRange(self, lower, upper, len(self.ranges) + 1)
             self._uncut = None
         else:
             end = math.floor(end)
@@ -383,9 +424,11 @@ class KeysetWalk(Walk[KeysetToken]):
                     str(r.get(self.key)) for r in rows if r.get(self.key) not in (None, "")
                 )
                 count, span = len(rows), _seconds(last_key) - _seconds(first_key)
+                self._ran_dry = False
             elif part.upper is not None and part.lower is not None and part.next is None:
                 count, span = part.rows, _seconds(part.upper) - _seconds(part.lower)
                 self._whole_ranges = True
+                self._ran_dry = count < RANGE_DRY * self._page_rows
             else:
                 return
         except (TypeError, ValueError, StopIteration):

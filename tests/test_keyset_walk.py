@@ -120,7 +120,7 @@ def _split_walk(width: int = 3) -> KeysetWalk:
         "Test", "modifiedAt", "2024-01-01 00:00:00", page_size=4, ceiling="2024-01-02 00:00:00"
     )
     walk.plan_for(width)
-    # the first page: 4 rows in 3 seconds, so sub-ranges of 0.6 * 4 rows span 1.8 s
+    # the first page: 4 rows in 3 seconds, so sub-ranges of 0.8 * 4 rows span 2.4 s
     first = walk.ready()
     assert first == [KeysetToken("2024-01-01 00:00:00")]
     walk.take(
@@ -152,8 +152,9 @@ def test_after_the_first_page_the_range_is_cut_into_bounded_sub_ranges() -> None
 def test_a_later_sub_range_is_held_and_a_row_at_a_bound_leaves_once() -> None:
     walk = _split_walk()
     head, second, *_later = walk.ready()
-    bound = second.cursor
+    bound, upper = second.cursor, second.until
     assert bound is not None
+    assert upper is not None
 
     class Answer:
         def __init__(self, rows: list[dict[str, t.Any]]) -> None:
@@ -161,13 +162,13 @@ def test_a_later_sub_range_is_held_and_a_row_at_a_bound_leaves_once() -> None:
 
     walk.parse = lambda response: (response.rows, None)
     # the second range answers first: peeked, held in its place, its end decided
-    assert walk.peek(second, Answer(_rows_at([bound, "2024-01-01 00:00:05"], 10)))
+    assert walk.peek(second, Answer(_rows_at([bound, upper], 10)))
     listed = walk.ready()
     assert listed[:2] == [head, second]
     # the head range's short page ends at the bound, with the row stamped at it
     head_rows = list(walk.read(head, Answer(_rows_at(["2024-01-01 00:00:04", bound], 20))))
     assert [r["id"] for r in head_rows] == [20, 21]
-    held_rows = list(walk.read(second, Answer(_rows_at([bound, "2024-01-01 00:00:05"], 10))))
+    held_rows = list(walk.read(second, Answer(_rows_at([bound, upper], 10))))
     assert [r["id"] for r in held_rows] == [11], "the row at the bound came with the range before"
 
 
@@ -184,3 +185,97 @@ def test_one_at_a_time_is_never_cut() -> None:
     walk.plan_for(1)
     _take(walk, _page([(1, "b"), (2, "c")]), True)
     assert walk.ready() == [KeysetToken("c", 0)]
+
+
+# -- sub-ranges against an export that filters as asked -----------------------------------
+
+
+class _Answer:
+    def __init__(self, rows: list[dict[str, t.Any]]) -> None:
+        self.rows = rows
+
+
+def _second(n: int) -> str:
+    return f"2024-01-01 {n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}"
+
+
+def _export(data: list[dict[str, t.Any]], token: KeysetToken, page_size: int) -> _Answer:
+    """What an export honouring >= and <= answers (Enneo's, as the sandbox has it)."""
+    matching = [
+        r
+        for r in data
+        if (token.cursor is None or r["modifiedAt"] >= token.cursor)
+        and (token.until is None or r["modifiedAt"] <= token.until)
+    ]
+    return _Answer(matching[token.offset : token.offset + page_size])
+
+
+def _drain(
+    data: list[dict[str, t.Any]], *, width: int, ceiling: str, ceiling_is_end: bool = False
+) -> tuple[list[int], list[tuple[KeysetToken, int]]]:
+    """Walk `data` answering the head of `ready()` each time: ids emitted, (request, rows)."""
+    walk = KeysetWalk(
+        "Test",
+        "modifiedAt",
+        _second(0),
+        page_size=4,
+        parse=lambda response: (response.rows, None),
+        ceiling=ceiling,
+        ceiling_is_end=ceiling_is_end,
+    )
+    walk.plan_for(width)
+    emitted: list[int] = []
+    asked: list[tuple[KeysetToken, int]] = []
+    while ready := walk.ready():
+        answer = _export(data, ready[0], 4)
+        asked.append((ready[0], len(answer.rows)))
+        emitted += [r["id"] for r in walk.read(ready[0], answer)]
+        assert len(asked) < 500
+    return emitted, asked
+
+
+def _every_second(seconds: t.Iterable[int]) -> list[dict[str, t.Any]]:
+    return [{"id": n, "modifiedAt": _second(n)} for n in seconds]
+
+
+def test_a_ceiling_that_ends_every_request_bounds_the_last_sub_range_too() -> None:
+    data = _every_second(range(40))
+    ceiling = _second(39)
+    for width in (1, 3):
+        emitted, _ = _drain(data, width=width, ceiling=ceiling, ceiling_is_end=True)
+        assert emitted == [r["id"] for r in data]
+    _, open_ended = _drain(data, width=3, ceiling=ceiling)
+    assert open_ended[-1][0].confirm, "an open-ended last range confirms its short page"
+    _, bounded = _drain(data, width=3, ceiling=ceiling, ceiling_is_end=True)
+    assert all(token.until is not None and not token.confirm for token, _ in bounded[1:])
+    assert bounded[-1][0].until == ceiling
+    assert len(bounded) < len(open_ended)
+
+
+def test_past_the_end_of_the_data_no_more_sub_ranges_are_cut() -> None:
+    data = _every_second(range(8))  # then nothing for an hour, up to the ceiling
+    emitted, asked = _drain(data, width=3, ceiling=_second(3600))
+    assert emitted == [r["id"] for r in data]
+    empty = [token for token, rows in asked if not rows]
+    # the sub-ranges listed before the first empty one was read (one more than in flight),
+    # then the rest in one open-ended range: not ever wider ones up to the ceiling
+    assert len(empty) <= 3 + 2, empty
+    assert empty[-1].until is None
+
+
+def test_where_rows_come_again_after_a_gap_the_walk_goes_wide_again() -> None:
+    data = _every_second([*range(8), *range(300, 340)])
+    emitted, asked = _drain(data, width=3, ceiling=_second(600))
+    assert emitted == [r["id"] for r in data]
+    after_gap = [token for token, _ in asked if token.cursor and token.cursor > _second(300)]
+    # 40 rows, 10 pages of 4: cut anew into sub-ranges of about a page each, side by side
+    bounds = {token.until for token in after_gap if token.until and not token.confirm}
+    assert len(bounds) >= 8, after_gap
+
+
+def test_a_rest_one_page_holds_is_not_cut() -> None:
+    # 4 rows in 3 s, then 3 more up to the ceiling: one page holds them, so one range
+    data = _every_second(range(7))
+    emitted, asked = _drain(data, width=3, ceiling=_second(6))
+    assert emitted == [r["id"] for r in data]
+    assert all(token.until is None or token.confirm for token, _ in asked)
