@@ -305,3 +305,20 @@ def test_a_body_cut_while_peeked_at_is_asked_for_again_in_its_turn():
         read(walk, second, cut)
     again = read(walk, second, tsv_answer(tickets_of(second, 5, 10_000)))
     assert len(again) == len(tickets_of(second, 5, 10_000)), "the answer asked again is read"
+
+
+def test_when_the_range_ends_today_its_last_window_waits_for_every_other():
+    """Tickets changed during the run land on today: as one at a time, today's window is
+    asked for once every window before it is read."""
+    decoder = ExportDecoder(ZONE, lambda headers: {})
+    walk = FilumWalk(date(2024, 1, 1), date(2024, 12, 31), ZONE, decoder.records, ends_today=True)
+    walk.plan_for(4)
+    walk.filter_field = "created_at"
+    head = walk.ready()[0]
+    read(walk, head, tsv_answer(tickets_of(head, 5, 1)))
+    ahead = walk.ready()
+    assert len(ahead) == 3, "planned ahead, but not the last window"
+    assert ahead[-1].end < date(2024, 12, 31)
+    for number, window in enumerate(ahead):
+        read(walk, window, tsv_answer(tickets_of(window, 5, 10_000 * (number + 2))))
+    assert [w.end for w in walk.ready()] == [date(2024, 12, 31)]

@@ -5,7 +5,9 @@ planned once every part of the last one is read, sized from its rows per day
 (tap_helpdesk.windows.WindowPlanner does the same for ProProfs). With several requests in
 flight, windows are planned ahead, up to one more than the width listed, each sized from
 the rows per day the latest window in time has shown so far (nothing is planned ahead of
-the first window: until one has been looked at there is no estimate). A later window's
+the first window: until one has been looked at there is no estimate; nor the last one when the
+range ends today: tickets changed during the run land on today, so, as one at a time, it is
+asked for once every window before it is read). A later window's
 answer looked at ahead of its turn (`look`, the walk's `peek`) updates that estimate at
 once and, if capped, puts its parts in the plan right after it; the capped window itself
 stays listed, in its place, until it is read. A wrong estimate costs a split, never a
@@ -41,11 +43,17 @@ class ExportPlan(t.Generic[Answer]):
         is_capped: Callable[[Answer], bool],
         rows_of: Callable[[Answer], int],
         refine: Callable[[Window[date], Answer], list[Window[date]] | None],
+        hold_last: bool = False,
     ) -> None:
-        """Windows of at most `max_days` aiming at `target_rows`; `refine` splits a capped one."""
+        """Windows of at most `max_days` aiming at `target_rows`; `refine` splits a capped one.
+
+        `hold_last`: the window reaching `last` is planned only once every window before
+        it is read (the range ends today, where tickets changed during the run land).
+        """
         self.first, self.last = first, last
         self.max_days, self.target_rows = max(max_days, 1), target_rows
         self._is_capped, self._rows_of, self._refine = is_capped, rows_of, refine
+        self.hold_last = hold_last
         #: the most requests in flight (windows are planned ahead only above 1)
         self.width = 1
         #: windows decided and not read, in time order
@@ -72,6 +80,8 @@ class ExportPlan(t.Generic[Answer]):
     def _plans_more(self) -> bool:
         if not self.pending:
             return True
+        if self.hold_last and (self.last - self.cursor).days < self.span_limit():
+            return False  # the last window waits for every window before it
         return self.width > 1 and len(self.pending) <= self.width and self.rows_per_day is not None
 
     def _plan_window(self) -> None:

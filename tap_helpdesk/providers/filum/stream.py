@@ -209,6 +209,7 @@ class FilumTicketsStream(HelpdeskStream):
             filter_field=self.learned_field(context),
             warn_unsplittable=self.provider_config.get("on_unsplittable_cap") == "warn",
             read_whole=self.answer_read_whole,
+            ends_today=last >= datetime.now(self.zone).date(),
         )
         return self._walk
 

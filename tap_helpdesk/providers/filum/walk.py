@@ -106,6 +106,10 @@ class ExportAnswer:
         """The latest value of one of DAY_FIELDS (ISO 8601 UTC text), None without any."""
         return max((value for value in self._times[name] if value), default=None)
 
+    def earliest(self, name: str) -> str | None:
+        """The earliest value of one of DAY_FIELDS (ISO 8601 UTC text), None without any."""
+        return min((value for value in self._times[name] if value), default=None)
+
     def hours(self, name: str) -> Counter[str]:
         """Rows per UTC hour ("2024-03-05T07") of one of DAY_FIELDS."""
         return Counter(value[:13] for value in self._times[name] if value)
@@ -170,11 +174,13 @@ class FilumWalk(Walk[Window[date]]):
         filter_field: str | None = None,
         warn_unsplittable: bool = False,
         read_whole: Callable[[requests.Response], None] = lambda response: None,
+        ends_today: bool = False,
     ) -> None:
         """Walk [first, last] with `records` decoding each answer.
 
         `filter_field` is the date the export range applies to, as an earlier run learned
-        it; `read_whole(response)` is told of an answer read to its end ahead of its turn.
+        it; `read_whole(response)` is told of an answer read to its end ahead of its turn;
+        `ends_today`: `last` is today, whose window is asked for after every other.
         """
         self.first, self.last, self.zone = first, last, zone
 
@@ -191,6 +197,7 @@ class FilumWalk(Walk[Window[date]]):
             is_capped=lambda answer: answer.rows >= ROW_CAP,
             rows_of=lambda answer: answer.rows,
             refine=self.refine,
+            hold_last=ends_today,
         )
         self.recent = RecentTickets()
         #: per day field, the latest value of each answer not yet behind done_through
@@ -334,20 +341,30 @@ class FilumWalk(Walk[Window[date]]):
         names = (self.filter_field,) if self.filter_field else DAY_FIELDS
         earliest = window.start - timedelta(days=1)
         latest = window.end + timedelta(days=1)
-        spans = {name: self.days_of(answer, name) for name in names}
+        spans = {name: self.span_of(answer, name) for name in names}
         if not any(spans.values()):
             return None
-        for days in spans.values():
-            if days and earliest <= min(days) and max(days) <= latest:
+        for span in spans.values():
+            if span and earliest <= span[0] and span[1] <= latest:
                 return None
-        name, days = next((n, d) for n, d in spans.items() if d)
-        outside = min(days) if min(days) < earliest else max(days)
+        name, (first, last) = next((n, s) for n, s in spans.items() if s)
         which = name if self.filter_field else " or ".join(names)
         return (
             f"the answer to {describe(window)} holds tickets whose {which} is on "
-            f"{outside}, outside the range asked for: the server ignored the export's "
-            "date range"
+            f"{first if first < earliest else last}, outside the range asked for: the "
+            "server ignored the export's date range"
         )
+
+    def span_of(self, answer: ExportAnswer, name: str) -> tuple[date, date] | None:
+        """The Filum-zone days of the earliest and latest value of one of DAY_FIELDS."""
+        first, last = answer.earliest(name), answer.latest(name)
+        if first is None or last is None:
+            return None
+        return (self.zone_day(first), self.zone_day(last))
+
+    def zone_day(self, value: str) -> date:
+        """The Filum-zone day of an ISO 8601 UTC time."""
+        return datetime.fromisoformat(value).astimezone(self.zone).date()
 
     @property
     def bookmark_field(self) -> str:
