@@ -82,6 +82,10 @@ class EnneoExportStream(HelpdeskStream):
     @override
     def new_walk(self, context: Context | None) -> KeysetWalk:
         start = in_zone_naive(self.sync_start(context), self.zone)
+        # The walk's ceiling: now, or end_date when it is earlier (every request is bounded
+        # by it then, see get_url_params: no sub-range is cut past it).
+        now, end = datetime.now(timezone.utc), self.sync_end()
+        ceiling = min(now, end) if end is not None else now
         return KeysetWalk(
             self.provider_label,
             self.key_field,
@@ -90,7 +94,8 @@ class EnneoExportStream(HelpdeskStream):
             id_field=self.primary_keys[0],
             parse=self.page_rows,
             to_bookmark=self.bookmark_of,
-            ceiling=in_zone_naive(datetime.now(timezone.utc), self.zone),
+            ceiling=in_zone_naive(ceiling, self.zone),
+            ceiling_is_end=ceiling < now,
         )
 
     @property
@@ -278,10 +283,11 @@ SETTINGS = th.ObjectType(
     ),
     *settings.rate_settings(10, 600, "Enneo publishes no limit; this is a conservative default."),
     settings.concurrency(
-        1,
-        "Above 1 the modification-time range is read in sub-ranges side by side: 3 took "
-        "less than half the time at 250 ms an answer (docs/performance.md). It relies on "
-        "the export's <= filter; a server ignoring it stops the run with one line.",
+        3,
+        "Above 1 the modification-time range is read in sub-ranges side by side: at 250 ms "
+        "an answer 3 reached 466 requests/min of 600 against 188 one at a time "
+        "(docs/performance.md). It relies on the export's <= filter; a server ignoring "
+        "it stops the run with one line (then set 1).",
     ),
 )
 

@@ -1,7 +1,10 @@
 """Hostile answers to the keyset walk (Enneo, Teamwork Desk): every record, or one line.
 
 Each server below emulates the provider's list, filtered and ordered as the tap asks,
-and misbehaves in one way.
+and misbehaves in one way. Most Enneo servers here lack the `<=` filter: they are asked one
+request at a time (max_concurrent_requests 1, where the walk sends none); at Enneo's default
+width the walk bounds its sub-ranges with `<=`, so the same misbehaviours are also played by
+a server that honours it (`upper=True`), and a server ignoring it stops the run.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ def rows(count: int, *, ties: int = 1) -> list[dict[str, t.Any]]:
     ]
 
 
-def enneo_config(url: str, **top: t.Any) -> dict[str, t.Any]:
-    return {
+def enneo_config(url: str, *, width: int | None = None, **top: t.Any) -> dict[str, t.Any]:
+    """Settings for a hostile Enneo; `width`: max_concurrent_requests (None: the default)."""
+    config = {
         "start_date": "2024-01-01T00:00:00Z",
         "max_retries": 1,
         "backoff_base_seconds": 0.01,
@@ -48,16 +52,33 @@ def enneo_config(url: str, **top: t.Any) -> dict[str, t.Any]:
         },
         **top,
     }
+    if width is not None:
+        config["enneo"]["max_concurrent_requests"] = width
+    return config
+
+
+def upper_bound(seen: Seen) -> str | None:
+    """The `<=` value the tap asked with (filters[1], after the cursor's `>=`), if any."""
+    for index in range(3):
+        if seen.arg(f"filters[{index}][comparator]") == "<=":
+            return seen.arg(f"filters[{index}][value]")
+    return None
 
 
 def enneo_page(
-    data: list[dict[str, t.Any]], seen: Seen, *, serve: int | None = None
+    data: list[dict[str, t.Any]], seen: Seen, *, serve: int | None = None, upper: bool = False
 ) -> list[dict[str, t.Any]]:
-    """The export as the tap asks for it: modifiedAt >= value, offset, limit."""
+    """The export as the tap asks for it: modifiedAt >= value, offset, limit.
+
+    `upper`: the `<=` filter is honoured too (else ignored, as a server lacking it would).
+    """
     low = seen.arg("filters[0][value]") or ""
+    high = upper_bound(seen) if upper else None
     offset = int(seen.arg("offset") or 0)
     limit = int(seen.arg("limit") or 100)
-    matching = [r for r in data if r["modifiedAt"] >= low]
+    matching = [
+        r for r in data if r["modifiedAt"] >= low and (high is None or r["modifiedAt"] <= high)
+    ]
     return matching[offset : offset + min(limit, serve or limit)]
 
 
@@ -65,15 +86,27 @@ def enneo_ids(run: t.Any) -> list[int]:
     return sorted(r["id"] for r in run.records.get("enneo_tickets", []))
 
 
-def _run_enneo(server: HostileServer, **top: t.Any) -> t.Any:
-    return run_bounded(enneo_config(server.url, **top))
+def _run_enneo(server: HostileServer, *, width: int | None = None, **top: t.Any) -> t.Any:
+    return run_bounded(enneo_config(server.url, width=width, **top))
 
 
+#: (width, whether the server honours <=): one at a time against a server lacking it, and
+#: the default width (sub-ranges) against one that honours it
+WIDTHS = [pytest.param(1, False, id="one-at-a-time"), pytest.param(None, True, id="default")]
+
+
+@pytest.mark.parametrize(("width", "upper"), WIDTHS)
 @pytest.mark.parametrize(("count", "serve"), [(300, 7), (2500, 999)])
-def test_enneo_server_serving_fewer_rows_than_asked_loses_nothing(count: int, serve: int) -> None:
+def test_enneo_server_serving_fewer_rows_than_asked_loses_nothing(
+    count: int, serve: int, width: int | None, upper: bool
+) -> None:
     data = rows(count)
-    with HostileServer(lambda seen: json_reply(enneo_page(data, seen, serve=serve))) as server:
-        run = _run_enneo(server)
+
+    def script(seen: Seen) -> Reply:
+        return json_reply(enneo_page(data, seen, serve=serve, upper=upper))
+
+    with HostileServer(script) as server:
+        run = _run_enneo(server, width=width)
     assert run.returncode == 0, run.stderr[-2000:]
     for stream in ("enneo_tickets", "enneo_reporting_tickets"):
         assert sorted(r["id"] for r in run.records[stream]) == [r["id"] for r in data]
@@ -84,41 +117,82 @@ def test_enneo_server_serving_fewer_rows_than_asked_loses_nothing(count: int, se
     )
 
 
-def test_enneo_one_row_more_than_asked_is_read_not_taken_as_the_end() -> None:
+@pytest.mark.parametrize(("width", "upper"), WIDTHS)
+def test_enneo_one_row_more_than_asked_is_read_not_taken_as_the_end(
+    width: int | None, upper: bool
+) -> None:
     data = rows(3100)
 
     def script(seen: Seen) -> Reply:
         low = seen.arg("filters[0][value]") or ""
+        high = upper_bound(seen) if upper else None
         offset = int(seen.arg("offset") or 0)
         limit = int(seen.arg("limit") or 100)
-        matching = [r for r in data if r["modifiedAt"] >= low]
+        matching = [
+            r for r in data if r["modifiedAt"] >= low and (high is None or r["modifiedAt"] <= high)
+        ]
         return json_reply(matching[offset : offset + limit + 1])
 
     with HostileServer(script) as server:
-        run = _run_enneo(server)
+        run = _run_enneo(server, width=width)
     assert run.returncode == 0, run.stderr[-2000:]
     assert enneo_ids(run) == [r["id"] for r in data]
 
 
-def test_enneo_rows_without_modified_at_are_emitted_and_do_not_end_the_walk() -> None:
+@pytest.mark.parametrize(("width", "upper"), WIDTHS)
+def test_enneo_rows_without_modified_at_are_emitted_and_do_not_end_the_walk(
+    width: int | None, upper: bool
+) -> None:
     data = rows(2200)
     for row in data[500:503]:
         row["modifiedAt"] = None
 
     def script(seen: Seen) -> Reply:
         low = seen.arg("filters[0][value]") or ""
+        high = upper_bound(seen) if upper else None
         offset = int(seen.arg("offset") or 0)
         limit = int(seen.arg("limit") or 100)
-        keyed = [r for r in data if r["modifiedAt"] is None or r["modifiedAt"] >= low]
+        keyed = [
+            r
+            for r in data
+            if r["modifiedAt"] is None
+            or (r["modifiedAt"] >= low and (high is None or r["modifiedAt"] <= high))
+        ]
         return json_reply(keyed[offset : offset + limit])
 
     with HostileServer(script) as server:
-        run = _run_enneo(server)
+        run = _run_enneo(server, width=width)
     assert run.returncode == 0, run.stderr[-2000:]
     assert enneo_ids(run) == [r["id"] for r in data]
     assert "rows had no modifiedAt" in run.stderr
     value = run.final_state["bookmarks"]["enneo_tickets"]["replication_key_value"]
     assert value == "2024-03-01T08:36:39+00:00"
+
+
+def test_enneo_server_ignoring_the_upper_bound_stops_the_run_and_loses_nothing() -> None:
+    # At the default width the walk cuts sub-ranges bounded by <=; a server lacking the
+    # filter answers a sub-range with rows past its bound: one line, never exit 0 with a gap
+    data = rows(5000)
+    with HostileServer(lambda seen: json_reply(enneo_page(data, seen))) as server:
+        run = _run_enneo(server, lookback_days=0)
+        line = assert_clear_failure(run, "Enneo", "upper bound", secrets=[ENNEO_TOKEN])
+        assert "max_concurrent_requests to 1" in line
+        assert any(upper_bound(seen) for seen in server.seen), "sub-ranges were asked for"
+        # the STATE left is a point a rerun loses nothing from: every row up to its
+        # bookmark was emitted, and a rerun one at a time brings the rest
+        stream = "enneo_reporting_tickets"  # the first ticket stream in the run's order
+        bookmark = datetime.fromisoformat(
+            run.final_state["bookmarks"][stream]["replication_key_value"]
+        ).replace(tzinfo=None)
+        emitted = set(run.ids(stream))
+        assert emitted
+        assert all(
+            r["id"] in emitted for r in data if datetime.fromisoformat(r["modifiedAt"]) <= bookmark
+        )
+        config = enneo_config(server.url, width=1, lookback_days=0)
+        rerun = run_bounded(config, state=run.final_state)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert emitted | set(rerun.ids(stream)) == {r["id"] for r in data}
 
 
 def test_enneo_server_ignoring_the_filter_is_an_error_not_a_loop() -> None:
