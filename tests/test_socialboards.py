@@ -249,8 +249,12 @@ def test_a_token_refused_mid_sync_is_renewed_with_the_rotated_refresh_token(make
     api = api_of(sandbox)
     api.token_lifetime, api.advertised_expires_in = 0.3, 3599
     api.rotate_refresh_tokens = True
-    # about two seconds, logging at debug level: the secret scan sees everything
-    run = run_tap(config(sandbox, rate=20), env={"TAP_HELPDESK_LOGLEVEL": "DEBUG"})
+    # about two seconds, logging at debug level: the secret scan sees everything; one
+    # request at a time, so that each 401 is its own (several in flight meeting one dead
+    # token: tests/test_socialboards_concurrency.py)
+    settings = config(sandbox, rate=20)
+    settings["socialboards"]["max_concurrent_requests"] = 1
+    run = run_tap(settings, env={"TAP_HELPDESK_LOGLEVEL": "DEBUG"})
     assert run.returncode == 0, run.stderr
     assert "DEBUG" in run.stderr
     assert sorted(run.ids(STREAM)) == sandbox.truth()[STREAM]["ids"]

@@ -10,6 +10,7 @@ access token is renewed once for every request that met it, the budget holds.
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import typing as t
@@ -19,7 +20,7 @@ import pytest
 
 from tap_helpdesk.engine import Step, WalkGuard
 from tap_helpdesk.errors import ProviderError
-from tap_helpdesk.providers.socialboards import CreationSlices, Slice
+from tap_helpdesk.providers.socialboards import PROVIDER, CreationSlices, Slice
 from tests.conftest import tap_config
 from tests.tap_runner import TapRun, run_tap, run_tap_until
 from tests.test_socialboards_paging import END, START, LiveList
@@ -35,7 +36,9 @@ def config(
     sandbox: Sandbox, width: int, *, rate: float | None = 200, **top: t.Any
 ) -> dict[str, t.Any]:
     """Settings at `width` in flight; `rate` lifts the default 5 requests/s (None: default)."""
-    settings = tap_config(sandbox, "socialboards", start_date="2023-01-01T00:00:00Z", **top)
+    # the sandbox's tickets lie in 2024: from 2023, slices would grow 4-fold through an
+    # empty year and one would hold nearly all of them (nothing to page side by side)
+    settings = tap_config(sandbox, "socialboards", **top)
     block = settings["socialboards"]
     block["max_concurrent_requests"] = width
     if rate is not None:
@@ -64,6 +67,11 @@ def versions(run: TapRun) -> dict[t.Any, str]:
     return {r["id"]: json.dumps(r, sort_keys=True) for r in run.records[STREAM]}
 
 
+def test_the_default_width_pages_the_next_slice_ahead() -> None:
+    block = PROVIDER.settings.to_dict()["properties"]
+    assert block["max_concurrent_requests"]["default"] == 8
+
+
 def test_four_in_flight_give_the_records_of_one_at_a_time(make_sandbox: t.Any) -> None:
     sandbox = make_sandbox(
         "socialboards", sizes={"socialboards": 4000}, latency=0.02, latency_jitter=0.04
@@ -75,7 +83,7 @@ def test_four_in_flight_give_the_records_of_one_at_a_time(make_sandbox: t.Any) -
         run = run_tap(config(sandbox, width))
         assert run.returncode == 0, run.stderr[-2000:]
         stats = sandbox.stats()
-        assert stats["peak_in_flight"] == 1 if width == 1 else stats["peak_in_flight"] >= 3
+        assert stats["peak_in_flight"] == 1 if width == 1 else stats["peak_in_flight"] >= 2
         assert not any(k.endswith(":429") for k in stats["statuses"]), stats["statuses"]
         assert_in_order(run)
         runs[width], lists[width] = run, stats["paths"]["/tickets/list"]
@@ -117,7 +125,7 @@ def test_replies_mid_sync_at_four_in_flight_are_met(make_sandbox: t.Any) -> None
     run = run_tap(config(sandbox, 4))
     assert run.returncode == 0, run.stderr[-2000:]
     assert len(api_of(sandbox).replied) > 50, "tickets moved all through the sync"
-    assert sandbox.stats()["peak_in_flight"] >= 3
+    assert sandbox.stats()["peak_in_flight"] >= 2
     assert not existing - run.ids(STREAM), "no ticket that existed at the start is skipped"
     ids = [r["id"] for r in run.records[STREAM]]
     assert len(ids) == len(set(ids)), "each ticket once"
@@ -146,7 +154,7 @@ def test_faults_at_four_in_flight_still_give_every_ticket(make_sandbox: t.Any) -
     assert any("drop" in k for k in faults), faults
     assert any("429" in k for k in faults), faults
     assert any("500" in k or "502" in k or "503" in k for k in faults), faults
-    assert sandbox.stats()["peak_in_flight"] >= 3
+    assert sandbox.stats()["peak_in_flight"] >= 2
     assert_in_order(run)
 
 
@@ -176,7 +184,7 @@ def test_a_dead_token_met_by_several_requests_is_renewed_once(make_sandbox: t.An
     run = run_tap(config(sandbox, 4, rate=40))
     assert run.returncode == 0, run.stderr[-2000:]
     assert sorted(run.ids(STREAM)) == sandbox.truth()[STREAM]["ids"]
-    assert sandbox.stats()["peak_in_flight"] >= 3
+    assert sandbox.stats()["peak_in_flight"] >= 2
     dead = set(refused)
     assert len(refused) > len(dead), "several requests in flight met the same dead token"
     assert len(api.issued_access_tokens) == len(dead) + 1, "one exchange per dead token"
@@ -224,7 +232,6 @@ def drive(
             if token not in flight and (not index or len(flight) < width):
                 guard.before(token)
                 flight[token] = live.answer(token)
-                live.churn(*churn)
         head = tokens[0]
         early = [k for k in flight if k != head and k not in peeked]
         if early and rng.random() < 0.7:
@@ -234,6 +241,7 @@ def drive(
             continue
         rows = flight.pop(head)
         peeked.discard(head)
+        live.churn(*churn)  # as often as one at a time: once per answer read
         fresh, step = slices.take(head, rows)  # an answer peeked at is taken as digested
         guard.after(head, step)
         emitted += fresh
@@ -302,36 +310,82 @@ def test_a_too_large_later_slice_is_cut_shorter_in_place() -> None:
     assert slices.rereads > 0
 
 
-def test_an_error_digested_early_is_raised_in_its_turn() -> None:
-    """A later slice's answer outside its range is the run's error once the slices before
-    it are out, not before."""
+def pair(token: Slice) -> list[dict[str, t.Any]]:
+    """Two tickets inside `token` (a slice read whole in one answer)."""
+    return [
+        {"id": -n, "creationTime": token.start.isoformat(), "lastThreadElementCreationTime": "0"}
+        for n in (1, 2)
+    ]
+
+
+def per_read(slices: CreationSlices) -> int:
+    """The most one read of a slice can take (CreationSlices.request_limit)."""
+    page = slices.largest or slices.take_size
+    return math.ceil((slices.max_rows + page) / max(1, (page - 1) // 2)) + 2
+
+
+def read_whole(slices: CreationSlices, first: Slice) -> None:
+    """The first slice: two tickets, the page past the first, the look at its top."""
+    rows = pair(first)
+    for answer in (rows, rows[-1:], rows):
+        (token,) = slices.ready()
+        slices.take(token, answer)
+    assert slices.slices == 1
+
+
+def test_an_empty_slice_lets_the_next_grow_before_any_is_cut_ahead() -> None:
+    """Slices that still grow 4-fold are sized from the one before them, not yet read:
+    none is cut ahead then."""
     slices = walk_of()
     slices.plan_for(4)
     (first,) = slices.ready()
-    slices.take(first, [])  # empty: whole, and later slices are cut ahead
-    tokens = slices.ready()
-    assert len(tokens) == 5
-    head, later = tokens[0], tokens[2]
+    slices.take(first, [])
+    (second,) = slices.ready()
+    assert second.end - second.start == 4 * (first.end - first.start)
+
+
+def test_an_error_digested_early_is_raised_in_its_turn() -> None:
+    """A later slice's answer outside its range is the run's error once the slices before
+    it are out, not before."""
+    slices = walk_of(target=4)
+    slices.plan_for(4)
+    (first,) = slices.ready()
+    read_whole(slices, first)  # at a density that sizes the next: cut ahead
+    head, later = slices.ready()
     outside = [{"id": 1, "creationTime": (later.end + timedelta(days=9)).isoformat()}]
     assert slices.peek(later, Reply(outside))  # type: ignore[arg-type]
-    assert later in slices.ready(), "held in its place"
-    slices.take(head, [])
-    slices.take(tokens[1], [])
+    assert slices.ready() == [head, later], "held in its place, nothing asked after it"
+    emitted, step = slices.take(head, [])
+    assert emitted == []
+    assert step.bookmark is None
     with pytest.raises(ProviderError, match="outside the range asked for"):
         drain(slices, later)
 
 
-def test_the_request_limit_counts_every_open_slice() -> None:
-    slices = walk_of()
+def test_one_slice_is_paged_ahead_and_the_next_cut_once_it_is_whole() -> None:
+    """Requests in flight serve the next slice's pages; a slice after it is cut (at the
+    density of the one before) only once it is read whole; the request limit counts
+    every open read."""
+    slices = walk_of(target=4)
     slices.plan_for(4)
     (first,) = slices.ready()
     assert slices.request_limit() == 130
-    slices.take(first, [])
-    tokens = slices.ready()
-    assert slices.request_limit() == 1 + 130 * len(tokens)
+    read_whole(slices, first)
+    head, later = slices.ready()
+    assert slices.request_limit() == 3 + 2 * per_read(slices)
     full = [
-        {"id": i, "creationTime": tokens[1].start.isoformat(), "lastThreadElementCreationTime": "1"}
+        {"id": i, "creationTime": later.start.isoformat(), "lastThreadElementCreationTime": "1"}
         for i in range(50)
     ]
-    slices.peek(tokens[1], Reply(full))  # type: ignore[arg-type]
-    assert slices.request_limit() == 1 + 130 * len(slices.ready()) - 130, "held: no new read"
+    assert slices.peek(later, Reply(full))  # type: ignore[arg-type]
+    assert slices.ready() == [head, later, Slice(later.start, later.end, skip=49)]
+    assert slices.request_limit() == 3 + 2 * per_read(slices), "held: no new read"
+    assert slices.peek(later.__class__(later.start, later.end, skip=49), Reply(full[-1:]))  # type: ignore[arg-type]
+    recheck = Slice(later.start, later.end, recheck=True)
+    assert slices.ready()[-1] == recheck
+    assert slices.peek(recheck, Reply(full))  # type: ignore[arg-type]
+    tokens = slices.ready()
+    assert tokens[:4] == [head, later, Slice(later.start, later.end, skip=49), recheck]
+    assert len(tokens) == 5, "whole: the slice after it is cut"
+    assert tokens[4].start == later.end
+    assert slices.request_limit() == 3 + 3 * per_read(slices)

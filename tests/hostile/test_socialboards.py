@@ -242,36 +242,47 @@ def test_a_redirect_is_not_followed_and_nothing_reaches_the_other_host(where: st
     assert_no_secret(run, SECRETS)
 
 
-def test_a_server_ignoring_skip_in_a_later_slice_is_one_line_at_four_in_flight() -> None:
-    """The first slice holding tickets is paged right (and slowly); a later one, paged
-    side by side, gets its first page again for every skip: its answers are digested
-    ahead of their turn and held, and the run stops with one line once its turn comes,
-    the slices before it delivered."""
-    data = tickets(600)
-    later = T0 + timedelta(days=5)
-    data += [
-        {**row, "id": row["id"] + 1000, "creationTime": stamp(later + timedelta(minutes=n))}
-        for n, row in enumerate(tickets(120))
+def spaced(count: int, first: datetime, minutes: float, base: int) -> list[dict[str, t.Any]]:
+    """`count` tickets created `minutes` apart from `first`, ids from `base`."""
+    return [
+        {
+            "id": base + n,
+            "creationTime": stamp(first + timedelta(minutes=minutes * n)),
+            "lastThreadElementCreationTime": stamp(T0 + timedelta(days=n % 13, minutes=n)),
+        }
+        for n in range(count)
     ]
+
+
+def test_a_server_ignoring_skip_in_a_later_slice_is_one_line_at_four_in_flight() -> None:
+    """The first slice (600 tickets in its day: dense enough to size the next ones) and the
+    second are paged right, slowly; the third, cut ahead and paged side by side with the
+    second, gets its first page again for every skip. Its answers are digested ahead of
+    their turn and held, and the run stops with one line once its turn comes, the slices
+    before it delivered."""
+    honest = spaced(600, T0, 2, 5000) + spaced(300, T0 + timedelta(days=1.1), 2, 7000)
+    data = honest + spaced(120, T0 + timedelta(days=3), 1, 9000)
 
     def lister(seen: Seen) -> Reply:
         body = seen.json() or {}
-        if datetime.fromisoformat(body["from"]) < T0 + timedelta(days=3):
+        if datetime.fromisoformat(body["from"]) < T0 + timedelta(days=2.5):
             time.sleep(0.1)  # the slices before: slow, so that the later one runs ahead
             return envelope(page(data, seen))
         return envelope(listing(data, seen)[:50])
 
     with server_of(lister) as server:
-        run = run_bounded(config(server.url, max_concurrent_requests=4))
+        run = run_bounded(config(server.url, start_date=T0.isoformat(), max_concurrent_requests=4))
     line = assert_clear_failure(run, "Socialboards", "same rows", secrets=SECRETS)
     assert "skip 49" in line
-    assert "creationTime 2024-03-05" in line, "the later slice is named"
-    assert emitted_ids(run) == [r["id"] for r in data[:600]], "the slices before it are out"
-    assert bookmark(run) == utc(data[599]["creationTime"])
     sent = [s.json() or {} for s in server.requests_to("/tickets/list")]
-    ahead = [i for i, b in enumerate(sent) if b.get("skip") and b["from"].startswith("2024-03-05")]
-    head = [i for i, b in enumerate(sent) if b.get("skip") and b["from"].startswith("2024-03-01")]
-    assert ahead, "the later slice was paged"
-    assert ahead[0] < head[-1], "...side by side with the slice before it (peeked)"
+    ignored = {b["from"] for b in sent if b.get("skip") == 49 and b["from"] >= "2024-03-03"}
+    assert len(ignored) == 1, "one later slice was paged"
+    (start,) = ignored
+    assert start in line, "the later slice is named"
+    assert emitted_ids(run) == sorted(r["id"] for r in honest), "the slices before it are out"
+    assert bookmark(run) == utc(honest[-1]["creationTime"])
+    ahead = [i for i, b in enumerate(sent) if b.get("skip") and b["from"] == start]
+    before = [i for i, b in enumerate(sent) if b.get("skip") and b["from"] < start]
+    assert ahead[0] < before[-1], "...side by side with the slice before it (peeked)"
     assert len(sent) <= 40
     assert_no_secret(run, SECRETS)

@@ -16,7 +16,8 @@ paged with one row of overlap, which proves that the tickets that did not move a
 read, and closed by a second look at its top, which picks up those that did (see
 CreationSlices). Each slice is then emitted sorted by creation time, so the bookmark is
 resumable. When the last page comes is read from the answers, never from `take` alone:
-the API clamps it silently.
+the API clamps it silently. With several requests in flight the next slice is paged
+while the current one is read, its answers held until their turn (CreationSlices).
 """
 
 from __future__ import annotations
@@ -64,9 +65,12 @@ SETTINGS = th.ObjectType(
         5, 300, "Socialboards publishes no limit; this is a conservative default."
     ),
     settings.concurrency(
-        1,
-        "Its slices are read in order, a page at a time: no gain was measured above 1 "
-        "(docs/performance.md).",
+        8,
+        "Later creation-time slices are paged while the current one is read (up to 7 "
+        "pages ahead, held until their turn). At 250 ms an answer the default 5 "
+        "requests/s, counted until each answer arrives, caps any width at 240/min: 235 "
+        "of 300 at 8, 229 at 1 (same records, +0.6% requests, RSS x1.04); the gain is "
+        "for slower answers (docs/performance.md).",
     ),
 )
 

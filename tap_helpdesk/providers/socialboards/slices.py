@@ -24,6 +24,7 @@ TAKE = 50  # documented maximum ("Max value is 50. default: 25"); larger values 
 ACTIVITY = "lastThreadElementCreationTime"  # what the only documented order sorts by
 FIRST_WIDTH = timedelta(days=1)  # the first slice; later ones are sized from the density
 TARGET_ROWS = 700  # tickets a slice is sized for (about 14 pages)
+WIDE_TARGET = 1.5  # ...times this with slices side by side (still well under MAX_SLICE_ROWS)
 MAX_SLICE_ROWS = 3000  # a slice is held whole to be sorted: narrow it beyond this
 MAX_INSTANT_ROWS = 20_000  # tickets one creation millisecond may hold (it cannot be split)
 MIN_SPAN = timedelta(milliseconds=1)  # narrower slices are re-read, not split
@@ -88,6 +89,7 @@ class SliceRead:
     pages: int = 0  # answers digested for this read
     held: list[Slice] = field(default_factory=list)  # digested ahead of their turn
     successor: SliceRead | None = None  # the read that replaced this one
+    failed: bool = False  # an answer of it holds the run's error, raised in its turn
 
     def __post_init__(self) -> None:
         """The first request is the slice itself."""
@@ -173,7 +175,7 @@ class CreationSlices(Walk[Slice]):
         self.begin = start
         self.end = end
         self.parse = parse
-        self.target = target
+        self.target = self.base_target = target
         self.max_rows = max_rows
         self.max_instant_rows = max_instant_rows
         self.take_size = take
@@ -194,13 +196,20 @@ class CreationSlices(Walk[Slice]):
         self.keyless_ids: set[t.Any] = set()  # rows without a creation time, emitted once
         self.slices = self.requests = self.rereads = 0
         self.closed = 0  # answers digested by reads no longer open (emitted or replaced)
+        self.growing = True  # the last slice read whole was thin: the next grows 4-fold
         self._taken: dict[Slice, Answer] = {}  # digested ahead of their turn
 
     # -- the walk contract -------------------------------------------------------------
 
     def plan_for(self, width: int) -> None:
-        """Several requests in flight: later slices are paged side by side."""
+        """Several requests in flight: later slices are paged side by side.
+
+        Slices are then sized for WIDE_TARGET times as many tickets: the pages of the next
+        slice are read while the current one is, so a longer slice costs no time, and
+        fewer slices cost fewer requests (each has its part page and its look at the top).
+        """
         self.parallel = max(1, width)
+        self.target = self.base_target if width <= 1 else round(self.base_target * WIDE_TARGET)
 
     def ready(self) -> list[Slice]:
         """Per slice in creation order, its answers held and its next request.
@@ -213,7 +222,7 @@ class CreationSlices(Walk[Slice]):
         while index < len(self.plan):
             item = self.plan[index]
             if isinstance(item, Gap):
-                if not tokens or (self.slices and len(tokens) <= self.parallel):
+                if not tokens or self._room_ahead(len(tokens)):
                     self._cut(index)
                     continue
                 index += 1  # later reads' answers held are listed all the same
@@ -300,7 +309,7 @@ class CreationSlices(Walk[Slice]):
             answer = self._digest(read, token, rows)
         except ProviderError as error:  # raised in its turn, after the slices before it
             answer = Answer(error=error)
-            read.next = None
+            read.next, read.failed = None, True
         while read.successor is not None:
             read = read.successor
         read.held.append(token)
@@ -487,7 +496,9 @@ class CreationSlices(Walk[Slice]):
         # most 4-fold (an empty or thin slice says little about what follows).
         span = token.end - token.start
         limit = max(span * MAX_GROWTH, MIN_SPAN)
-        self.width = max(min(span * (self.target / count), limit), MIN_SPAN) if count else limit
+        wanted = span * (self.target / count) if count else limit
+        self.width = max(min(wanted, limit), MIN_SPAN)
+        self.growing = wanted >= limit
 
     def _complete(self, read: SliceRead, token: Slice, answer: Answer) -> None:
         rows, read.rows = list(read.rows.values()), {}
@@ -512,6 +523,20 @@ class CreationSlices(Walk[Slice]):
         return fresh, latest
 
     # -- the plan ----------------------------------------------------------------------
+
+    def _room_ahead(self, listed: int) -> bool:
+        """Whether to cut one more slice ahead, `listed` requests being listed already.
+
+        Once a slice was read whole at a density that sizes the next (not while slices
+        still grow 4-fold: that growth is from the slice before, not yet read), and only
+        while every read after the first is read whole too: the requests in flight then
+        serve the next slice's pages, not first pages of slices whose turn is far (held,
+        they would keep their places), and each slice is cut at the latest density.
+        """
+        if not self.slices or self.growing or listed > self.parallel:
+            return False
+        reads = [item for item in self.plan if isinstance(item, SliceRead)]
+        return all(read.next is None and not read.failed for read in reads[1:])
 
     def _head(self) -> SliceRead | None:
         return next((item for item in self.plan if isinstance(item, SliceRead)), None)
