@@ -494,3 +494,121 @@ def test_a_window_read_again_in_halves_goes_before_the_later_window_held_in_its_
     assert fresh == late
     assert step.bookmark == "2024-04-02 00:00:00"
     assert w.ready() == []
+
+
+# -- several requests in flight: a big window read in time parts side by side ---------------
+
+
+def test_the_split_plan_cuts_a_big_window_in_time_parts_only_at_several_in_flight():
+    window = Slice(T0, T0 + timedelta(days=90))
+    assert walk_module.part_pages(4) == walk_module.MIN_PART_PAGES == 8
+    assert walk_module.part_pages(16) == 14, "a part held whole beside two requests"
+    assert walk_module.split_plan(window, 0, 2000, 1) is None, "one at a time: read whole"
+    assert walk_module.split_plan(window, 0, 16 * 25, 4) is None, "two parts' worth: whole"
+    parts = walk_module.split_plan(window, 0, 2000, 4)  # 80 pages: ten parts of 8
+    assert parts is not None
+    assert len(parts) == 10
+    assert parts[0].start == window.start
+    assert parts[-1].end == window.end
+    assert all(a.end == b.start for a, b in itertools.pairwise(parts)), "edges shared"
+    assert len({p.end - p.start for p in parts}) <= 2, "equal spans (to the second)"
+    parts = walk_module.split_plan(window, 0, 2000, 16)
+    assert parts is not None
+    assert len(parts) == 6, "ceil(80 / 14)"
+    assert walk_module.split_plan(window, 1, 2000, 4) is None, "a whole re-read stays whole"
+    assert walk_module.split_plan(Slice(T0, None), 0, 2000, 4) is None, "a tail is never cut"
+    assert walk_module.split_plan(Slice(T0, T0, 3, 9), 0, 2000, 4) is None, "nor an ID range"
+    short = Slice(T0, T0 + timedelta(seconds=3))
+    assert walk_module.split_plan(short, 0, 2000, 4) == [
+        Slice(T0 + timedelta(seconds=s), T0 + timedelta(seconds=s + 1)) for s in range(3)
+    ], "no more parts than seconds"
+
+
+MID_FEBRUARY = "2024-02-15 00:00:00"
+
+
+def big_first_page(w: TicketWalk, token: PageToken, first: int, total: int = 500):
+    """The first page of a window of `total` tickets (modified mid-February)."""
+    rows = tickets(*range(first, first + 25), modified=MID_FEBRUARY)
+    return read(w, token, total, "?page=2", rows)
+
+
+def test_a_window_whose_first_page_shows_many_pages_is_read_again_in_parts_in_turn():
+    first, second = two_windows()
+    w = walk(first, second)
+    w.plan_for(4)
+    head = w.ready()[0]
+    fresh, step = big_first_page(w, head, 0)  # 20 pages: more than two parts of 8
+    assert len(fresh) == 25, "the page read is emitted"
+    assert step.bookmark is None, "nothing completed"
+    parts = walk_module.split_plan(first, 0, 500, 4)
+    assert parts is not None
+    assert len(parts) == 3
+    # the next part paged ahead; the later window, asked for before (it may be in flight,
+    # which sending it again would waste), stays listed after it
+    assert w.ready() == [PageToken(parts[0]), PageToken(parts[1]), PageToken(second)]
+    # the page read, the later window's first page sent again if dropped, a request per
+    # part, the later window
+    assert w.request_limit() == 1 + 1 + 3 + 1
+    # the tickets of that page come again in their part: not emitted twice
+    fresh, step = read(w, PageToken(parts[0]), 0, "", [])
+    assert parts[0].end is not None
+    assert step.bookmark == parts[0].end.strftime("%Y-%m-%d %H:%M:%S"), "its end, no later"
+    rows = tickets(*range(10, 40), modified=MID_FEBRUARY)
+    fresh, step = read(w, PageToken(parts[1]), 30, "?page=2", rows[:25])
+    assert [r["ticket_id"] for r in fresh] == [str(i) for i in range(25, 35)]
+    assert step.bookmark is None, "no bookmark inside a part"
+    fresh, step = read(w, next_of(w), 30, "", rows[25:])
+    assert len(fresh) == 5
+    assert step.bookmark == MID_FEBRUARY, "every part up to its end is read"
+    assert w.completed == parts[1].end
+    read(w, PageToken(parts[2]), 0, "", [])
+    assert w.completed == first.end
+    assert w.ready() == [PageToken(second)]
+    read(w, PageToken(second), 0, "", [])
+    assert w.ready() == []
+
+
+def test_at_one_in_flight_a_big_window_is_read_whole():
+    first, second = two_windows()
+    w = walk(first, second)
+    big_first_page(w, next_of(w), 0)
+    assert next_of(w) == PageToken(first, "page=2")
+    assert not peek(w, PageToken(second), 500, "?page=2", tickets(*range(100, 125)))
+
+
+def test_a_later_window_peeked_with_many_pages_is_split_before_its_turn():
+    first, second = two_windows()
+    w = walk(first, second)
+    w.plan_for(4)
+    head, later = w.ready()
+    assert peek(w, later, 500, "?page=2", tickets(*range(100, 125)))
+    parts = walk_module.split_plan(second, 0, 500, 4)
+    assert parts is not None
+    assert w.ready() == [head, PageToken(parts[0])], "its answer dropped, its first part asked"
+    assert not w.ahead
+    assert w.request_limit() == 1 + 3, "the head, a request per part (the dropped one is not)"
+    assert peek(w, PageToken(parts[0]), 30, "?page=2", tickets(*range(100, 125)))
+    assert w.ready() == [head, PageToken(parts[0]), PageToken(parts[0], "page=2")]
+    read(w, head, 5, "", tickets(*range(5)))
+    fresh, _ = read(w, PageToken(parts[0]), 30, "?page=2", tickets(*range(100, 125)))
+    assert len(fresh) == 25, "read in its turn"
+    read(w, next_of(w), 30, "", tickets(*range(125, 130)))
+    assert w.completed == parts[0].end
+    assert w.ready() == [PageToken(parts[1]), PageToken(parts[2])]
+
+
+def test_a_part_that_changed_is_read_again_in_halves_before_the_next_part():
+    first, second = two_windows()
+    w = walk(first, second)
+    w.plan_for(4)
+    big_first_page(w, w.ready()[0], 0)
+    parts = walk_module.split_plan(first, 0, 500, 4)
+    assert parts is not None
+    read(w, PageToken(parts[0]), 30, "?page=2", tickets(*range(100, 125)))
+    _, step = read(w, next_of(w), 29, "", tickets(*range(125, 129)))
+    assert "reading them again in halves" in step.notes[0]
+    assert step.bookmark is None
+    halves = split_time(parts[0])
+    assert halves is not None
+    assert w.ready()[:2] == [PageToken(halves[0]), PageToken(halves[1])]

@@ -74,7 +74,12 @@ SETTINGS = th.ObjectType(
     settings.timezone(
         "America/Chicago", "The account's global time zone; ProProfs' default is America/Chicago."
     ),
-    *settings.rate_settings(5, 300, "ProProfs publishes no limit; this is a conservative default."),
+    *settings.rate_settings(
+        10,
+        300,
+        "ProProfs publishes no limit: the minute's budget (300) is the one kept, with bursts "
+        "of at most 10 a second (twice its average).",
+    ),
     settings.concurrency(
         1,
         "Above 1 the window read next is paged side by side with the one being read (its "

@@ -6,6 +6,7 @@ and gives them (provider-docs/proprofs-ticket-list.txt).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 
@@ -70,6 +71,23 @@ def split_time(part: Slice) -> list[Slice] | None:
         return None
     middle = part.start + timedelta(seconds=int(span.total_seconds()) // 2)
     return [Slice(part.start, middle), Slice(middle, part.end)]
+
+
+def split_time_into(part: Slice, count: int) -> list[Slice] | None:
+    """`count` parts of equal time, each sharing its edge second with the next.
+
+    Fewer when the window has fewer seconds; None when it cannot be split by time (a tail,
+    an ID range, a window shorter than two seconds).
+    """
+    if part.end is None or part.low_id is not None or part.high_id is not None:
+        return None
+    seconds = int((part.end - part.start).total_seconds())
+    count = min(count, seconds)
+    if count < 2:
+        return None
+    edges = [part.start + timedelta(seconds=seconds * i // count) for i in range(count)]
+    edges.append(part.end)
+    return [Slice(low, high) for low, high in itertools.pairwise(edges)]
 
 
 def split_ids(part: Slice, ids: list[int]) -> list[Slice] | None:

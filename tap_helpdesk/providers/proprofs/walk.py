@@ -20,6 +20,7 @@ from tap_helpdesk.providers.proprofs.slices import (
     local_second,
     split_ids,
     split_time,
+    split_time_into,
 )
 
 if t.TYPE_CHECKING:
@@ -35,6 +36,9 @@ MAX_TAILS = 50
 #: Pages a read may take past ceil(total / 25): the docs' sample links on to page 2 and
 #: 3 for a total of 1 ticket, so one empty page past the last is an answer, not a fault.
 EXTRA_PAGES = 1
+#: With several in flight, a slice is read in time parts of about this many pages at least
+#: (each part ends in a partial page: about half a request more per part).
+MIN_PART_PAGES = 8
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,31 @@ class Progress:
     def allowed_pages(self) -> int | None:
         """Most pages this read can take, from its first total (None: no total)."""
         return allowed_pages(self.first_total)
+
+
+def part_pages(width: int) -> int:
+    """Pages a time part is sized to hold with `width` requests in flight.
+
+    While a part is read, the next one is paged ahead and its answers are held by the
+    engine, which keeps at most `width` in flight or held: a part of `width - 2` pages is
+    held whole beside the page under way and the next part's first page.
+    """
+    return max(MIN_PART_PAGES, width - 2)
+
+
+def split_plan(part: Slice, attempt: int, total: int | None, width: int) -> list[Slice] | None:
+    """The time parts to read a slice in side by side, from its first total (None: whole).
+
+    Only at several in flight, for a first read of a window or part by time whose pages
+    are more than two parts' worth: those are read one after the other at one at a time.
+    """
+    if width <= 1 or attempt or total is None or part.end is None:
+        return None
+    share = part_pages(width)
+    pages = math.ceil(total / PAGE_SIZE)
+    if pages <= 2 * share:
+        return None
+    return split_time_into(part, math.ceil(pages / share))
 
 
 def allowed_pages(first_total: int | None) -> int | None:
@@ -170,6 +199,8 @@ class TicketWalk(Walk[PageToken]):
         self.width = 1
         #: (slice, attempt) -> its pages answered ahead of their turn (held by the engine)
         self.ahead: dict[tuple[Slice, int], Lookahead] = {}
+        #: slices whose first page was listed (it may be in flight: it stays listed)
+        self.listed: set[tuple[Slice, int]] = set()
         #: the range the walk covers, for progress lines
         self._span = (pending[-1][0].start, pending[0][0].end) if pending else None
 
@@ -197,10 +228,12 @@ class TicketWalk(Walk[PageToken]):
         waiting = False  # a slice listed before, not the head's, has pages still to come
         for part, attempt in reversed(self.pending):
             ahead = self.ahead.get((part, attempt))
-            if ahead is None and waiting:
+            if ahead is None and waiting and (part, attempt) not in self.listed:
                 continue
             head = not tokens
             tokens += self._pages_of(PageToken(part, "", attempt))
+            if self.width > 1:
+                self.listed.add((part, attempt))
             if self.width > 1 and not head and (ahead is None or ahead.following is not None):
                 waiting = True
         if not tokens and self.tail_from is not None:
@@ -224,6 +257,8 @@ class TicketWalk(Walk[PageToken]):
         if self.width == 1 or token != expected:
             return False
         page = self.parse(response, token)
+        if ahead is None and self._split_ahead(key, page.total):
+            return True  # no longer listed: the engine drops the answer
         if ahead is None:
             ahead = self.ahead[key] = Lookahead(page.total)
         ahead.held.append(token)
@@ -344,6 +379,40 @@ class TicketWalk(Walk[PageToken]):
     def _forget(self, key: tuple[Slice, int]) -> None:
         del self.ahead[key]
 
+    # -- slices read in time parts side by side ------------------------------------------
+
+    def _split_ahead(self, key: tuple[Slice, int], total: int | None) -> bool:
+        """A planned slice's first page, peeked, shows it is to be read in parts: plan them.
+
+        Decided before its turn, so its parts are paged ahead at once; the answer itself is
+        dropped unread (its tickets come in the parts).
+        """
+        parts = split_plan(key[0], key[1], total, self.width)
+        if not parts:
+            return False
+        self.listed.discard(key)
+        at = self.pending.index(key)
+        self.pending[at : at + 1] = [(part, 0) for part in reversed(parts)]
+        return True
+
+    def _split_in_turn(self, progress: Progress, total: int | None) -> tuple[str, ...] | None:
+        """The slice whose first page was just read in turn is to be read in parts.
+
+        That page's tickets are emitted; their IDs are kept (Emitted.guard) until the walk
+        has passed the slice's end, so the parts do not emit them again. The read is over,
+        without completing anything. None: the slice is read whole.
+        """
+        token = progress.token
+        parts = split_plan(token.part, token.attempt, total, self.width)
+        if not parts:
+            return None
+        self.progress = None
+        self.finished_requests = self.requests
+        self.replanned += len(self.pending)
+        self.pending.extend((part, 0) for part in reversed(parts))
+        self.emitted.guard(token.part)
+        return ()
+
     # -- one answer --------------------------------------------------------------------
 
     def take(self, token: PageToken, page: Page) -> tuple[list[Row], Step]:
@@ -372,7 +441,10 @@ class TicketWalk(Walk[PageToken]):
         progress.distinct += new
         notes = self._range_note(token.part, tickets)
         self.completed = None
-        if not link:
+        split = self._split_in_turn(progress, page.total) if progress.pages == 1 else None
+        if split is not None:
+            notes += split
+        elif not link:
             notes += self._finish(progress)
         step = Step(
             rows=len(tickets),
@@ -384,6 +456,7 @@ class TicketWalk(Walk[PageToken]):
         return fresh, step
 
     def _start_read(self, token: PageToken, total: int | None) -> None:
+        self.listed.discard((token.part, token.attempt))
         if (token.part, token.attempt) in self.pending:
             self.pending.remove((token.part, token.attempt))
         self.progress = Progress(token, first_total=total)
