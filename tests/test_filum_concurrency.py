@@ -277,7 +277,7 @@ def test_a_capped_later_window_peeked_at_is_split_in_place_and_read_in_its_turn(
     assert walk.plan.done_through == third.start - timedelta(days=1)
 
 
-def test_before_the_filter_date_is_learned_nothing_is_peeked():
+def test_before_the_filter_date_is_learned_an_early_answer_is_held_not_planned_from():
     walk = new_walk(filter_field=None)
     head = walk.ready()[0]
     # created and updated both inside the window: the answer does not tell which applies
@@ -286,7 +286,10 @@ def test_before_the_filter_date_is_learned_nothing_is_peeked():
     assert walk.filter_field is None
     second = walk.ready()[1]
     answer = tsv_answer(tickets_of(second, 5, 10_000))
-    assert not walk.peek(second, answer), "not learned: the answer waits for its turn"
+    listed = walk.ready()
+    assert not walk.peek(second, answer), "not learned: nothing is planned from it"
+    assert walk.ready() == listed
+    assert answer.raw.read() == b"", "its body is read at once (its deadline runs), held"
     read(walk, walk.ready()[0], tsv_answer([]))
     assert len(read(walk, second, answer)) == len(tickets_of(second, 5, 10_000))
 

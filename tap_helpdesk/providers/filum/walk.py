@@ -273,16 +273,20 @@ class FilumWalk(Walk[Window[date]]):
     def peek(self, token: Window[date], response: requests.Response) -> bool:
         """A later window's answer, arrived early: read it whole, plan from it.
 
-        Its body is kept (compressed) for its turn, when its rows are emitted. Its rows
-        per day update the estimate the next windows are planned from, and a capped one is
-        split at once (plan.py). Only once the date the range applies to is known: before,
-        an answer cannot be checked against its range, and days could be read from the
-        wrong date; it then waits for its turn unlooked at. An answer outside its range is
-        not taken in either: its turn raises, before any of its rows goes out.
+        Its body is read at once (its request_timeout is not spent waiting for its turn)
+        and kept, compressed, for its turn, when its rows are emitted. Its rows per day
+        update the estimate the next windows are planned from, and a capped one is split
+        at once (plan.py): only once the date the range applies to is known. Before, an
+        answer is checked against its range under both dates, and nothing is planned from
+        it until its turn (its days could be read from the wrong date). An answer outside
+        its range is not taken in: its turn raises, before any of its rows goes out.
+
+        Returns:
+            Whether the plan changed.
         """
-        if self.filter_field is None or token not in self.plan.pending:
+        if token not in self.plan.pending or self.plan.looked(token):
             return False
-        if self.plan.looked(token) or token in self._held or token in self._failed:
+        if token in self._held or token in self._failed:
             return False
         held, answer = HeldBody(), ExportAnswer()
         try:
@@ -293,10 +297,12 @@ class FilumWalk(Walk[Window[date]]):
             return False
         self.read_whole(response)
         outside = self.outside_range(token, answer)
-        if outside:  # no row of it goes out: its turn raises
+        if outside:
             self._failed[token] = ProviderError(LABEL, outside)
             return False
         self._held[token] = held
+        if self.filter_field is None:
+            return False
         self.plan.look(token, answer)
         return True
 
