@@ -21,7 +21,9 @@ PROGRESS = re.compile(
 
 def test_a_backfill_prints_progress_a_person_reads(make_sandbox: t.Any) -> None:
     sandbox = make_sandbox("enneo", sizes={"enneo": 2500})
-    run = run_tap(tap_config(sandbox, "enneo"))
+    config = tap_config(sandbox, "enneo")
+    config["enneo"]["max_concurrent_requests"] = 1  # the requests counted are one at a time's
+    run = run_tap(config)
     assert run.returncode == 0, run.stderr[-2000:]
     lines = [m for m in map(PROGRESS.search, run.stderr.splitlines()) if m]
     assert lines, run.stderr[-2000:]
