@@ -26,9 +26,14 @@ AUTH_LINE = (
 )
 
 
-def config(sandbox, *, fast: bool = True, **top):
-    """Tap settings for the sandbox; `fast` lifts the 5/s default so tests stay quick."""
+def config(sandbox, *, fast: bool = True, width: int | None = None, **top):
+    """Tap settings for the sandbox; `fast` lifts the 10/s default so tests stay quick.
+
+    `width`: max_concurrent_requests (1 for tests that count requests one at a time).
+    """
     settings = tap_config(sandbox, "proprofs", **top)
+    if width is not None:
+        settings["proprofs"]["max_concurrent_requests"] = width
     if fast:
         settings["proprofs"]["requests_per_second"] = 200
         settings["proprofs"]["requests_per_minute"] = 100_000
@@ -289,7 +294,15 @@ def test_tickets_modified_mid_sync_are_not_skipped(make_sandbox, tmp_path, in_fl
 
 def test_wrong_token_at_debug_level_prints_neither_token_nor_body(make_sandbox):
     sandbox = make_sandbox("proprofs", sizes={"proprofs": 30})
-    settings = config(sandbox)
+    api = sandbox.apis["proprofs"]
+    wide = config(sandbox)  # the default width: the windows' first pages go together
+    wide["proprofs"]["token"] = "wrong-proprofs-token-4d61"
+    run = run_tap(wide)
+    assert [line for line in run.stderr.splitlines() if "error:" in line] == [AUTH_LINE]
+    asked = [(c["start"], c["end"], c["page"]) for c in api.calls]
+    assert len(asked) == len(set(asked)), "an error envelope is not retried"
+    sandbox.reset_stats()
+    settings = config(sandbox, width=1)
     settings["proprofs"]["token"] = "wrong-proprofs-token-4d61"
     run = run_tap(settings, env={"TAP_HELPDESK_LOGLEVEL": "DEBUG"})
     assert run.returncode == 1
@@ -389,10 +402,16 @@ def test_page_links_fall_back_to_get_when_post_is_refused(make_sandbox):
     sandbox = make_sandbox("proprofs", sizes={"proprofs": 300})
     api = sandbox.apis["proprofs"]
     api.post_links = False
-    run = run_tap(config(sandbox))
+    wide = run_tap(config(sandbox))  # the default width: links of several windows at once
+    assert wide.returncode == 0, wide.stderr
+    assert sorted(wide.ids(TICKETS, "ticket_id")) == sandbox.truth()[TICKETS]["ids"]
+    assert "GET" in {c["method"] for c in api.calls if c["page"] != "1"}
+    before = len(api.calls)
+    sandbox.reset_stats()
+    run = run_tap(config(sandbox, width=1))
     assert run.returncode == 0, run.stderr
     assert sorted(run.ids(TICKETS, "ticket_id")) == sandbox.truth()[TICKETS]["ids"]
-    links = [c for c in api.calls if c["page"] != "1"]
+    links = [c for c in api.calls[before:] if c["page"] != "1"]
     assert [c["method"] for c in links[:2]] == ["POST", "GET"], "one refusal, then GET"
     assert {c["method"] for c in links[1:]} == {"GET"}
     assert sandbox.stats()["statuses"]["proprofs:405"] == 1
@@ -427,7 +446,14 @@ def test_times_are_read_in_the_account_zone(make_sandbox):
     sandbox = make_sandbox("proprofs", sizes={"proprofs": 50})
     api = sandbox.apis["proprofs"]
     api.zone = ZoneInfo("Asia/Kolkata")
-    settings = config(sandbox)
+    wide = config(sandbox)  # the default width: the windows' first pages go together
+    wide["proprofs"]["timezone"] = "Asia/Kolkata"
+    run = run_tap(wide)
+    assert run.returncode == 0, run.stderr
+    assert len(run.records[TICKETS]) == 50
+    assert min(c["start"] for c in api.calls) == "2024-01-01 05:30:00"
+    del api.calls[:]
+    settings = config(sandbox, width=1)
     settings["proprofs"]["timezone"] = "Asia/Kolkata"
     run = run_tap(settings)
     assert run.returncode == 0, run.stderr

@@ -5,8 +5,11 @@ sandbox whose answers come late and out of order (latency, latency_jitter)."""
 from __future__ import annotations
 
 import json
+import time
 import typing as t
 from datetime import datetime
+
+import pytest
 
 from sandbox import proprofs as fake
 from tests.conftest import tap_config
@@ -144,11 +147,14 @@ def test_faults_with_a_window_paged_ahead_still_give_every_ticket(make_sandbox: 
 def test_the_default_budget_holds_with_several_in_flight(
     make_sandbox: t.Any, monkeypatch: t.Any
 ) -> None:
-    """ProProfs publishes no limit: the sandbox enforces the tap's default budget (5 a
-    second, 300 a minute) and answers 429 above it; with 4 in flight none comes."""
+    """ProProfs publishes no limit: the sandbox enforces a budget of 5 a second and 300 a
+    minute (the tap's old default, set here) and answers 429 above it; with 4 in flight
+    none comes."""
     monkeypatch.setattr(fake.ProProfsAPI, "rate_limits", (5, 300))
     sandbox = make_sandbox("proprofs", sizes={"proprofs": 700}, latency=0.05, latency_jitter=0.05)
-    run = run_tap(settings(sandbox, fast=False))
+    config = settings(sandbox, fast=False)
+    config["proprofs"]["requests_per_second"] = 5
+    run = run_tap(config)
     assert run.returncode == 0, run.stderr[-2000:]
     stats = sandbox.stats()
     assert not any(k.endswith(":429") for k in stats["statuses"]), stats["statuses"]
@@ -292,5 +298,31 @@ def test_the_default_budget_holds_with_windows_read_in_parts(
     stats = sandbox.stats()
     assert not any(k.endswith(":429") for k in stats["statuses"]), stats["statuses"]
     assert stats["peak_per_second"]["proprofs"] <= 10
+    assert parts_side_by_side(sandbox.apis["proprofs"].calls)
+    assert sorted(run.ids(TICKETS, "ticket_id")) == sandbox.truth()[TICKETS]["ids"]
+
+
+@pytest.mark.slow
+def test_the_default_settings_keep_10_a_second_and_300_a_minute(
+    make_sandbox: t.Any, monkeypatch: t.Any
+) -> None:
+    """Default rates and width against a sandbox refusing more than 10 a second and 300 a
+    minute: more than a minute's budget of requests, none refused, the minute waited out."""
+    monkeypatch.setattr(fake.ProProfsAPI, "rate_limits", (10, 300))
+    sandbox = make_sandbox("proprofs", sizes={"proprofs": 8000}, latency=0.05)
+    config = tap_config(sandbox, "proprofs", start_date="2024-01-01T00:00:00Z")
+    assert "max_concurrent_requests" not in config["proprofs"], "the default width"
+    started = time.monotonic()
+    run = run_tap(config)
+    elapsed = time.monotonic() - started
+    assert run.returncode == 0, run.stderr[-2000:]
+    stats = sandbox.stats()
+    assert not any(k.endswith(":429") for k in stats["statuses"]), stats["statuses"]
+    sent = stats["requests"]["proprofs"]
+    assert sent > 300, "more than a minute's budget"
+    assert stats["peak_per_second"]["proprofs"] <= 10
+    assert stats["peak_per_minute"]["proprofs"] <= 300
+    assert elapsed >= 60, "the 301st request waited for the minute"
+    assert stats["peak_in_flight"] >= 2
     assert parts_side_by_side(sandbox.apis["proprofs"].calls)
     assert sorted(run.ids(TICKETS, "ticket_id")) == sandbox.truth()[TICKETS]["ids"]
