@@ -177,7 +177,7 @@ def test_the_budget_holds_with_several_in_flight(make_sandbox):
     run = run_tap(config_at(sandbox, 4))
     assert run.returncode == 0, run.stderr[-2000:]
     stats = sandbox.stats()
-    assert stats["requests"]["filum"] > 20
+    assert stats["requests"]["filum"] >= 15, "enough requests for 5 a second to bind"
     assert not any(k.endswith(":429") for k in stats["statuses"]), stats["statuses"]
     assert stats["peak_per_second"]["filum"] <= 5
     assert stats["peak_in_flight"] >= 2
