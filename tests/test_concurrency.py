@@ -13,6 +13,7 @@ import typing as t
 
 import pytest
 
+from sandbox import enneo as sandbox_enneo
 from tests.conftest import tap_config
 from tests.tap_runner import run_tap, run_tap_until
 
@@ -217,15 +218,33 @@ def test_a_retry_after_pauses_every_request_in_flight(make_sandbox: t.Any) -> No
 
 
 def test_enneo_budget_holds_with_sub_ranges_in_flight(make_sandbox: t.Any) -> None:
-    """Default requests_per_second (10) with 4 in flight: no second holds more."""
+    """requests_per_second 10 (the default until 2 Dec) with 4 in flight: no second holds more."""
     sandbox = make_sandbox("enneo", sizes={"enneo": 8000}, latency=0.05)
     config = tap_config(sandbox, "enneo", start_date="2023-01-01T00:00:00Z")
-    config["enneo"]["max_concurrent_requests"] = 4
+    config["enneo"].update(max_concurrent_requests=4, requests_per_second=10)
     run = run_tap(config)
     assert run.returncode == 0, run.stderr[-2000:]
     stats = sandbox.stats()
     assert stats["peak_in_flight"] >= 2
     assert stats["peak_per_second"]["enneo"] <= 10
+    assert sorted(run.ids("enneo_tickets")) == sandbox.truth()["enneo_tickets"]["ids"]
+
+
+def test_enneo_default_budget_holds_with_sub_ranges_in_flight(
+    make_sandbox: t.Any, monkeypatch: t.Any
+) -> None:
+    """The default budget (20 a second, 600 a minute) at 8 in flight, answers 10 ms late:
+    no second holds more than 20, against a sandbox that refuses the 21st (no 429)."""
+    monkeypatch.setattr(sandbox_enneo.EnneoAPI, "rate_limits", (20, 600))
+    sandbox = make_sandbox("enneo", sizes={"enneo": 12000}, latency=0.01)
+    config = tap_config(sandbox, "enneo", start_date="2023-01-01T00:00:00Z")
+    config["enneo"]["max_concurrent_requests"] = 8
+    run = run_tap(config)
+    assert run.returncode == 0, run.stderr[-2000:]
+    stats = sandbox.stats()
+    assert stats["peak_in_flight"] >= 4
+    assert 10 < stats["peak_per_second"]["enneo"] <= 20
+    assert not any(k.endswith(":429") for k in stats["statuses"]), stats["statuses"]
     assert sorted(run.ids("enneo_tickets")) == sandbox.truth()["enneo_tickets"]["ids"]
 
 

@@ -281,7 +281,12 @@ SETTINGS = th.ObjectType(
         "Enneo exports naive times and does not document their zone; set your "
         "instance's zone (e.g. Europe/Berlin) if they are local.",
     ),
-    *settings.rate_settings(10, 600, "Enneo publishes no limit; this is a conservative default."),
+    *settings.rate_settings(
+        20,
+        600,
+        "Enneo publishes no limit: the minute's budget (600) is the one kept, with bursts of "
+        "at most 20 a second (twice its average).",
+    ),
     settings.concurrency(
         3,
         "Above 1 the modification-time range is read in sub-ranges side by side: at 250 ms "
