@@ -6,10 +6,12 @@ the guarantee holds for any window a server may use, fixed or sliding, while a r
 has enough work still spends the whole budget: the next request waits exactly until the
 oldest one in a full window leaves it.
 
-A request is logged at the moment its answer arrives, not when it was sent: the server
-counted it somewhere in between, so measuring from the later moment can never undercount
-(measuring from the send time once let the 121st request of a minute reach Teamwork a
-few milliseconds early).
+A request counts from the moment it is sent until a window's length after its answer
+arrived: the server counted it somewhere in between, so measuring from the later moment
+can never undercount (measuring from the send time once let the 121st request of a minute
+reach Teamwork a few milliseconds early), and a request still in flight always counts.
+A request waiting for room sleeps without holding the lock, so that the answers of the
+requests in flight are logged meanwhile (several requests in flight, engine.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,20 @@ import threading
 import time
 import typing as t
 from collections import deque
+
+#: How soon to look again when every request a window counts is still in flight.
+IN_FLIGHT_POLL_SECONDS = 0.05
+
+
+class Entry:
+    """One request in the budget's log: when it was sent, then when its answer arrived."""
+
+    __slots__ = ("answered", "moment")
+
+    def __init__(self, moment: float) -> None:
+        """A request sent at `moment`, not answered yet."""
+        self.moment = moment
+        self.answered = False
 
 
 class RequestBudget:
@@ -32,7 +48,7 @@ class RequestBudget:
         sleep: t.Callable[[float], None] = time.sleep,
     ) -> None:
         """Limits per second and per minute (None: no such limit); clock and sleep for tests."""
-        self._windows: list[tuple[float, int, deque[list[float]]]] = [
+        self._windows: list[tuple[float, int, deque[Entry]]] = [
             (seconds, int(limit), deque())
             for seconds, limit in ((1.0, per_second), (60.0, per_minute))
             if limit and limit > 0
@@ -50,34 +66,49 @@ class RequestBudget:
         limits = [limit * (60 // int(seconds)) for seconds, limit, _sent in self._windows]
         return min(limits) if limits else None
 
-    def acquire(self) -> list[float]:
+    def acquire(self) -> Entry:
         """Wait until one more request fits in every window, then count it.
 
         Returns the request's log entry; pass it to `done` when the answer has arrived.
         """
-        with self._lock:
-            while True:
+        while True:
+            with self._lock:
                 now = self._clock()
-                wait = max(self._paused_until - now, 0.0)
-                for seconds, limit, sent in self._windows:
-                    while sent and sent[0][0] <= now - seconds:
-                        sent.popleft()
-                    if len(sent) >= limit:
-                        wait = max(wait, sent[0][0] + seconds - now)
+                wait = self._wait(now)
                 if wait <= 0:
-                    break
+                    entry = Entry(now)
+                    for _seconds, _limit, sent in self._windows:
+                        sent.append(entry)
+                    self.requests += 1
+                    return entry
                 self.waited_seconds += wait
-                self._sleep(wait)
-            entry = [self._clock()]
-            for _seconds, _limit, sent in self._windows:
-                sent.append(entry)
-            self.requests += 1
-            return entry
+            self._sleep(wait)
 
-    def done(self, entry: list[float]) -> None:
+    def _wait(self, now: float) -> float:
+        """Seconds until one more request fits in every window (0: it fits now)."""
+        wait = max(self._paused_until - now, 0.0)
+        for seconds, limit, sent in self._windows:
+            counted = [e for e in sent if not e.answered or e.moment > now - seconds]
+            if len(counted) != len(sent):
+                sent.clear()
+                sent.extend(counted)
+            if len(counted) < limit:
+                continue
+            # room comes when enough answered requests leave the window; requests in flight
+            # leave only a window's length after their answer
+            answered = sorted(e.moment for e in counted if e.answered)
+            excess = len(counted) - limit
+            if excess < len(answered):
+                wait = max(wait, answered[excess] + seconds - now)
+            else:
+                wait = max(wait, IN_FLIGHT_POLL_SECONDS)
+        return wait
+
+    def done(self, entry: Entry) -> None:
         """Move a request's log entry to the moment its answer (or failure) arrived."""
         with self._lock:
-            entry[0] = self._clock()
+            entry.moment = self._clock()
+            entry.answered = True
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this provider for `seconds` (after a 429 or an empty quota)."""

@@ -7,6 +7,8 @@ import json
 import logging
 import random
 import sys
+import threading
+import time
 import typing as t
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -469,3 +471,43 @@ def test_a_stop_during_a_write_waits_for_the_write_and_the_last_state_is_written
     lines = out.getvalue().decode().splitlines()
     assert [json.loads(line)["type"] for line in lines] == ["RECORD", "STATE", "RECORD", "STATE"]
     assert json.loads(lines[-1])["value"]["bookmarks"]["s"]["replication_key_value"] == "a"
+
+
+def test_a_request_in_flight_longer_than_the_window_keeps_counting():
+    """5 a second: five requests sent and answered 2.5 s later (a slow export) fill the
+    second after their answers too; the sixth waits until then, not one second from the sends."""
+    clock = FakeClock()
+    answered_at = clock.now + 2.5
+    slow: list[t.Any] = []
+
+    def sleep(seconds: float) -> None:  # the answers arrive while the sixth waits
+        clock.sleep(seconds)
+        if clock.now >= answered_at and not slow[0].answered:
+            for entry in slow:
+                budget.done(entry)
+
+    budget = RequestBudget(5, None, clock=clock, sleep=sleep)
+    slow += [budget.acquire() for _ in range(5)]
+    budget.acquire()
+    assert clock.now >= answered_at + 1.0
+    assert clock.now < answered_at + 1.0 + 0.1
+
+
+def test_a_request_waiting_for_room_lets_answers_in_flight_be_logged():
+    """The waiting request sleeps outside the lock: an answer arriving meanwhile is logged
+    at once (holding the lock, it waited out the sleep and its connection's deadline)."""
+    released = threading.Event()
+    budget = RequestBudget(1, None, sleep=lambda _seconds: released.wait(10))
+    first = budget.acquire()
+    waiter = threading.Thread(target=budget.acquire)
+    waiter.start()
+    try:
+        time.sleep(0.1)  # the waiter is asleep, the window full
+        answer = threading.Thread(target=budget.done, args=(first,))
+        answer.start()
+        answer.join(timeout=2)
+        assert not answer.is_alive(), "done() waited for the sleeping request"
+        assert first.answered
+    finally:
+        released.set()
+        waiter.join(timeout=10)
