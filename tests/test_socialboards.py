@@ -30,7 +30,7 @@ CREDENTIALS = "check socialboards.refresh_token and socialboards.client_id"
 
 
 def config(sandbox: Sandbox, *, rate: float | None = 200, **top: t.Any) -> dict[str, t.Any]:
-    """Tap settings for the sandbox; `rate` lifts the default 5 requests/s to keep tests quick."""
+    """Tap settings for the sandbox; `rate` lifts the default 10 requests/s to keep tests quick."""
     settings = tap_config(sandbox, "socialboards", **top)
     if rate is not None:
         settings["socialboards"].update(requests_per_second=rate, requests_per_minute=60 * rate)
@@ -269,9 +269,19 @@ def test_a_token_refused_mid_sync_is_renewed_with_the_rotated_refresh_token(make
 
 
 @pytest.mark.slow
-def test_default_budget_and_end_date_are_kept(make_sandbox):
+@pytest.mark.parametrize(
+    ("per_second", "most"),
+    [
+        (None, 10),  # the default: 300 a minute, bursts of at most 10 a second
+        (5, 5),  # the default until 2 Dec, set
+    ],
+)
+def test_default_budget_and_end_date_are_kept(make_sandbox, per_second, most):
     sandbox = make_sandbox("socialboards", sizes={"socialboards": 300})
-    run = run_tap(config(sandbox, rate=None, end_date="2024-10-01T00:00:00+02:00"))
+    settings = config(sandbox, rate=None, end_date="2024-10-01T00:00:00+02:00")
+    if per_second is not None:
+        settings["socialboards"]["requests_per_second"] = per_second
+    run = run_tap(settings)
     assert run.returncode == 0, run.stderr
     end = parse_time("2024-10-01T00:00:00+02:00")
     api = api_of(sandbox)
@@ -280,7 +290,10 @@ def test_default_budget_and_end_date_are_kept(make_sandbox):
     )
     assert max(parse_time(body["to"]) for body in api.bodies) == end
     stats = sandbox.stats()
-    assert stats["peak_per_second"]["socialboards"] <= 5
+    assert stats["peak_per_second"]["socialboards"] <= most
+    if per_second is None:  # the default is spent, not the old one
+        assert stats["peak_per_second"]["socialboards"] > 5
+    assert stats["peak_per_minute"]["socialboards"] <= 300
     assert stats["requests"]["socialboards"] >= 10
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from sandbox import socialboards as fake
 from tap_helpdesk.engine import Step, WalkGuard
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.socialboards import PROVIDER, CreationSlices, Slice
@@ -35,7 +36,7 @@ STREAM = "socialboards_tickets"
 def config(
     sandbox: Sandbox, width: int, *, rate: float | None = 200, **top: t.Any
 ) -> dict[str, t.Any]:
-    """Settings at `width` in flight; `rate` lifts the default 5 requests/s (None: default)."""
+    """Settings at `width` in flight; `rate` lifts the default 10 requests/s (None: default)."""
     # the sandbox's tickets lie in 2024: from 2023, slices would grow 4-fold through an
     # empty year and one would hold nearly all of them (nothing to page side by side)
     settings = tap_config(sandbox, "socialboards", **top)
@@ -192,14 +193,30 @@ def test_a_dead_token_met_by_several_requests_is_renewed_once(make_sandbox: t.An
     assert run.stderr.count("the token endpoint rotated the refresh token") == len(dead) + 1
 
 
-def test_the_default_budget_holds_with_several_in_flight(make_sandbox: t.Any) -> None:
-    """Default 5 requests/s and 300/min, four in flight: no second holds more than 5."""
+@pytest.mark.parametrize(
+    ("per_second", "most"),
+    [
+        (None, 10),  # the default: 300 a minute, bursts of at most 10 a second
+        (5, 5),  # the default until 2 Dec, set
+    ],
+)
+def test_the_default_budget_holds_with_several_in_flight(
+    make_sandbox: t.Any, monkeypatch: t.Any, per_second: int | None, most: int
+) -> None:
+    """The budget, four in flight, against a sandbox that refuses more than it allows
+    (Socialboards publishes no limit): no second holds more, no 429."""
+    monkeypatch.setattr(fake.SocialboardsAPI, "rate_limits", (most, 300))
     sandbox = make_sandbox("socialboards", sizes={"socialboards": 1200}, latency=0.05)
-    run = run_tap(config(sandbox, 4, rate=None))
+    settings = config(sandbox, 4, rate=None)
+    if per_second is not None:
+        settings["socialboards"]["requests_per_second"] = per_second
+    run = run_tap(settings)
     assert run.returncode == 0, run.stderr[-2000:]
     stats = sandbox.stats()
     assert stats["peak_in_flight"] >= 2
-    assert stats["peak_per_second"]["socialboards"] <= 5
+    assert stats["peak_per_second"]["socialboards"] <= most
+    if per_second is None:  # the default is spent, not the old one
+        assert stats["peak_per_second"]["socialboards"] > 5
     assert not any(k.endswith(":429") for k in stats["statuses"]), stats["statuses"]
     assert sorted(run.ids(STREAM)) == sandbox.truth()[STREAM]["ids"]
 
