@@ -7,7 +7,8 @@
 
 Per stream, a sandbox with N tickets and no rate limits runs in a process of its own. The tap
 runs as a real process (`python -m tap_helpdesk --config .. --catalog ..`, only that stream
-selected, request budgets set far above anything reachable, stdout to /dev/null) and the
+selected, request budgets set far above anything reachable, one request at a time as the
+plain loop sends them: `--cpu-concurrency`, stdout to /dev/null) and the
 sandbox logs every request it makes. The plain loop, also a process of its own, replays that
 exact request sequence with `requests` and decodes each answer with the standard `json`
 module (`csv` for Filum's UTF-16LE TSV), writing every row as one JSON line to /dev/null:
@@ -569,15 +570,19 @@ class StreamSetup:
     catalog: Path
 
 
-def prepare_tap(stream: str, provider: str, url: str, workdir: Path) -> StreamSetup:
-    """A config for the sandbox at `url` and a catalog selecting only `stream`."""
+def prepare_tap(
+    stream: str, provider: str, url: str, workdir: Path, width: int | None = None
+) -> StreamSetup:
+    """A config for the sandbox at `url` and a catalog selecting only `stream`.
+
+    `width`: max_concurrent_requests (None: the provider's default).
+    """
     from sandbox import tap_settings  # noqa: PLC0415
 
-    config = {
-        "start_date": START_DATE,
-        "end_date": END_DATE,
-        provider: {**tap_settings(provider, url), **UNTHROTTLED},
-    }
+    block = {**tap_settings(provider, url), **UNTHROTTLED}
+    if width is not None:
+        block["max_concurrent_requests"] = width
+    config = {"start_date": START_DATE, "end_date": END_DATE, provider: block}
     config_path = workdir / f"{stream}.config.json"
     config_path.write_text(json.dumps(config, indent=2))
     discovered = subprocess.run(  # noqa: S603 (argv: this interpreter, the tap, fixed arguments)
@@ -855,7 +860,7 @@ def bench_stream(
         stream, int(facts["count"]), expected=facts.get("in_range"), fewest=facts.get("fewest")
     )
     result.fewest_rule = str(facts.get("fewest_rule", ""))
-    setup = prepare_tap(stream, provider, server.url, workdir)
+    setup = prepare_tap(stream, provider, server.url, workdir, cpu_width(args))
     log: list[dict[str, t.Any]] = []
     for round_ in range(args.rounds):
         order = ("tap", "plain") if round_ % 2 == 0 else ("plain", "tap")
@@ -883,12 +888,18 @@ def bench_stream(
 
 
 def profile_stream(
-    stream: str, provider: str, server: SandboxProcess, workdir: Path, out_dir: Path
+    stream: str,
+    provider: str,
+    server: SandboxProcess,
+    workdir: Path,
+    out_dir: Path,
+    *,
+    width: int | None,
 ) -> dict[str, t.Any]:
     """One tap run under cProfile: the functions it spends the most time in."""
     facts = server.call("facts?stream=" + stream)
     n = int(facts["count"])
-    setup = prepare_tap(stream, provider, server.url, workdir)
+    setup = prepare_tap(stream, provider, server.url, workdir, width)
     scratch = StreamResult(stream, n)
     tap_run_cached(setup, server, workdir, scratch)  # warm the cache outside the profile
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -998,6 +1009,19 @@ def default_budget(provider: str) -> float | None:
     per_minute = properties.get("requests_per_minute", {}).get("default")
     limits = [v for v in (per_minute, per_second and per_second * 60) if v]
     return float(min(limits)) if limits else None
+
+
+def default_width(provider: str) -> int:
+    """The provider's default max_concurrent_requests."""
+    from tap_helpdesk.providers import PROVIDERS  # noqa: PLC0415
+
+    properties = PROVIDERS[provider].settings.to_dict()["properties"]
+    return int(properties["max_concurrent_requests"]["default"])
+
+
+def cpu_width(args: argparse.Namespace) -> int | None:
+    """max_concurrent_requests in CPU, memory and profile modes (None: the default)."""
+    return args.cpu_concurrency or None
 
 
 def latency_config(setup: StreamSetup, provider: str, width: int, workdir: Path) -> Path:
@@ -1219,7 +1243,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--export-latency", type=float, default=2.5, help="seconds per Filum export"
     )
     parser.add_argument(
-        "--concurrency", type=int, default=4, help="max_concurrent_requests in latency mode"
+        "--concurrency",
+        type=int,
+        default=0,
+        help="max_concurrent_requests in latency mode (default: each provider's default)",
+    )
+    parser.add_argument(
+        "--cpu-concurrency",
+        type=int,
+        default=1,
+        help="max_concurrent_requests in CPU, memory and profile modes: 1 (the default) "
+        "sends one request at a time, as the plain loop does; 0 the provider's default",
     )
     parser.add_argument(
         "--concurrency-for",
@@ -1258,11 +1292,11 @@ def bench_one(
 ) -> None:
     """Whatever the mode asks for, for one stream on one sandbox."""
     if args.latency_mode:
-        width = dict(args.concurrency_for).get(stream, args.concurrency)
+        width = dict(args.concurrency_for).get(stream, args.concurrency) or default_width(provider)
         document["results"].append(bench_latency(stream, provider, server, width, workdir))
     elif args.memory_mode:
         facts = server.call("facts?stream=" + stream)
-        setup = prepare_tap(stream, provider, server.url, workdir)
+        setup = prepare_tap(stream, provider, server.url, workdir, cpu_width(args))
         scratch = StreamResult(stream, int(facts["count"]))
         run, _log = tap_run_cached(setup, server, workdir, scratch)
         check_records(scratch, run)
@@ -1270,7 +1304,9 @@ def bench_one(
         note(f"{stream} N={scratch.n}: peak RSS {run.peak_rss_mb:.0f} MB")
     elif args.profile:
         out_dir = args.cache_dir.parent / "benchmark-profiles"
-        document["results"].append(profile_stream(stream, provider, server, workdir, out_dir))
+        document["results"].append(
+            profile_stream(stream, provider, server, workdir, out_dir, width=cpu_width(args))
+        )
     else:
         document["results"].append(bench_stream(stream, provider, server, args, workdir).summary())
 
