@@ -228,6 +228,10 @@ class Driven(t.Protocol):
         """Let the walk read one answer: yield its rows, return its step."""
         ...
 
+    def answer_read_ahead(self, response: requests.Response) -> None:
+        """An answer a walk read to its end ahead of its turn (peek): it is complete."""
+        ...
+
     def commit_bookmark(self, value: object, context: Context | None = None) -> None:
         """Move the bookmark to `value` (every row before it is written)."""
         ...
@@ -350,9 +354,12 @@ class Engine(t.Generic[Token]):
 
     def _peek(self, token: Token, response: requests.Response) -> bool:
         try:
-            return self.walk.peek(token, response)
+            took = self.walk.peek(token, response)
         except Exception:  # read again in its turn, which raises in order
             return False
+        if took:  # read to its end: what is held now is the body, not a connection
+            self.stream.answer_read_ahead(response)
+        return took
 
     def _count(self, rows: Generator[Row, None, Step]) -> Generator[Row, None, Step]:
         count = 0

@@ -222,6 +222,14 @@ class HttpStream(RESTStream[t.Any]):
     def _late(self) -> str:
         return f"no complete answer within request_timeout ({self.timeout} s)"
 
+    def answer_read_ahead(self, response: requests.Response) -> None:
+        """An answer read to its end ahead of its turn: its request_timeout stops counting.
+
+        Its connection is back in the pool by now, where the deadline would otherwise shut
+        it under another request; the body waits for its turn in memory.
+        """
+        _deadline_of(response).cancel()
+
     def answer_expired(self, response: requests.Response) -> bool:
         """Whether request_timeout shut this answer before it was whole."""
         return _deadline_of(response).expired

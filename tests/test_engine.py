@@ -59,6 +59,7 @@ class FakeStream:
         self.in_flight = 0
         self.most_in_flight = 0
         self.sent: list[t.Any] = []
+        self.read_ahead: list[t.Any] = []
         self._lock = threading.Lock()
 
     def build_request(self, token: t.Any, context: t.Any) -> t.Any:
@@ -73,6 +74,9 @@ class FakeStream:
         with self._lock:
             self.in_flight -= 1
         return Answer(prepared)
+
+    def answer_read_ahead(self, response: t.Any) -> None:
+        self.read_ahead.append(response)
 
     def answer(self, walk: t.Any, token: t.Any, prepared: t.Any, response: t.Any, context: t.Any):
         return (yield from walk.read(token, response))
@@ -181,3 +185,37 @@ def test_requests_in_flight_are_closed_when_the_run_stops() -> None:
     with pytest.raises(ProviderError, match="bad answer"):
         list(engine.run())
     assert stream.bookmarks == [0, 1]
+
+
+class PeekingWindows(Windows):
+    """Windows whose answers arriving ahead of their turn are taken in (odd ones only)."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.peeked: list[int] = []
+
+    def peek(self, token: int, response: t.Any) -> bool:
+        if token % 2 == 0:
+            return False
+        self.peeked.append(token)
+        return True
+
+
+class SlowEvenStream(FakeStream):
+    """Even windows answer late, so the odd one after each arrives ahead of its turn."""
+
+    def send(self, prepared: t.Any, context: t.Any) -> Answer:
+        if prepared % 2 == 0:
+            time.sleep(0.05)
+        return super().send(prepared, context)
+
+
+def test_an_answer_taken_in_ahead_of_its_turn_is_reported_read_to_the_stream() -> None:
+    # A peeked answer's body is read: its request_timeout must stop counting (http.py),
+    # since its connection is back in the pool under other requests by then.
+    stream = SlowEvenStream(4, latency=0.02)
+    walk = PeekingWindows(12)
+    assert drive(stream, walk) == list(range(120))
+    assert walk.peeked, "no answer arrived ahead of its turn"
+    assert sorted(r.token for r in stream.read_ahead) == sorted(walk.peeked)
+    assert all(token % 2 for token in walk.peeked)

@@ -101,6 +101,7 @@ class TimedStream:
         self.max_concurrent_requests = width
         self.logger = logging.getLogger("test_sequence")
         self.log = log
+        self.read_ahead: list[t.Any] = []
         self._lock = threading.Lock()
 
     def build_request(self, token: t.Any, context: t.Any) -> t.Any:
@@ -111,6 +112,9 @@ class TimedStream:
             self.log.append(("send", prepared))
         time.sleep(0.4 if prepared[1] == "slow" else 0.01)
         return Answer(prepared)
+
+    def answer_read_ahead(self, response: t.Any) -> None:
+        self.read_ahead.append(response)
 
     def answer(self, walk: t.Any, token: t.Any, prepared: t.Any, response: t.Any, context: t.Any):
         return (yield from walk.read(token, response))

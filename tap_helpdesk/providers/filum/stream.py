@@ -23,7 +23,6 @@ import msgspec
 
 from tap_helpdesk.client import HelpdeskStream
 from tap_helpdesk.errors import ProviderError
-from tap_helpdesk.http import _deadline_of  # http.py has no public seam for this yet
 from tap_helpdesk.providers.filum.decoding import ExportDecoder
 from tap_helpdesk.providers.filum.records import (
     LABEL,
@@ -208,18 +207,10 @@ class FilumTicketsStream(HelpdeskStream):
             self.decoder().records,
             filter_field=self.learned_field(context),
             warn_unsplittable=self.provider_config.get("on_unsplittable_cap") == "warn",
-            read_whole=self.answer_read_whole,
+            read_whole=self.answer_read_ahead,
             ends_today=last >= datetime.now(self.zone).date(),
         )
         return self._walk
-
-    def answer_read_whole(self, response: requests.Response) -> None:
-        """An answer read to its end ahead of its turn: its request_timeout stops counting.
-
-        Its connection is back in the pool by now, where the deadline would otherwise shut
-        it under another request.
-        """
-        _deadline_of(response).cancel()
 
     def export_range(self, context: Context | None) -> tuple[date, date]:
         """The first and last day to export, in the Filum zone.
