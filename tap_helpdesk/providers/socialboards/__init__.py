@@ -7,7 +7,7 @@ at POST {api_url}/token (form encoded) for a bearer token that lives about an ho
 docs give resource paths only relative to a base they never name; the tap sends them to
 the token host, api.socialboards.com.
 
-Paging (slices.py): the list is paged with skip/take and the only documented order is
+Paging (slices.py, plan.py): the list is paged with skip/take and the only documented order is
 `last_thread_activity_desc`, so a reply posted mid-sync moves its ticket from ahead of a
 skip/take cursor to the top, behind it, where a plain walk never looks again. The tap reads
 the creation-time range (`from`/`to` filter on creationTime, which never changes) in
@@ -18,6 +18,12 @@ CreationSlices). Each slice is then emitted sorted by creation time, so the book
 resumable. When the last page comes is read from the answers, never from `take` alone:
 the API clamps it silently. With several requests in flight the next slice is paged
 while the current one is read, its answers held until their turn (CreationSlices).
+
+Modules: auth.py: the token exchange; bounds.py: a slice as it is sent, the ticket
+fields read and the sizes of slices; plan.py: the slices in creation order, cut ahead
+side by side, and the answers held until their turn (peek); slices.py: CreationSlices,
+each answer read into its slice and a slice emitted whole; activity.py: the activity
+walk of an incremental run; stream.py: the tickets stream.
 """
 
 from __future__ import annotations
@@ -27,13 +33,13 @@ from singer_sdk import typing as th
 from tap_helpdesk import settings
 from tap_helpdesk.providers import Provider
 from tap_helpdesk.providers.socialboards.auth import AccessTokens, RefreshTokenAuth
-from tap_helpdesk.providers.socialboards.slices import (
+from tap_helpdesk.providers.socialboards.bounds import (
     MAX_ATTEMPTS,
-    CreationSlices,
     Slice,
     creation_time,
     format_bound,
 )
+from tap_helpdesk.providers.socialboards.slices import CreationSlices
 from tap_helpdesk.providers.socialboards.stream import LABEL, STREAMS, SocialboardsTicketsStream
 
 SETTINGS = th.ObjectType(

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 
 from tap_helpdesk.engine import Step, Walk
 from tap_helpdesk.errors import ProviderError
-from tap_helpdesk.providers.socialboards.slices import ACTIVITY, LABEL, TAKE, rows_unread
+from tap_helpdesk.providers.socialboards.bounds import ACTIVITY, LABEL, TAKE, rows_unread
 from tap_helpdesk.timestamps import parse_datetime, to_utc
 
 if t.TYPE_CHECKING:

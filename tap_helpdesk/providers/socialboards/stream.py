@@ -28,7 +28,8 @@ from tap_helpdesk.providers.socialboards.auth import (
     redirect_target,
     refresh_grant,
 )
-from tap_helpdesk.providers.socialboards.slices import TAKE, CreationSlices, Slice, format_bound
+from tap_helpdesk.providers.socialboards.bounds import TAKE, Slice, format_bound
+from tap_helpdesk.providers.socialboards.slices import CreationSlices
 from tap_helpdesk.schemas import stream_schema
 from tap_helpdesk.sequence import WalksInTurn
 from tap_helpdesk.timestamps import parse_datetime
