@@ -2,7 +2,11 @@
 
 - records.py: the export's columns and the records they become
 - decoding.py: CSV and JSON bodies, decoded as they arrive; cut and empty bodies
-- walk.py: the day-window walk, capped windows split, the bookmark from the data
+- answers.py: the export's row cap and fields; what one answer held (ExportAnswer) and
+  the tickets already emitted (RecentTickets)
+- plan.py: the day windows planned ahead, capped windows split in place, in time order
+- walk.py: the day-window walk that reads the answers in turn and peeks at later ones,
+  capped windows split, the bookmark from the data
 - stream.py: the filum_tickets stream
 """
 
@@ -12,10 +16,11 @@ from singer_sdk import typing as th
 
 from tap_helpdesk import settings
 from tap_helpdesk.providers import Provider
+from tap_helpdesk.providers.filum.answers import ExportAnswer, RecentTickets
 from tap_helpdesk.providers.filum.decoding import ExportDecoder, json_values
 from tap_helpdesk.providers.filum.records import COLUMNS, LABEL, custom_columns, field_name
 from tap_helpdesk.providers.filum.stream import FilumTicketsStream
-from tap_helpdesk.providers.filum.walk import ExportAnswer, FilumWalk, RecentTickets
+from tap_helpdesk.providers.filum.walk import FilumWalk
 
 STREAMS = (FilumTicketsStream,)
 

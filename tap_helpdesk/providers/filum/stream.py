@@ -23,6 +23,7 @@ import msgspec
 
 from tap_helpdesk.client import HelpdeskStream
 from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.providers.filum.answers import DAY_FIELDS, DEFAULT_BOOKMARK_FIELD, STATUSES
 from tap_helpdesk.providers.filum.decoding import ExportDecoder
 from tap_helpdesk.providers.filum.records import (
     LABEL,
@@ -30,12 +31,7 @@ from tap_helpdesk.providers.filum.records import (
     TIMESTAMP_FIELDS,
     custom_columns,
 )
-from tap_helpdesk.providers.filum.walk import (
-    DAY_FIELDS,
-    DEFAULT_BOOKMARK_FIELD,
-    STATUSES,
-    FilumWalk,
-)
+from tap_helpdesk.providers.filum.walk import FilumWalk
 from tap_helpdesk.schemas import load_schema
 from tap_helpdesk.timestamps import parse_datetime
 from tap_helpdesk.windows import Window
