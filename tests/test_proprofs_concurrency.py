@@ -164,7 +164,7 @@ def test_the_default_budget_holds_with_several_in_flight(
     assert sorted(run.ids(TICKETS, "ticket_id")) == sandbox.truth()[TICKETS]["ids"]
 
 
-# -- big windows read in time parts side by side (walk.split_plan) --------------------------
+# -- big windows read in time parts side by side (ahead.split_plan) -------------------------
 
 #: tickets enough for windows of more than two parts' worth of pages at WIDTH (2 x 8)
 BIG = 3000

@@ -25,6 +25,7 @@ from tap_helpdesk.providers.proprofs import (
     split_time,
     three_month_windows,
 )
+from tap_helpdesk.providers.proprofs import ahead as ahead_module
 from tap_helpdesk.providers.proprofs import walk as walk_module
 from tap_helpdesk.providers.proprofs.stream import EMPTY_RESULT
 from tap_helpdesk.windows import add_months
@@ -501,25 +502,25 @@ def test_a_window_read_again_in_halves_goes_before_the_later_window_held_in_its_
 
 def test_the_split_plan_cuts_a_big_window_in_time_parts_only_at_several_in_flight():
     window = Slice(T0, T0 + timedelta(days=90))
-    assert walk_module.part_pages(4) == walk_module.MIN_PART_PAGES == 8
-    assert walk_module.part_pages(16) == 14, "a part held whole beside two requests"
-    assert walk_module.split_plan(window, 0, 2000, 1) is None, "one at a time: read whole"
-    assert walk_module.split_plan(window, 0, 16 * 25, 4) is None, "two parts' worth: whole"
-    parts = walk_module.split_plan(window, 0, 2000, 4)  # 80 pages: ten parts of 8
+    assert ahead_module.part_pages(4) == ahead_module.MIN_PART_PAGES == 8
+    assert ahead_module.part_pages(16) == 14, "a part held whole beside two requests"
+    assert ahead_module.split_plan(window, 0, 2000, 1) is None, "one at a time: read whole"
+    assert ahead_module.split_plan(window, 0, 16 * 25, 4) is None, "two parts' worth: whole"
+    parts = ahead_module.split_plan(window, 0, 2000, 4)  # 80 pages: ten parts of 8
     assert parts is not None
     assert len(parts) == 10
     assert parts[0].start == window.start
     assert parts[-1].end == window.end
     assert all(a.end == b.start for a, b in itertools.pairwise(parts)), "edges shared"
     assert len({p.end - p.start for p in parts}) <= 2, "equal spans (to the second)"
-    parts = walk_module.split_plan(window, 0, 2000, 16)
+    parts = ahead_module.split_plan(window, 0, 2000, 16)
     assert parts is not None
     assert len(parts) == 6, "ceil(80 / 14)"
-    assert walk_module.split_plan(window, 1, 2000, 4) is None, "a whole re-read stays whole"
-    assert walk_module.split_plan(Slice(T0, None), 0, 2000, 4) is None, "a tail is never cut"
-    assert walk_module.split_plan(Slice(T0, T0, 3, 9), 0, 2000, 4) is None, "nor an ID range"
+    assert ahead_module.split_plan(window, 1, 2000, 4) is None, "a whole re-read stays whole"
+    assert ahead_module.split_plan(Slice(T0, None), 0, 2000, 4) is None, "a tail is never cut"
+    assert ahead_module.split_plan(Slice(T0, T0, 3, 9), 0, 2000, 4) is None, "nor an ID range"
     short = Slice(T0, T0 + timedelta(seconds=3))
-    assert walk_module.split_plan(short, 0, 2000, 4) == [
+    assert ahead_module.split_plan(short, 0, 2000, 4) == [
         Slice(T0 + timedelta(seconds=s), T0 + timedelta(seconds=s + 1)) for s in range(3)
     ], "no more parts than seconds"
 
@@ -541,7 +542,7 @@ def test_a_window_whose_first_page_shows_many_pages_is_read_again_in_parts_in_tu
     fresh, step = big_first_page(w, head, 0)  # 20 pages: more than two parts of 8
     assert len(fresh) == 25, "the page read is emitted"
     assert step.bookmark is None, "nothing completed"
-    parts = walk_module.split_plan(first, 0, 500, 4)
+    parts = ahead_module.split_plan(first, 0, 500, 4)
     assert parts is not None
     assert len(parts) == 3
     # the next part paged ahead; the later window, asked for before (it may be in flight,
@@ -583,7 +584,7 @@ def test_a_later_window_peeked_with_many_pages_is_split_before_its_turn():
     w.plan_for(4)
     head, later = w.ready()
     assert peek(w, later, 500, "?page=2", tickets(*range(100, 125)))
-    parts = walk_module.split_plan(second, 0, 500, 4)
+    parts = ahead_module.split_plan(second, 0, 500, 4)
     assert parts is not None
     assert w.ready() == [head, PageToken(parts[0])], "its answer dropped, its first part asked"
     assert not w.ahead
@@ -603,7 +604,7 @@ def test_a_part_that_changed_is_read_again_in_halves_before_the_next_part():
     w = walk(first, second)
     w.plan_for(4)
     big_first_page(w, w.ready()[0], 0)
-    parts = walk_module.split_plan(first, 0, 500, 4)
+    parts = ahead_module.split_plan(first, 0, 500, 4)
     assert parts is not None
     read(w, PageToken(parts[0]), 30, "?page=2", tickets(*range(100, 125)))
     _, step = read(w, next_of(w), 29, "", tickets(*range(125, 129)))

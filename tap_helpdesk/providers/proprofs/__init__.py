@@ -24,7 +24,7 @@ reads the envelope and the records. With several requests in flight the window r
 is paged side by side with the one being read: its answers, arrived ahead of their turn,
 give the walk their next_page_link (`peek`) and stay held by the engine until their turn,
 when they are read exactly as at one request at a time. A window whose first page's
-total_tickets shows more than two parts' worth of pages (`walk.split_plan`: parts of
+total_tickets shows more than two parts' worth of pages (`ahead.split_plan`: parts of
 max(8, width - 2) pages, a part the engine can hold whole while the one before is read) is
 read in time parts instead, each a slice like any other (totals checked, re-read in
 halves when it changed), read in time order and paged side by side: a later window decides
@@ -32,8 +32,11 @@ from its first page peeked ahead of its turn (that answer is dropped: its ticket
 its parts); the first window's first page is read in its turn, its tickets emitted and
 their IDs kept (`Emitted.guard`) until its parts are read. The bookmark moves at the end
 of a part once every part before it is read. At one in flight nothing is split or peeked.
-slices.py: windows, their halves and parts; emitted.py: which tickets were emitted;
-records.py: value helpers.
+walk.py: `TicketWalk`, the walk that reads answers in turn (pages, totals, re-reads, the
+tail, the bookmark); ahead.py: its planning for several in flight (`ReadAhead`: plan_for,
+peek and the pages held for a slice, `split_plan`: time parts); pages.py: a request
+(`PageToken`), an answer (`Page`) and what a read met (`Progress`); slices.py: windows,
+their halves and parts; emitted.py: which tickets were emitted; records.py: value helpers.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from singer_sdk import typing as th
 from tap_helpdesk import settings
 from tap_helpdesk.providers import Provider
 from tap_helpdesk.providers.proprofs.emitted import EVERYTHING, Emitted
+from tap_helpdesk.providers.proprofs.pages import Page, PageToken
 from tap_helpdesk.providers.proprofs.records import (
     as_bool,
     as_integer,
@@ -63,7 +67,7 @@ from tap_helpdesk.providers.proprofs.stream import (
     ProProfsTicketMessagesStream,
     ProProfsTicketsStream,
 )
-from tap_helpdesk.providers.proprofs.walk import Page, PageToken, TicketWalk
+from tap_helpdesk.providers.proprofs.walk import TicketWalk
 
 SETTINGS = th.ObjectType(
     th.Property(

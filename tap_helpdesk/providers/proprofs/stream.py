@@ -13,6 +13,7 @@ from singer_sdk.streams.rest import HTTPRequest, PageContext
 from tap_helpdesk.client import HelpdeskStream, PageFedStream
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.http import describe_redirect
+from tap_helpdesk.providers.proprofs.pages import Page, PageToken
 from tap_helpdesk.providers.proprofs.records import (
     as_bool,
     as_integer,
@@ -26,7 +27,7 @@ from tap_helpdesk.providers.proprofs.slices import (
     local_now,
     three_month_windows,
 )
-from tap_helpdesk.providers.proprofs.walk import Page, PageToken, TicketWalk
+from tap_helpdesk.providers.proprofs.walk import TicketWalk
 from tap_helpdesk.schemas import stream_schema
 from tap_helpdesk.timestamps import utc_iso
 

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import math
 import typing as t
-from dataclasses import dataclass, field
 from datetime import datetime
 
-from tap_helpdesk.engine import MAX_WAIT_SECONDS, Step, Walk, page_fingerprint
+from tap_helpdesk.engine import MAX_WAIT_SECONDS, Step, page_fingerprint
 from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.providers.proprofs.ahead import ReadAhead
 from tap_helpdesk.providers.proprofs.emitted import EVERYTHING, Emitted, Row
+from tap_helpdesk.providers.proprofs.pages import Page, PageToken, Progress
 from tap_helpdesk.providers.proprofs.records import as_integer, link_query
 from tap_helpdesk.providers.proprofs.slices import (
     DATE_FORMAT,
-    PAGE_SIZE,
     SECOND,
     TAIL_MARGIN,
     Slice,
     local_second,
     split_ids,
     split_time,
-    split_time_into,
 )
 
 if t.TYPE_CHECKING:
@@ -28,116 +26,13 @@ if t.TYPE_CHECKING:
 
     import requests
 
+    from tap_helpdesk.providers.proprofs.ahead import Lookahead
+
 #: Reads of a slice that keeps changing and cannot be split (or whose pages do not add up
 #: to its total) before the run gives up on it.
 MAX_ATTEMPTS = 5
 #: Tails read after the windows (each holds what changed while the one before was read).
 MAX_TAILS = 50
-#: Pages a read may take past ceil(total / 25): the docs' sample links on to page 2 and
-#: 3 for a total of 1 ticket, so one empty page past the last is an answer, not a fault.
-EXTRA_PAGES = 1
-#: With several in flight, a slice is read in time parts of about this many pages at least
-#: (each part ends in a partial page: about half a request more per part).
-MIN_PART_PAGES = 8
-
-
-@dataclass(frozen=True)
-class PageToken:
-    """One request: a slice and a page of it."""
-
-    part: Slice
-    #: query of next_page_link; "" asks for the first page
-    link: str = ""
-    #: earlier reads of the same slice (keeps tokens of consecutive requests distinct)
-    attempt: int = 0
-
-
-@dataclass(frozen=True)
-class Page:
-    """What one answer held: total_tickets, next_page_link and the tickets."""
-
-    total: int | None
-    next_link: str
-    tickets: list[Row]
-
-
-@dataclass
-class Progress:
-    """What the pages of the slice being read said so far."""
-
-    token: PageToken
-    first_total: int | None = None
-    last_total: int | None = None
-    rows: int = 0
-    #: tickets this read met (a ticket on two pages counts once)
-    distinct: int = 0
-    pages: int = 0
-    next_link: str = ""
-    #: ticket IDs met, kept only for a slice that cannot be halved by time
-    ids: list[int] = field(default_factory=list)
-    #: a tail from start only that did not fit on one page
-    more: bool = False
-    #: the latest modification in a tail's answer (local second text)
-    latest: str = ""
-
-    @property
-    def allowed_pages(self) -> int | None:
-        """Most pages this read can take, from its first total (None: no total)."""
-        return allowed_pages(self.first_total)
-
-
-def part_pages(width: int) -> int:
-    """Pages a time part is sized to hold with `width` requests in flight.
-
-    While a part is read, the next one is paged ahead and its answers are held by the
-    engine, which keeps at most `width` in flight or held: a part of `width - 2` pages is
-    held whole beside the page under way and the next part's first page.
-    """
-    return max(MIN_PART_PAGES, width - 2)
-
-
-def split_plan(part: Slice, attempt: int, total: int | None, width: int) -> list[Slice] | None:
-    """The time parts to read a slice in side by side, from its first total (None: whole).
-
-    Only at several in flight, for a first read of a window or part by time whose pages
-    are more than two parts' worth: those are read one after the other at one at a time.
-    """
-    if width <= 1 or attempt or total is None or part.end is None:
-        return None
-    share = part_pages(width)
-    pages = math.ceil(total / PAGE_SIZE)
-    if pages <= 2 * share:
-        return None
-    return split_time_into(part, math.ceil(pages / share))
-
-
-def allowed_pages(first_total: int | None) -> int | None:
-    """Most pages a read of a slice can take, from its first total (None: no total)."""
-    if first_total is None:
-        return None
-    return max(1, math.ceil(first_total / PAGE_SIZE)) + EXTRA_PAGES
-
-
-@dataclass
-class Lookahead:
-    """A later slice's pages answered ahead of their turn (peeked; see TicketWalk.peek).
-
-    The answers stay held by the engine until their turn; the walk keeps what it needs to
-    page on: their tokens and parsed pages, and the next page to ask for.
-    """
-
-    first_total: int | None
-    #: tokens answered and peeked, not yet read, in page order
-    held: list[PageToken] = field(default_factory=list)
-    #: the page to ask for after them (None: the last page peeked has no next link)
-    following: PageToken | None = None
-    #: pages peeked so far in this read of the slice
-    pages: int = 0
-
-    @property
-    def allowed_pages(self) -> int | None:
-        """Most pages this read can take, from its first total (None: no total)."""
-        return allowed_pages(self.first_total)
 
 
 #: why a read of a slice is not trusted
@@ -150,7 +45,7 @@ def _page_given(answer: requests.Response, token: PageToken) -> Page:
     return t.cast("Page", answer)
 
 
-class TicketWalk(Walk[PageToken]):
+class TicketWalk(ReadAhead):
     """Which slice and page to ask for next, and whether a window was read completely."""
 
     def __init__(
@@ -240,32 +135,6 @@ class TicketWalk(Walk[PageToken]):
             tokens.append(PageToken(Slice(self.tail_from, None)))
         return tokens
 
-    def plan_for(self, width: int) -> None:
-        """Several requests in flight: later slices are paged side by side (peek)."""
-        self.width = max(width, 1)
-
-    def peek(self, token: PageToken, response: requests.Response) -> bool:
-        """A later slice's page answered ahead of its turn: ask for its next page now.
-
-        Only its link (and its first total, which bounds the slice's pages) is taken from
-        it now; the answer stays held, in its place, and `read` takes it in its turn
-        exactly as at one request at a time (tickets, totals, re-reads, bookmark).
-        """
-        key = (token.part, token.attempt)
-        ahead = self.ahead.get(key)
-        expected = ahead.following if ahead is not None else self._first_planned(key)
-        if self.width == 1 or token != expected:
-            return False
-        page = self.parse(response, token)
-        if ahead is None and self._split_ahead(key, page.total):
-            return True  # no longer listed: the engine drops the answer
-        if ahead is None:
-            ahead = self.ahead[key] = Lookahead(page.total)
-        ahead.held.append(token)
-        ahead.pages += 1
-        ahead.following = self._following(token, page, ahead)
-        return True
-
     def read(self, token: PageToken, response: requests.Response) -> Generator[Row, None, Step]:
         """The tickets of one answer not emitted before; the walk moves on."""
         page = self.parse(response, token)  # a peeked answer again: only its link was kept
@@ -325,93 +194,6 @@ class TicketWalk(Walk[PageToken]):
         if token.link:
             text += f", {token.link}"
         return text + (f" (read {token.attempt + 1})" if token.attempt else "")
-
-    # -- slices paged ahead -------------------------------------------------------------
-
-    def _pages_of(self, following: PageToken) -> list[PageToken]:
-        """A slice's pages held (peeked) then the next to ask for; else `following` alone."""
-        ahead = self.ahead.get((following.part, following.attempt))
-        if ahead is None:
-            return [following]
-        if not ahead.held or ahead.held[0] != following:  # pragma: no cover - defensive
-            self._forget((following.part, following.attempt))
-            return [following]
-        listed = list(ahead.held)
-        if ahead.following is not None:
-            listed.append(ahead.following)
-        return listed
-
-    def _first_planned(self, key: tuple[Slice, int]) -> PageToken | None:
-        """The first page of a slice planned (not the one being read), else None."""
-        return PageToken(key[0], "", key[1]) if key in self.pending else None
-
-    @staticmethod
-    def _following(token: PageToken, page: Page, ahead: Lookahead) -> PageToken | None:
-        """The page a peeked answer links to (None: its last page, or a link not to follow).
-
-        A link back to a page held, or past the total, is not followed: the page is read
-        in its turn, where the walk stops the run with one line (`_check_link`, WalkGuard).
-        """
-        link = link_query(page.next_link) if page.next_link and page.tickets else ""
-        allowed = ahead.allowed_pages
-        following = PageToken(token.part, link, token.attempt)
-        if not link or following in ahead.held or (allowed is not None and ahead.pages >= allowed):
-            return None
-        return following
-
-    def _release(self, token: PageToken) -> None:
-        """A peeked page is read in its turn: its slice stops listing it as held."""
-        key = (token.part, token.attempt)
-        ahead = self.ahead.get(key)
-        if ahead is not None and token in ahead.held:
-            ahead.held.remove(token)
-            if not ahead.held:  # the slice is read from here as at one at a time
-                del self.ahead[key]
-
-    def _forget_unplanned(self) -> None:
-        """Forget what was peeked for slices no longer read (the plan changed)."""
-        planned = set(self.pending)
-        if self.progress is not None:
-            planned.add((self.progress.token.part, self.progress.token.attempt))
-        for key in [key for key in self.ahead if key not in planned]:
-            self._forget(key)
-
-    def _forget(self, key: tuple[Slice, int]) -> None:
-        del self.ahead[key]
-
-    # -- slices read in time parts side by side ------------------------------------------
-
-    def _split_ahead(self, key: tuple[Slice, int], total: int | None) -> bool:
-        """A planned slice's first page, peeked, shows it is to be read in parts: plan them.
-
-        Decided before its turn, so its parts are paged ahead at once; the answer itself is
-        dropped unread (its tickets come in the parts).
-        """
-        parts = split_plan(key[0], key[1], total, self.width)
-        if not parts:
-            return False
-        self.listed.discard(key)
-        at = self.pending.index(key)
-        self.pending[at : at + 1] = [(part, 0) for part in reversed(parts)]
-        return True
-
-    def _split_in_turn(self, progress: Progress, total: int | None) -> tuple[str, ...] | None:
-        """The slice whose first page was just read in turn is to be read in parts.
-
-        That page's tickets are emitted; their IDs are kept (Emitted.guard) until the walk
-        has passed the slice's end, so the parts do not emit them again. The read is over,
-        without completing anything. None: the slice is read whole.
-        """
-        token = progress.token
-        parts = split_plan(token.part, token.attempt, total, self.width)
-        if not parts:
-            return None
-        self.progress = None
-        self.finished_requests = self.requests
-        self.replanned += len(self.pending)
-        self.pending.extend((part, 0) for part in reversed(parts))
-        self.emitted.guard(token.part)
-        return ()
 
     # -- one answer --------------------------------------------------------------------
 
