@@ -119,6 +119,23 @@ def test_tickets_modified_mid_sync_with_a_window_paged_ahead_are_met(
     assert marks == sorted(marks), "a bookmark moved back"
 
 
+def every_ticket_through_faults(sandbox: t.Any) -> dict[str, int]:
+    """A run at the default width through injected faults: every ticket and message, drops
+    and 429s among the faults, bookmarks that only move forward. Returns the faults."""
+    run = run_tap(settings(sandbox))
+    assert run.returncode == 0, run.stderr[-2000:]
+    truth = sandbox.truth()
+    assert sorted(run.ids(TICKETS, "ticket_id")) == truth[TICKETS]["ids"]
+    keys = {(r["ticket_id"], r["position"]) for r in run.records[MESSAGES]}
+    assert sorted(keys) == sorted(map(tuple, truth[MESSAGES]["ids"]))
+    faults = {k: v for k, v in sandbox.stats()["statuses"].items() if "fault" in k}
+    assert any("drop" in k for k in faults), faults
+    assert any("429" in k for k in faults), faults
+    marks = bookmarks(run)
+    assert marks == sorted(marks), "a bookmark moved back"
+    return faults
+
+
 def test_faults_with_a_window_paged_ahead_still_give_every_ticket(make_sandbox: t.Any) -> None:
     """429s (with and without Retry-After), 5xx, HTML 502s and answers cut off mid-way."""
     sandbox = make_sandbox(
@@ -129,19 +146,9 @@ def test_faults_with_a_window_paged_ahead_still_give_every_ticket(make_sandbox: 
         latency=0.01,
         latency_jitter=0.03,
     )
-    run = run_tap(settings(sandbox))
-    assert run.returncode == 0, run.stderr[-2000:]
-    truth = sandbox.truth()
-    assert sorted(run.ids(TICKETS, "ticket_id")) == truth[TICKETS]["ids"]
-    keys = {(r["ticket_id"], r["position"]) for r in run.records[MESSAGES]}
-    assert sorted(keys) == sorted(map(tuple, truth[MESSAGES]["ids"]))
-    faults = {k: v for k, v in sandbox.stats()["statuses"].items() if "fault" in k}
-    assert any("drop" in k for k in faults), faults
-    assert any("429" in k for k in faults), faults
+    faults = every_ticket_through_faults(sandbox)
     assert any("fault-5" in k for k in faults), faults
     assert paged_ahead(sandbox.apis["proprofs"].calls)
-    marks = bookmarks(run)
-    assert marks == sorted(marks), "a bookmark moved back"
 
 
 def test_the_default_budget_holds_with_several_in_flight(
@@ -273,18 +280,8 @@ def test_faults_while_windows_are_read_in_parts_still_give_every_ticket(
         latency=0.01,
         latency_jitter=0.02,
     )
-    run = run_tap(settings(sandbox))
-    assert run.returncode == 0, run.stderr[-2000:]
-    truth = sandbox.truth()
-    assert sorted(run.ids(TICKETS, "ticket_id")) == truth[TICKETS]["ids"]
-    keys = {(r["ticket_id"], r["position"]) for r in run.records[MESSAGES]}
-    assert sorted(keys) == sorted(map(tuple, truth[MESSAGES]["ids"]))
-    faults = {k: v for k, v in sandbox.stats()["statuses"].items() if "fault" in k}
-    assert any("drop" in k for k in faults), faults
-    assert any("429" in k for k in faults), faults
+    every_ticket_through_faults(sandbox)
     assert parts_side_by_side(sandbox.apis["proprofs"].calls)
-    marks = bookmarks(run)
-    assert marks == sorted(marks), "a bookmark moved back"
 
 
 def test_the_default_budget_holds_with_windows_read_in_parts(
