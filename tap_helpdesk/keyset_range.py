@@ -124,7 +124,13 @@ class KeysetRange:
         keyed_fresh = [r for r in fresh if r.get(key) not in (None, "")]
         new = len(keyed_fresh)
         if self.index and token.cursor == self.lower and self.lower is not None:
-            fresh = self._past_lower(fresh)  # rows at the bound: the range before brought them
+            # Rows at the bound (both ranges include it, >= and <=): the range before
+            # brought them, and may have had a page of only them: they neither go out
+            # again nor tell this answer from that one.
+            fresh = self._past_lower(fresh)
+            counted_own = self._past_lower(counted)
+        else:
+            counted_own = counted
         self.rows += len(rows)
         self.next = self.bound(self._next(token, rows, keyed_fresh, has_more))
         walk.observe(self, token, rows, last_key)
@@ -140,7 +146,7 @@ class KeysetRange:
             rows=len(counted),
             new=new,
             bookmark=walk.to_bookmark(last_key) if last_key is not None else None,
-            fingerprint=None if token.confirm else page_fingerprint(counted, id_field),
+            fingerprint=None if token.confirm else page_fingerprint(counted_own, id_field),
             notes=notes,
         )
         return fresh, step

@@ -169,6 +169,27 @@ def test_enneo_rows_without_modified_at_are_emitted_and_do_not_end_the_walk(
     assert value == "2024-03-01T08:36:39+00:00"
 
 
+@pytest.mark.parametrize("ties", [1000, 600])
+def test_enneo_sub_ranges_sharing_a_bound_second_are_not_taken_for_a_repeated_answer(
+    ties: int,
+) -> None:
+    # Sub-ranges meet at a second both include (>= lower, <= upper). When a page of one
+    # holds only the rows of that second (offset paging through a tie group that fills
+    # pages, or the last second with rows), the next range's first page holds the same
+    # rows: an honest answer, which must not stop the run (it did, in CI).
+    data = rows(6 * ties, ties=ties)
+
+    def script(seen: Seen) -> Reply:
+        return json_reply(enneo_page(data, seen, upper=True))
+
+    with HostileServer(script) as server:
+        run = _run_enneo(server, lookback_days=0)
+        assert any(upper_bound(seen) for seen in server.seen), "sub-ranges were asked for"
+    assert run.returncode == 0, run.stderr[-2000:]
+    for stream in ("enneo_tickets", "enneo_reporting_tickets"):
+        assert sorted(r["id"] for r in run.records[stream]) == [r["id"] for r in data]
+
+
 def test_enneo_server_ignoring_the_upper_bound_stops_the_run_and_loses_nothing() -> None:
     # At the default width the walk cuts sub-ranges bounded by <=; a server lacking the
     # filter answers a sub-range with rows past its bound: one line, never exit 0 with a gap
