@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -25,6 +26,9 @@ from tap_helpdesk.tap import StoppableWriter
 from tap_helpdesk.timestamps import NaiveToUtc, parse_zone, to_utc, zero_dates
 from tap_helpdesk.values import (
     RecordCaster,
+    apply,
+    compile_checks,
+    plan,
     range_problems,
     record_error,
     state_problem,
@@ -374,6 +378,43 @@ def test_the_fast_record_check_agrees_with_jsonschema_on_every_stream_schema():
             if fast(record) != validator.is_valid(record):
                 disagreements.append((name, record))
     assert not disagreements, disagreements[:3]
+
+
+def _outcome(check: t.Callable[[dict[str, t.Any]], object], record: dict[str, t.Any]) -> t.Any:
+    """What a check makes of a record: the record after it, or the field and value it names."""
+    try:
+        check(record)
+    except UnreadableValue as problem:
+        return ("error", problem.field, repr(problem.value), str(problem))
+    return ("cast", json.dumps(record, sort_keys=True, default=repr))
+
+
+def test_the_compiled_record_check_does_what_the_plain_loop_does_on_every_schema():
+    # RecordCaster runs compile_checks (one function written out per schema); `apply` is the
+    # loop it unrolls. Same casts, same errors (field and value), on odd values at random.
+    rng = random.Random(5)
+    odd: list[t.Any] = [None, "", "x", "12", " 7 ", "1.5", "true", "0", 0, 1, -3, 1.5, 2.0]
+    odd += [True, False, {}, {"a": "1"}, [], [1, "a"], ["2"], [{"n": "3"}], 10**20]
+    names = ["enneo_tickets", "enneo_reporting_tickets", "teamwork_desk_tickets"]
+    names += ["proprofs_tickets", "filum_tickets", "socialboards_tickets"]
+    names += ["proprofs_ticket_messages", "teamwork_desk_users", "teamwork_desk_messages"]
+    schemas = [load_schema(name) for name in names] + [SCHEMA]
+    compared = errors = 0
+    for schema in schemas:
+        entries = plan(schema["properties"])
+        check = compile_checks(entries)
+        reference = functools.partial(apply, entries)
+        fields = [*schema["properties"], "extra"]
+        for _ in range(300):
+            size = min(rng.choice([1, 2, 8]), len(fields))
+            record = {f: rng.choice(odd) for f in rng.sample(fields, k=size)}
+            plain = _outcome(reference, json.loads(json.dumps(record)))
+            compiled = _outcome(check, json.loads(json.dumps(record)))
+            assert compiled == plain, (schema.get("description"), record)
+            compared += 1
+            errors += plain[0] == "error"
+    assert errors > compared // 10, "the odd values reach the error paths"
+    assert errors < compared - compared // 10, "and the cast paths"
 
 
 # -- settings and state ------------------------------------------------------------------
