@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import compileall
 import contextlib
 import csv
 import hashlib
@@ -44,6 +45,7 @@ import os
 import pickle
 import pstats
 import re
+import site
 import statistics
 import subprocess
 import sys
@@ -1323,6 +1325,18 @@ def memory_row(stream: str, small: tuple[int, float], large: tuple[int, float]) 
     }
 
 
+def compile_bytecode() -> None:
+    """Write the bytecode of the tap and of what it imports, as `pip install` does.
+
+    Where PYTHONDONTWRITEBYTECODE is set (or uv installed without compiling), every tap run
+    would compile some 60 modules from source (about 0.09 s of its start-up) that an
+    installed tap never compiles; the plain loop's few imports would be compiled already.
+    """
+    for path in [ROOT / "tap_helpdesk", *map(Path, site.getsitepackages())]:
+        if path.is_dir():
+            compileall.compile_dir(path, quiet=2, workers=0)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or one of its sub-commands); the process's exit status."""
     argv = sys.argv[1:] if argv is None else argv
@@ -1342,6 +1356,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in notes:
         if any(line.startswith(f"{s}:") for s in wanted):
             note(line)
+    note("writing the bytecode of the tap and its dependencies (as an install does)")
+    compile_bytecode()
     load = os.getloadavg()[0]
     if load > (os.cpu_count() or 1) - 0.5:
         note(
