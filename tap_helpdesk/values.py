@@ -120,7 +120,7 @@ def _entry(name: str, schema: Mapping[str, t.Any]) -> Entry | None:
     elif "array" in types and isinstance(schema.get("items"), dict):
         item = _entry("[]", schema["items"])
         if item is not None:
-            descend = _array_check(item)
+            descend = _ArrayCheck(item)
     return (name, allowed, _cast_for(types), descend)
 
 
@@ -173,16 +173,23 @@ def _descend_one(entry: Entry, value: object) -> None:
         raise exc.in_field(name) from None
 
 
-def _class_test(index: int, allowed: frozenset[type], namespace: dict[str, t.Any]) -> str:
+def _class_test(
+    index: int,
+    allowed: frozenset[type],
+    namespace: dict[str, t.Any],
+    value: str = "value",
+    prefix: str = "c",
+) -> str:
     """Source of a test that `value` is of a class outside `allowed`."""
     classes = sorted((cls for cls in allowed if cls is not type(None)), key=lambda c: c.__name__)
+    name = f"{prefix}{index}"
     if len(classes) == 1:
-        namespace[f"c{index}"] = classes[0]
-        test = f"value.__class__ is not c{index}"
+        namespace[name] = classes[0]
+        test = f"{value}.__class__ is not {name}"
     else:
-        namespace[f"c{index}"] = frozenset(classes)
-        test = f"value.__class__ not in c{index}"
-    return f"value is not None and {test}" if type(None) in allowed else test
+        namespace[name] = frozenset(classes)
+        test = f"{value}.__class__ not in {name}"
+    return f"{value} is not None and {test}" if type(None) in allowed else test
 
 
 def compile_checks(entries: tuple[Entry, ...]) -> Descend:
@@ -201,26 +208,36 @@ def compile_checks(entries: tuple[Entry, ...]) -> Descend:
         lines.append(f"    value = get({name!r})")
         lines.append(f"    if {_class_test(index, allowed, namespace)}:")
         lines.append(f"        _cast_one(record, e{index}, value)")
-        if descend is not None:
-            lines.append("    elif value is not None:")
+        if isinstance(descend, _ArrayCheck) and descend.item[3] is None:
+            # items of one kind (say e-mail addresses): checked here, a call only to cast
+            item_test = _class_test(index, descend.item[1], namespace, "item", "i")
+            lines.append("    elif value:")
+            lines.append("        for item in value:")
+            lines.append(f"            if {item_test}:")
+            lines.append(f"                _descend_one(e{index}, value)")
+            lines.append("                break")
+        elif descend is not None:
+            lines.append("    elif value:")  # an empty object or array holds nothing to check
             lines.append(f"        _descend_one(e{index}, value)")
     lines.append("    return None")
     exec(compile("\n".join(lines), "<record checks>", "exec"), namespace)  # noqa: S102
     return t.cast("Descend", namespace["check"])
 
 
-def _array_check(item: Entry) -> Descend:
-    _name, allowed, cast, descend = item
+class _ArrayCheck:
+    """The check of an array's items (`item`: their entry)."""
 
-    def check(values: list[t.Any]) -> None:
+    def __init__(self, item: Entry) -> None:
+        self.item = item
+
+    def __call__(self, values: list[t.Any]) -> None:
+        _name, allowed, cast, descend = self.item
         for index, value in enumerate(values):
             if value.__class__ in allowed:
                 if descend is not None and value is not None:
                     descend(value)
             else:
                 values[index] = cast(value)
-
-    return check
 
 
 class RecordCaster:
