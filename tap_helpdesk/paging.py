@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import typing as t
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 
 from tap_helpdesk.engine import Step, Walk
 from tap_helpdesk.errors import ProviderError
@@ -71,9 +71,20 @@ def _seconds(text: str) -> float:
     return parse_datetime(text, timezone.utc).timestamp()
 
 
-def _key_text(seconds: float, like: str) -> str:
-    """Whole-second key text at `seconds`, written in the form of `like` (the ceiling)."""
+def _key_text(seconds: float, like: str, zone: tzinfo | None = None) -> str:
+    """Whole-second key text at `seconds`, written in the form of `like` (the ceiling).
+
+    Naive text in `zone` is never a local time that does not exist (the hour skipped when
+    DST begins): a server that reads its filter values in the zone takes `02:05:18` on
+    such a day for 03:05:18, one that compares text for 02:05:18, and the two would cut
+    the range at different rows. The first existing time after the gap means the same to
+    both.
+    """
     moment = datetime.fromtimestamp(int(seconds), timezone.utc)
+    if zone is not None and not like.endswith("Z") and like[-6:-5] not in "+-":
+        naive = moment.replace(tzinfo=None)
+        existing = naive.replace(tzinfo=zone).astimezone(timezone.utc).astimezone(zone)
+        moment = existing.replace(tzinfo=timezone.utc)  # the text of an existing local time
     text = moment.strftime("%Y-%m-%dT%H:%M:%S" if "T" in like else "%Y-%m-%d %H:%M:%S")
     if like.endswith("Z"):
         return text + "Z"
@@ -101,6 +112,7 @@ class KeysetWalk(Walk[KeysetToken]):
         to_bookmark: Callable[[str], t.Any] = str,
         ceiling: str | None = None,
         ceiling_is_end: bool = False,
+        zone: tzinfo | None = None,
     ) -> None:
         """Walk `key` upwards from `start` (None: from the first row), `page_size` rows a page.
 
@@ -117,6 +129,8 @@ class KeysetWalk(Walk[KeysetToken]):
             ceiling_is_end: every request is bounded by the ceiling (an end_date before
                 now): nothing is read past it, so the last sub-range is bounded too and
                 ends, as the others, at a page shorter than the server serves.
+            zone: the zone naive key text is written in (None: text with an offset, or
+                UTC): the bounds of sub-ranges are existing local times in it.
         """
         self.label = label
         self.key = key
@@ -128,6 +142,7 @@ class KeysetWalk(Walk[KeysetToken]):
         #: now, as key text, when the walk began: the bound of confirming requests
         self.ceiling = ceiling
         self.ceiling_is_end = ceiling_is_end and ceiling is not None
+        self.zone = zone
         self.start = start
         #: rows per page the server was seen to serve when it served fewer than asked
         self.served: int | None = None
@@ -361,7 +376,7 @@ class KeysetWalk(Walk[KeysetToken]):
         upper = cursor + self._range_seconds
         if upper >= ceiling or self._expected(ceiling - cursor) <= self._page_rows:
             return
-        first.upper = _key_text(upper, self.ceiling)
+        first.upper = _key_text(upper, self.ceiling, self.zone)
         first.next = first.bound(following)
         self._uncut = math.floor(upper)
 
@@ -392,7 +407,7 @@ class KeysetWalk(Walk[KeysetToken]):
         sub-ranges cut up to the ceiling; where rows come again it is split anew, see
         `take`). Bounded by the ceiling when nothing is read past it (`ceiling_is_end`).
         """
-        lower = _key_text(uncut, ceiling)
+        lower = _key_text(uncut, ceiling, self.zone)
         self._range_seconds = self._cut_seconds()
         end = uncut + self._range_seconds
         rest = _seconds(ceiling) - uncut
@@ -402,7 +417,9 @@ class KeysetWalk(Walk[KeysetToken]):
             self._uncut = None
         else:
             end = math.floor(end)
-            part = KeysetRange(self, lower, _key_text(end, ceiling), len(self.ranges) + 1)
+            part = KeysetRange(
+                self, lower, _key_text(end, ceiling, self.zone), len(self.ranges) + 1
+            )
             self._uncut = end
         self.ranges.append(part)
         return part

@@ -96,6 +96,7 @@ class EnneoExportStream(HelpdeskStream):
             to_bookmark=self.bookmark_of,
             ceiling=in_zone_naive(ceiling, self.zone),
             ceiling_is_end=ceiling < now,
+            zone=self.zone,
         )
 
     @property

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import typing as t
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -186,6 +187,55 @@ def test_enneo_sub_ranges_sharing_a_bound_second_are_not_taken_for_a_repeated_an
         run = _run_enneo(server, lookback_days=0)
         assert any(upper_bound(seen) for seen in server.seen), "sub-ranges were asked for"
     assert run.returncode == 0, run.stderr[-2000:]
+    for stream in ("enneo_tickets", "enneo_reporting_tickets"):
+        assert sorted(r["id"] for r in run.records[stream]) == [r["id"] for r in data]
+
+
+@pytest.mark.parametrize("reads_text", [False, True], ids=["zone-aware", "text"])
+def test_enneo_sub_ranges_across_the_hour_dst_skips_lose_nothing(reads_text: bool) -> None:
+    # On 2024-03-31 Berlin's clocks jump from 02:00 to 03:00: no row holds 02:xx text. A
+    # server reading filter values in its zone (as the sandbox does) takes a bound of
+    # 02:05:18 for 03:05:18 and sends rows up to there; one comparing text does not. The
+    # walk cut its sub-ranges there at the default width and stopped the benchmark run
+    # ("ignores the upper bound"); its bounds are now times that exist in the zone.
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2024, 3, 30, 20, 0, tzinfo=timezone.utc)  # 21:00 local the day before
+    moments = [start + timedelta(seconds=7 * n) for n in range(6000)]  # to 09:40 local
+    data = [
+        {"id": n + 1, "modifiedAt": m.astimezone(berlin).strftime("%Y-%m-%d %H:%M:%S")}
+        for n, m in enumerate(moments)
+    ]
+
+    def moment(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=berlin).astimezone(timezone.utc)
+
+    def script(seen: Seen) -> Reply:
+        low, high = seen.arg("filters[0][value]") or "", upper_bound(seen)
+        offset, limit = int(seen.arg("offset") or 0), int(seen.arg("limit") or 100)
+        if reads_text:
+            matching = [
+                r
+                for r in data
+                if r["modifiedAt"] >= low and (high is None or r["modifiedAt"] <= high)
+            ]
+        else:
+            matching = [
+                r
+                for r, at in zip(data, moments, strict=True)
+                if (not low or at >= moment(low)) and (high is None or at <= moment(high))
+            ]
+        return json_reply(matching[offset : offset + limit])
+
+    with HostileServer(script) as server:
+        run = _run_enneo(
+            server,
+            lookback_days=0,
+            enneo={**enneo_config(server.url)["enneo"], "timezone": "Europe/Berlin"},
+        )
+        bounds = [upper_bound(seen) or "" for seen in server.seen]
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert any(b.startswith("2024-03-31 0") for b in bounds), "sub-ranges were cut near the gap"
+    assert not any(b.startswith("2024-03-31 02:") for b in bounds), bounds
     for stream in ("enneo_tickets", "enneo_reporting_tickets"):
         assert sorted(r["id"] for r in run.records[stream]) == [r["id"] for r in data]
 
