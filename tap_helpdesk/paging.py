@@ -108,6 +108,7 @@ class KeysetWalk(Walk[KeysetToken]):
         *,
         page_size: int,
         parse: Callable[[requests.Response], tuple[list[Row], bool | None]] | None = None,
+        parse_keys: Callable[[requests.Response], tuple[list[Row], bool | None]] | None = None,
         id_field: str = "id",
         to_bookmark: Callable[[str], t.Any] = str,
         ceiling: str | None = None,
@@ -122,6 +123,9 @@ class KeysetWalk(Walk[KeysetToken]):
             start: the key value to start from, None for the first row.
             page_size: rows asked for per page.
             parse: reads one page's answer into its rows and the API's has-more marker.
+            parse_keys: as `parse`, each row holding only its id and key (what a page
+                peeked at ahead of its turn is taken in by; its rows are parsed whole when
+                they go out); None: `parse`.
             id_field: the field that identifies a row.
             to_bookmark: the bookmark value for a key's text.
             ceiling: now, as key text, when the walk began (or the end of the range
@@ -138,6 +142,7 @@ class KeysetWalk(Walk[KeysetToken]):
         self.page_size = page_size
         #: response -> (rows, the API's has-more marker or None where it has none)
         self.parse = parse
+        self.parse_keys = parse_keys
         self.to_bookmark = to_bookmark
         #: now, as key text, when the walk began: the bound of confirming requests
         self.ceiling = ceiling
@@ -266,7 +271,7 @@ class KeysetWalk(Walk[KeysetToken]):
         part = self._owner.get(key)
         if part is None or key in self._taken or token != part.next:
             return False
-        rows, has_more = self._parse(response)
+        rows, has_more = self.parse_keys(response) if self.parse_keys else self._parse(response)
         fresh, step = part.take(token, rows, has_more)
         self._settle(part, step)
         places = {id(row): place for place, row in enumerate(rows)}

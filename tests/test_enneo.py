@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+import requests
+
+from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.tap import TapHelpdesk
 from tests.conftest import assert_no_secret, tap_config
 from tests.tap_runner import run_tap, run_tap_until
 
@@ -175,3 +180,34 @@ def test_bad_responses_give_one_clear_line(make_sandbox, kind, expected):
     assert expected in errors[0]
     assert "502 Bad Gateway" in errors[0] or kind != "502-html"
     assert_no_secret(run.stdout, run.stderr)
+
+
+@pytest.mark.parametrize(
+    ("stream", "ident", "key"),
+    [("enneo_tickets", "id", "modifiedAt"), ("enneo_reporting_worklog", "userWorklogId", "date")],
+)
+def test_a_page_peeked_at_is_read_by_its_ids_and_keys_alone(stream, ident, key):
+    # What the walk takes a page in by when it arrives ahead of its turn: the same ids and
+    # keys as the page parsed whole, in the same order; an answer that is no array of
+    # objects is parsed whole, for its one error line.
+    enneo = {"api_token": "t", "api_url": "http://127.0.0.1:9"}
+    tap = TapHelpdesk(config={"start_date": "2024-01-01T00:00:00Z", "enneo": enneo})
+    export = tap.streams[stream]
+    rows = [{ident: 7, key: "2024-03-01 10:00:00", "x": [1, {"y": "z"}]}, {ident: "8", key: None}]
+    rows.append({"rawData": "{}"})  # neither field: both None, as a row without them reads
+    whole, _ = export.page_rows(_answer(json.dumps(rows).encode()))
+    keys, more = export.page_keys(_answer(json.dumps(rows).encode()))
+    assert more is None
+    assert keys == [{ident: r.get(ident), key: r.get(key)} for r in whole]
+    with pytest.raises(ProviderError, match="expected a JSON array"):
+        export.page_keys(_answer(b'{"error": "nope"}'))
+    assert export.page_keys(_answer(b"[1, 2]"))[0] == [1, 2]  # as page_rows reads it
+
+
+def _answer(body: bytes) -> requests.Response:
+    response = requests.Response()
+    response._content = body
+    response.status_code = 200
+    response.url = "http://127.0.0.1:9/api/mind/export/ticket"
+    response.headers["Content-Type"] = "application/json"
+    return response

@@ -279,3 +279,44 @@ def test_a_rest_one_page_holds_is_not_cut() -> None:
     emitted, asked = _drain(data, width=3, ceiling=_second(6))
     assert emitted == [r["id"] for r in data]
     assert all(token.until is None or token.confirm for token, _ in asked)
+
+
+def test_pages_peeked_ahead_are_taken_in_by_their_keys_and_go_out_whole() -> None:
+    # parse_keys (Enneo: a decode of each row's id and key only) serves pages taken in
+    # ahead of their turn; what goes out is the page parsed whole, the same rows as one at
+    # a time, in the same order.
+    data = [{"id": n, "modifiedAt": _second(n // 2), "body": f"text {n}"} for n in range(120)]
+    calls: dict[str, int] = {"whole": 0, "keys": 0}
+
+    def whole(response: _Answer) -> tuple[list[dict[str, t.Any]], None]:
+        calls["whole"] += 1
+        return [dict(r) for r in response.rows], None
+
+    def keys(response: _Answer) -> tuple[list[dict[str, t.Any]], None]:
+        calls["keys"] += 1
+        return [{"id": r["id"], "modifiedAt": r["modifiedAt"]} for r in response.rows], None
+
+    walk = KeysetWalk(
+        "Test",
+        "modifiedAt",
+        _second(0),
+        page_size=8,
+        parse=whole,
+        parse_keys=keys,
+        ceiling=_second(59),
+        ceiling_is_end=True,
+    )
+    walk.plan_for(3)
+    emitted: list[dict[str, t.Any]] = []
+    peeked = reads = 0
+    while ready := walk.ready():
+        for later in ready[1:]:  # answered ahead of the head: peeked, held in their place
+            if walk.peek(later, _export(data, later, 8)):
+                peeked += 1
+        emitted += walk.read(ready[0], _export(data, ready[0], 8))
+        reads += 1
+        assert reads < 200
+    assert emitted == data
+    assert peeked
+    assert calls["keys"] == peeked, "pages peeked at are parsed by their keys only"
+    assert calls["whole"] == reads, "each page parsed whole once, when it goes out"
