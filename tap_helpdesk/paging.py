@@ -29,6 +29,9 @@ bookmark finds it). What is held is bounded by the engine's requests in flight. 
 exactly a bound come in both neighbours' answers: the later one drops them. A sub-range
 whose answer holds rows a second or more past its upper bound (a server ignoring the
 filter) stops the run with one line: max_concurrent_requests 1 walks without bounds.
+Bounds in naive local text are times that exist in the walk's zone (never in the hour DST
+skips, which servers read differently), and a page peeked at is taken in by its rows' ids
+and keys (`parse_keys`), parsed whole only when it goes out.
 """
 
 from __future__ import annotations
