@@ -88,6 +88,12 @@ class RequestBudget:
         """Seconds until one more request fits in every window (0: it fits now)."""
         wait = max(self._paused_until - now, 0.0)
         for seconds, limit, sent in self._windows:
+            # the log is in the order requests were sent: the oldest leave from the left
+            while sent and sent[0].answered and sent[0].moment <= now - seconds:
+                sent.popleft()
+            if len(sent) < limit:
+                continue  # fits, however many behind a request in flight have left too
+            # full as far as the oldest tell: look at every one (answers arrive out of order)
             counted = [e for e in sent if not e.answered or e.moment > now - seconds]
             if len(counted) != len(sent):
                 sent.clear()

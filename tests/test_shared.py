@@ -534,6 +534,27 @@ def test_a_request_in_flight_longer_than_the_window_keeps_counting():
     assert clock.now < answered_at + 1.0 + 0.1
 
 
+def test_answers_behind_a_request_still_in_flight_leave_the_window_on_time():
+    """The log is trimmed from its oldest send; answered requests sent after one still in
+    flight leave the window when it passes after their answers all the same."""
+    clock = FakeClock()
+    budget = RequestBudget(3, None, clock=clock, sleep=clock.sleep)
+    slow = budget.acquire()  # in flight throughout
+    quick = [budget.acquire(), budget.acquire()]
+    clock.now += 0.1
+    for entry in quick:
+        budget.done(entry)
+    clock.now += 1.05  # the quick answers are out of the second, the slow request is not
+    start = clock.now
+    since = [budget.acquire(), budget.acquire()]
+    assert clock.now == start, "two of three left the window: two more need not wait"
+    for entry in since:
+        budget.done(entry)
+    budget.acquire()
+    assert clock.now == pytest.approx(start + 1.0), "the slow request and the two since fill it"
+    assert not slow.answered
+
+
 def test_a_request_waiting_for_room_lets_answers_in_flight_be_logged():
     """The waiting request sleeps outside the lock: an answer arriving meanwhile is logged
     at once (holding the lock, it waited out the sleep and its connection's deadline)."""
