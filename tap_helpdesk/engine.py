@@ -146,14 +146,17 @@ class WalkGuard(t.Generic[Token]):
         """Guard `walk`; `label` names the provider in error lines."""
         self.label = label
         self.walk = walk
-        self.sent: set[Hashable] = set()
-        self.answers: dict[Hashable, str] = {}
+        # Requests and answers are remembered by their 64-bit hashes, not as the objects
+        # (a run of 8000 ProProfs pages kept 3 MB of tokens and fingerprints): two
+        # different ones of a run share a hash with a chance of about n^2 / 2^64.
+        self.sent: set[int] = set()
+        self.answers: dict[int, str] = {}
         self.idle = 0
         self.requests = 0
 
     def before(self, token: Token) -> None:
         """Check a request before it is sent."""
-        key = self.walk.identity(token)
+        key = hash(self.walk.identity(token))
         if key in self.sent:
             raise ProviderError(
                 self.label,
@@ -171,18 +174,24 @@ class WalkGuard(t.Generic[Token]):
             )
         self.requests += 1
 
+    def withdraw(self, key: Hashable) -> None:
+        """A request (by its identity) was dropped unanswered: it may be sent again."""
+        self.sent.discard(hash(key))
+        self.requests -= 1
+
     def after(self, token: Token, step: Step) -> None:
         """Check what an answer said."""
         described = self.walk.describe(token)
         if step.fingerprint is not None and step.rows:
-            earlier = self.answers.get(step.fingerprint)
+            fingerprint = hash(step.fingerprint)
+            earlier = self.answers.get(fingerprint)
             if earlier is not None:
                 raise ProviderError(
                     self.label,
                     f"the answer to {described} holds the same rows as the answer to "
                     f"{earlier}: the server ignored what changed between them",
                 )
-            self.answers[step.fingerprint] = described
+            self.answers[fingerprint] = described
         if step.rows and not step.new:
             self.idle += 1
             if self.idle >= MAX_IDLE_ANSWERS:
@@ -457,8 +466,7 @@ class Engine(t.Generic[Token]):
     def _drop(self, key: t.Hashable) -> None:
         _token, _prepared, pending = self._flight.pop(key)
         self._peeked.discard(key)
-        self.guard.sent.discard(key)
-        self.guard.requests -= 1  # sent again if the walk asks for it: counted then
+        self.guard.withdraw(key)  # sent again if the walk asks for it: counted then
         pending.cancel()
         pending.add_done_callback(_close_answer)
 

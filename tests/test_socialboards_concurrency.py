@@ -244,8 +244,7 @@ def drive(
         for token in [k for k in flight if k not in tokens]:
             del flight[token]  # a plan change: no longer listed
             peeked.discard(token)
-            guard.sent.discard(token)
-            guard.requests -= 1
+            guard.withdraw(slices.identity(token))
         for index, token in enumerate(tokens):
             if token not in flight and (not index or len(flight) < width):
                 guard.before(token)
