@@ -146,9 +146,9 @@ class WalkGuard(t.Generic[Token]):
         """Guard `walk`; `label` names the provider in error lines."""
         self.label = label
         self.walk = walk
-        # Requests and answers are remembered by their 64-bit hashes, not as the objects
-        # (a run of 8000 ProProfs pages kept 3 MB of tokens and fingerprints): two
-        # different ones of a run share a hash with a chance of about n^2 / 2^64.
+        # Requests and answers are remembered by a 64-bit hash of their text (`_digest`),
+        # not as the objects (a run of 8000 ProProfs pages kept 3 MB of tokens and
+        # fingerprints): two different ones of a run share one by chance, about n^2/2^64.
         self.sent: set[int] = set()
         self.answers: dict[int, str] = {}
         self.idle = 0
@@ -156,7 +156,7 @@ class WalkGuard(t.Generic[Token]):
 
     def before(self, token: Token) -> None:
         """Check a request before it is sent."""
-        key = hash(self.walk.identity(token))
+        key = _digest(self.walk.identity(token))
         if key in self.sent:
             raise ProviderError(
                 self.label,
@@ -176,14 +176,14 @@ class WalkGuard(t.Generic[Token]):
 
     def withdraw(self, key: Hashable) -> None:
         """A request (by its identity) was dropped unanswered: it may be sent again."""
-        self.sent.discard(hash(key))
+        self.sent.discard(_digest(key))
         self.requests -= 1
 
     def after(self, token: Token, step: Step) -> None:
         """Check what an answer said."""
         described = self.walk.describe(token)
         if step.fingerprint is not None and step.rows:
-            fingerprint = hash(step.fingerprint)
+            fingerprint = _digest(step.fingerprint)
             earlier = self.answers.get(fingerprint)
             if earlier is not None:
                 raise ProviderError(
@@ -488,6 +488,16 @@ def _duration(seconds: float) -> str:
 def _close_answer(pending: Future[t.Any]) -> None:
     if not pending.cancelled() and pending.exception() is None:
         pending.result().close()
+
+
+def _digest(value: Hashable) -> int:
+    """A 64-bit hash of a request's identity or an answer's fingerprint, by its text.
+
+    Python's own hash of numbers is no digest (-1 and -2 hash alike); the repr of the
+    tokens and fingerprints walks use (dataclasses, tuples of text and numbers) tells any
+    two apart, and a string's hash is SipHash.
+    """
+    return hash(repr(value))
 
 
 def page_fingerprint(rows: Sequence[Row], id_field: str) -> Hashable | None:

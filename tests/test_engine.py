@@ -9,7 +9,7 @@ import typing as t
 
 import pytest
 
-from tap_helpdesk.engine import Engine, Step, Walk
+from tap_helpdesk.engine import Engine, Step, Walk, WalkGuard
 from tap_helpdesk.errors import ProviderError
 
 
@@ -219,3 +219,17 @@ def test_an_answer_taken_in_ahead_of_its_turn_is_reported_read_to_the_stream() -
     assert walk.peeked, "no answer arrived ahead of its turn"
     assert sorted(r.token for r in stream.read_ahead) == sorted(walk.peeked)
     assert all(token % 2 for token in walk.peeked)
+
+
+def test_the_guard_tells_apart_requests_whose_python_hashes_agree() -> None:
+    # The guard remembers requests by a digest of their text, not by Python's hash, under
+    # which -1 and -2 (and tokens holding them) are alike.
+    assert hash(-1) == hash(-2)
+    guard = WalkGuard("Test", SamePage())
+    for token in (-1, -2, (0, -1), (0, -2)):
+        guard.before(token)
+    with pytest.raises(ProviderError, match="a second time"):
+        guard.before((0, -2))
+    guard.withdraw((0, -1))  # dropped unanswered: it may be sent again, once
+    guard.before((0, -1))
+    assert guard.requests == 4
