@@ -625,8 +625,8 @@ def test_the_ids_a_read_met_are_remembered_exactly_in_about_ten_bytes_each() -> 
     for n in range(3 * MERGE_EVERY + 100):
         identity: int | str = rng.randrange(10**9) if n % 11 else f"T-{rng.randrange(50)}"
         assert (identity in seen) == (identity in reference), n
-        seen.add(identity)
-        seen.add(identity)  # twice: counted once
+        assert seen.add(identity) is (identity not in reference)
+        assert seen.add(identity) is False  # twice: counted once
         reference.add(identity)
     assert len(seen) == len(reference)
     assert all(identity in seen for identity in reference)

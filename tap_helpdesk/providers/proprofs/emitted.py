@@ -43,10 +43,10 @@ class SeenIds:
         index = bisect_left(self._sorted, identity)
         return index < len(self._sorted) and self._sorted[index] == identity
 
-    def add(self, identity: int | str) -> None:
-        """Note `identity` as met."""
+    def add(self, identity: int | str) -> bool:
+        """Note `identity` as met; whether it was not met before."""
         if identity in self:
-            return
+            return False
         if type(identity) is int and -(1 << 63) <= identity < 1 << 63:
             self._recent.add(identity)
             if len(self._recent) >= MERGE_EVERY:
@@ -55,6 +55,7 @@ class SeenIds:
                 self._recent = set()
         else:
             self._other.add(identity)
+        return True
 
     def __len__(self) -> int:
         """IDs met."""
@@ -102,9 +103,8 @@ class Emitted:
         for ticket in tickets:
             key, version = str(ticket.get("ticket_id")), ticket.get("modified_date_time")
             identity = _id_key(key)
-            if identity in met:
+            if not met.add(identity):
                 continue
-            met.add(identity)
             new += 1
             known = ahead.get(key)
             if known is not None and known[0] == version:
