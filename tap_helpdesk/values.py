@@ -116,7 +116,7 @@ def _entry(name: str, schema: Mapping[str, t.Any]) -> Entry | None:
     allowed = frozenset(cls for name_ in types for cls in _CLASSES.get(name_, ()))
     descend: Descend | None = None
     if "object" in types and schema.get("properties"):
-        descend = _object_check(plan(schema["properties"]))
+        descend = compile_checks(plan(schema["properties"]))
     elif "array" in types and isinstance(schema.get("items"), dict):
         item = _entry("[]", schema["items"])
         if item is not None:
@@ -131,26 +131,18 @@ def plan(properties: Mapping[str, t.Any]) -> tuple[Entry, ...]:
 
 
 def apply(entries: tuple[Entry, ...], record: dict[str, t.Any]) -> None:
-    """Cast the values of `record` in place; UnreadableValue names the field."""
-    for name, allowed, cast, descend in entries:
+    """Cast the values of `record` in place; UnreadableValue names the field.
+
+    The plain loop over a schema's checks: `compile_checks` writes it out per schema (what
+    records go through); tests compare the two.
+    """
+    for entry in entries:
+        name, allowed, _cast, descend = entry
         value = record.get(name)
-        if value.__class__ in allowed:
-            if descend is not None and value is not None:
-                try:
-                    descend(value)
-                except UnreadableValue as exc:
-                    raise exc.in_field(name) from None
-            continue
-        if value is None and name not in record:
-            continue  # absent, not null
-        try:
-            record[name] = cast(value)
-        except UnreadableValue as exc:
-            raise exc.in_field(name) from None
-
-
-def _object_check(entries: tuple[Entry, ...]) -> Descend:
-    return compile_checks(entries)
+        if value.__class__ not in allowed:
+            _cast_one(record, entry, value)
+        elif descend is not None and value is not None:
+            _descend_one(entry, value)
 
 
 def _cast_one(record: dict[str, t.Any], entry: Entry, value: object) -> None:
