@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import typing as t
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,8 @@ import requests
 
 from sandbox import proprofs as fake
 from tap_helpdesk.providers.proprofs import three_month_windows
+from tap_helpdesk.providers.proprofs.records import as_bool, as_list, as_object
+from tap_helpdesk.tap import TapHelpdesk
 from tap_helpdesk.windows import add_months
 from tests.conftest import assert_no_secret, tap_config
 from tests.tap_runner import peak_memory_mb, run_tap, run_tap_until
@@ -533,3 +536,53 @@ def test_memory_stays_flat_as_tickets_grow(make_sandbox):
     # only tickets a later read can meet are remembered: 20 times the tickets, the same
     # memory (1.2 MB more when written; the map it replaced held every ticket up to 50,000)
     assert peaks[40000] - peaks[2000] < 5, peaks
+
+
+ODD_FORMS: list[dict[str, t.Any]] = [
+    {"deleted": "0", "custom_fields": [], "labels": [{"a": 1}], "staff": {"id": 1}, "inbox": {}},
+    {"deleted": "1", "custom_fields": "", "labels": {}, "staff": "", "inbox": []},
+    {"deleted": "yes", "custom_fields": {"f": 1}, "labels": None, "staff": [], "inbox": None},
+    {"deleted": True, "custom_fields": "x", "staff": {}, "messages": "none"},
+    {"deleted": ["1"], "labels": "[]", "inbox": "Support", "messages": [7, None]},
+    {
+        "deleted": "",
+        "messages": [
+            {"created": "2024-05-12 09:30:00", "reply_by": {}},
+            {"created": None, "reply_by": {"id": 3}},
+            {"created": 1715506200, "reply_by": ""},
+            {"body": "no time, no reply_by"},
+        ],
+    },
+]
+
+
+@pytest.mark.parametrize("form", ODD_FORMS)
+def test_ticket_rows_are_normalised_as_the_helpers_read_each_form(form: dict[str, t.Any]) -> None:
+    # post_process recognises the common forms by class; every form must come out as the
+    # helpers (records.as_bool, as_list, as_object) read it
+    block = {"api_url": "http://127.0.0.1:9", "account_email": "a@b.c", "token": "t"}
+    tap = TapHelpdesk(config={"start_date": "2024-01-01T00:00:00Z", "proprofs": block})
+    stream = tap.streams["proprofs_tickets"]
+    stream._future = "9999"  # check_zone: no ticket is ahead of this
+    row = {"ticket_id": 12, "modified_date_time": "2024-05-12 09:30:00", **form}
+    out = stream.post_process(json.loads(json.dumps(row)))
+    assert out is not None
+    assert out["ticket_id"] == "12"
+    assert out["deleted"] == as_bool(form.get("deleted"))
+    assert out["deleted"] is None or type(out["deleted"]) is bool
+    for key in ("custom_fields", "labels"):
+        assert out[key] == as_list(form.get(key))
+    for key in ("staff", "inbox"):
+        assert out[key] == as_object(form.get(key))
+    messages = form.get("messages")
+    if not isinstance(messages, list):
+        assert out.get("messages") == messages
+        return
+    for sent, got in zip(messages, out["messages"], strict=True):
+        if not isinstance(sent, dict):
+            assert got == sent
+            continue
+        created = sent.get("created")
+        expected = stream.convert_time(created) if isinstance(created, str) else None
+        assert got["created"] == expected
+        assert got["reply_by"] == as_object(sent.get("reply_by"))

@@ -251,20 +251,31 @@ class ProProfsTicketsStream(HelpdeskStream):
         row: dict[str, t.Any],
         context: Context | None = None,
     ) -> dict[str, t.Any] | None:
-        row["ticket_id"] = str(row.get("ticket_id"))
-        row["deleted"] = self.deleted_flag(row)
+        # The per-record hot path: the common forms (a list, a non-empty object, "0"/"1")
+        # are recognised by class and left as they are; the rest go through the helpers.
+        get = row.get
+        row["ticket_id"] = str(get("ticket_id"))
+        deleted = get("deleted")
+        row["deleted"] = (
+            False if deleted == "0" else True if deleted == "1" else self.deleted_flag(row)
+        )
         for key in ("custom_fields", "labels"):
-            row[key] = as_list(row.get(key))
+            if get(key).__class__ is not list:
+                row[key] = as_list(get(key))
         for key in ("staff", "inbox"):
-            row[key] = as_object(row.get(key))
-        messages = row.get("messages")
-        if isinstance(messages, list):
+            value = get(key)
+            if value.__class__ is not dict or not value:
+                row[key] = as_object(value)
+        messages = get("messages")
+        if messages.__class__ is list:
             convert = self.convert_time
             for message in messages:
-                if isinstance(message, dict):
+                if message.__class__ is dict:
                     created = message.get("created")
-                    message["created"] = convert(created) if isinstance(created, str) else None
-                    message["reply_by"] = as_object(message.get("reply_by"))
+                    message["created"] = convert(created) if created.__class__ is str else None
+                    reply_by = message.get("reply_by")
+                    if reply_by.__class__ is not dict or not reply_by:
+                        message["reply_by"] = as_object(reply_by)
         row = self.normalise_timestamps(row)
         self.check_zone(row)
         return row
