@@ -260,8 +260,9 @@ class ProProfsTicketsStream(HelpdeskStream):
             False if deleted == "0" else True if deleted == "1" else self.deleted_flag(row)
         )
         for key in ("custom_fields", "labels"):
-            if get(key).__class__ is not list:
-                row[key] = as_list(get(key))
+            value = get(key)
+            if value.__class__ is not list:
+                row[key] = as_list(value)
         for key in ("staff", "inbox"):
             value = get(key)
             if value.__class__ is not dict or not value:
