@@ -20,17 +20,12 @@ from urllib.parse import urlparse
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.streams import Stream
 
+from tap_helpdesk.answers import response_snippet, seconds_until_reset
 from tap_helpdesk.check import Probe
 from tap_helpdesk.engine import Engine
 from tap_helpdesk.errors import ProviderError, UnreadableValue
 from tap_helpdesk.fastpath import FastRecordStream, cast_to_schema
-from tap_helpdesk.http import (
-    BODY_ERRORS,
-    RETRIABLE_STATUSES,
-    USER_AGENT,
-    response_snippet,
-    seconds_until_reset,
-)
+from tap_helpdesk.http import BODY_ERRORS, RETRIABLE_STATUSES, USER_AGENT
 from tap_helpdesk.timestamps import NaiveToUtc, parse_datetime, parse_zone, to_utc
 from tap_helpdesk.values import record_error
 
@@ -45,9 +40,9 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Auth, Context
 
-    from tap_helpdesk.engine import Walk
     from tap_helpdesk.limits import RequestBudget
     from tap_helpdesk.tap import TapHelpdesk
+    from tap_helpdesk.walk import Walk
 
 _SDK_UNHANDLED = "An unhandled error occurred while syncing"
 #: A bookmark this far ahead of our clock is taken as one in the future. Below it, a

@@ -1,207 +1,32 @@
 """The walk engine: one loop drives every provider's walk through its API.
 
-A provider describes its walk (`Walk`): which requests to send next (`ready`), and what
-each answer holds (`read`: the rows to emit, as they are parsed, then a `Step` saying what
-the answer told about the walk). The engine (`HelpdeskStream.request_records`) sends each
-request through the provider's budget and retries, hands the answer back, moves the
-bookmark once the answer's rows are written, and stops the run when an answer cannot be
-trusted (`WalkGuard`):
-
-- a request the walk already sent (a cursor, a link or a skip that did not move),
-- an answer holding the same rows as an earlier one to another request (a server that
-  ignores skip/page, links that cycle),
-- answers that keep bringing only rows already met,
-- more requests than the walk's own upper bound (from totals, windows, page sizes).
-
-Each ends the run with one line naming the provider, the request and what repeated, and
-the STATE written so far is a point from which a rerun loses nothing. Walks never sleep
-and never log: what they noticed comes back in `Step.notes`.
-
-`ready` returns every request that can be sent before the current answer is consumed
-(windows, slices, ranges are independent; a keyset walk's next page is not), so that
-several requests can be in flight where the walk allows it. A walk whose next request
-depends on an answer that is not yet the one to consume (the keyset walk's sub-ranges)
-may `peek` at it as soon as it arrives: it decides what to ask for next from it, while the
-answer itself stays held, in its place, until its turn comes to be read.
+A provider describes its walk (walk.py: `Walk`, its answers' `Step`). The engine
+(`HelpdeskStream.request_records`) sends each request through the provider's budget and
+retries, hands the answer back, moves the bookmark once the answer's rows are written,
+and stops the run when an answer cannot be trusted (guard.py: `WalkGuard`). It keeps up to
+`max_concurrent_requests` requests in flight where the walk hands out independent ones,
+and reports progress.
 """
 
 from __future__ import annotations
 
-import abc
 import collections
-import logging
 import time
 import typing as t
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 
-from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.guard import WalkGuard
+from tap_helpdesk.walk import MAX_WAIT_SECONDS, Row, Step, Token, Walk
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator, Hashable, Sequence
+    import logging
+    from collections.abc import Generator
 
     import requests
     from singer_sdk.helpers.types import Context
 
-Token = t.TypeVar("Token")
-Row = dict[str, t.Any]
-
 #: A progress line at least this often (and at each answer that completes a window).
 PROGRESS_SECONDS = 15.0
-#: The longest a walk may ask the engine to wait before a request.
-MAX_WAIT_SECONDS = 5.0
-#: Consecutive answers with rows but none the walk had not met before: the walk is stuck.
-MAX_IDLE_ANSWERS = 5
-
-
-@dataclass
-class Step:
-    """What one answer told the walk (returned by `Walk.read` once its rows are out)."""
-
-    #: rows in the answer
-    rows: int = 0
-    #: rows the walk had not met before in this run (an answer of rows already met is no
-    #: progress; an empty answer is not counted either way)
-    new: int = 0
-    #: a bookmark value (a value of the stream's replication key) that holds once the
-    #: answer's rows are written, or None
-    bookmark: t.Any = None
-    #: what the answer showed, identifying its rows (say the ids of its first and last
-    #: row); None when an answer may legitimately repeat an earlier one
-    fingerprint: Hashable | None = None
-    #: lines for the log (warnings): what the walk noticed, instead of logging it itself
-    notes: tuple[str, ...] = ()
-    #: lines for the log at INFO (what was read: a window and its rows, a summary)
-    events: tuple[str, ...] = ()
-
-
-class Walk(abc.ABC, t.Generic[Token]):
-    """How to walk one provider endpoint (see the module doc)."""
-
-    @abc.abstractmethod
-    def ready(self) -> Sequence[Token]:
-        """Requests that can be sent now, in the order their rows are to be emitted.
-
-        Empty when the walk is finished. A walk whose next request depends on the answer
-        to the current one returns one request at a time.
-        """
-
-    @abc.abstractmethod
-    def read(self, token: Token, response: requests.Response) -> Generator[Row, None, Step]:
-        """Yield the rows of the answer to `token` to emit, then return what it said."""
-
-    def wait_before(self, token: Token) -> float:
-        """Seconds to wait before sending `token`, at most MAX_WAIT_SECONDS.
-
-        Say, until a window's end is in the past: the engine waits, a walk never sleeps.
-        """
-        return 0.0
-
-    def position(self) -> tuple[str, float | None] | None:
-        """Where the walk is, for progress lines.
-
-        Returns:
-            A position users read (such as a date) and the fraction of the range behind
-            it, or None when unknown.
-        """
-        return None
-
-    def request_limit(self) -> int | None:
-        """Most requests the whole walk can take, from what it knows now (None: no bound).
-
-        It may grow as the walk learns (a window split in parts); the guard stops the run
-        when the requests sent reach it.
-        """
-        return None
-
-    def plan_for(self, width: int) -> None:
-        """Plan for up to `width` requests in flight, the most the engine keeps.
-
-        A walk that can plan more independent requests for it (split its range) does so
-        here.
-        """
-
-    def peek(self, token: Token, response: requests.Response) -> bool:
-        """Look at an answer before those listed ahead of it are read.
-
-        Returns whether the walk took it in: it then keeps listing `token` in `ready`, in
-        its place, until `read` is called for it, and may list requests that follow from
-        it. False (the default): the answer waits for its turn unlooked at.
-        """
-        return False
-
-    def describe(self, token: Token) -> str:
-        """A request, for error lines."""
-        return str(token)
-
-    def identity(self, token: Token) -> Hashable:
-        """A request's identity: the same key twice is a request that did not move."""
-        return t.cast("Hashable", token)
-
-
-class WalkGuard(t.Generic[Token]):
-    """Stops a walk that does not advance (see the module doc)."""
-
-    def __init__(self, label: str, walk: Walk[Token]) -> None:
-        """Guard `walk`; `label` names the provider in error lines."""
-        self.label = label
-        self.walk = walk
-        # Requests and answers are remembered by a 64-bit hash of their text (`_digest`),
-        # not as the objects (a run of 8000 ProProfs pages kept 3 MB of tokens and
-        # fingerprints): two different ones of a run share one by chance, about n^2/2^64.
-        self.sent: set[int] = set()
-        self.answers: dict[int, str] = {}
-        self.idle = 0
-        self.requests = 0
-
-    def before(self, token: Token) -> None:
-        """Check a request before it is sent."""
-        key = _digest(self.walk.identity(token))
-        if key in self.sent:
-            raise ProviderError(
-                self.label,
-                f"the walk asked for {self.walk.describe(token)} a second time: the "
-                "server's answers did not move it on (a cursor, page or skip that repeats)",
-            )
-        self.sent.add(key)
-        limit = self.walk.request_limit()
-        if limit is not None and self.requests >= limit:
-            raise ProviderError(
-                self.label,
-                f"more requests than the answers allow ({self.requests} sent, at most "
-                f"{limit} expected, next {self.walk.describe(token)}): the server's totals, "
-                "page sizes or links do not add up",
-            )
-        self.requests += 1
-
-    def withdraw(self, key: Hashable) -> None:
-        """A request (by its identity) was dropped unanswered: it may be sent again."""
-        self.sent.discard(_digest(key))
-        self.requests -= 1
-
-    def after(self, token: Token, step: Step) -> None:
-        """Check what an answer said."""
-        described = self.walk.describe(token)
-        if step.fingerprint is not None and step.rows:
-            fingerprint = _digest(step.fingerprint)
-            earlier = self.answers.get(fingerprint)
-            if earlier is not None:
-                raise ProviderError(
-                    self.label,
-                    f"the answer to {described} holds the same rows as the answer to "
-                    f"{earlier}: the server ignored what changed between them",
-                )
-            self.answers[fingerprint] = described
-        if step.rows and not step.new:
-            self.idle += 1
-            if self.idle >= MAX_IDLE_ANSWERS:
-                raise ProviderError(
-                    self.label,
-                    f"{self.idle} answers in a row brought only rows already read (the last "
-                    f"to {described}): the walk does not advance",
-                )
-        elif step.new:
-            self.idle = 0
 
 
 class Driven(t.Protocol):
@@ -490,21 +315,4 @@ def _close_answer(pending: Future[t.Any]) -> None:
         pending.result().close()
 
 
-def _digest(value: Hashable) -> int:
-    """A 64-bit hash of a request's identity or an answer's fingerprint, by its text.
-
-    Python's own hash of numbers is no digest (-1 and -2 hash alike); the repr of the
-    tokens and fingerprints walks use (dataclasses, tuples of text and numbers) tells any
-    two apart, and a string's hash is SipHash.
-    """
-    return hash(repr(value))
-
-
-def page_fingerprint(rows: Sequence[Row], id_field: str) -> Hashable | None:
-    """What identifies a page: its size and its first and last rows' ids (None if empty)."""
-    if not rows:
-        return None
-    return (len(rows), str(rows[0].get(id_field)), str(rows[-1].get(id_field)))
-
-
-__all__ = ["Driven", "Engine", "Step", "Walk", "WalkGuard", "page_fingerprint"]
+__all__ = ["Driven", "Engine"]

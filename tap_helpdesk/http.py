@@ -9,12 +9,9 @@ followed, HTTP failures mapped to one clear line, and JSON decoding.
 
 from __future__ import annotations
 
-import email.utils
 import itertools
 import logging
-import math
 import random
-import re
 import sys
 import time
 import typing as t
@@ -27,6 +24,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.streams import RESTStream
 from singer_sdk.streams.rest import PageContext
 
+from tap_helpdesk.answers import describe_redirect, response_snippet, seconds_until_reset
 from tap_helpdesk.deadline import Deadline
 from tap_helpdesk.errors import ProviderError
 
@@ -40,8 +38,8 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
-    from tap_helpdesk.engine import Step, Walk
     from tap_helpdesk.limits import RequestBudget
+    from tap_helpdesk.walk import Step, Walk
 
 USER_AGENT = "tap-helpdesk/0.1 (+https://hub.meltano.com/extractors/tap-helpdesk)"
 RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -53,57 +51,7 @@ BODY_ERRORS = (
     requests.exceptions.ContentDecodingError,
 )
 MAX_BACKOFF_SECONDS = 60.0
-#: A bookmark this far ahead of our clock is taken as one in the future (clock skew below).
-_TAGS = re.compile(r"<[^>]+>")
-_SPACES = re.compile(r"\s+")
 _json_decoder = msgspec.json.Decoder()
-
-
-def response_snippet(response: requests.Response, limit: int = 160) -> str:
-    """A short, single-line view of a response body (HTML tags stripped) for error lines."""
-    text = _SPACES.sub(" ", _TAGS.sub(" ", response.text or "")).strip()
-    return text[:limit] + ("..." if len(text) > limit else "") if text else "(empty body)"
-
-
-def describe_redirect(provider: str, response: requests.Response) -> str:
-    """One line for a redirect, which is never followed: the credentials would go along.
-
-    Only the target's scheme, host and path are shown (its query may hold anything).
-    """
-    target = urlparse(response.headers.get("Location") or "")
-    where = f"{target.scheme}://{target.netloc}{target.path}" if target.netloc else target.path
-    return (
-        f"HTTP {response.status_code} redirect from {urlparse(response.url).path} to "
-        f"{where or '(no location)'}, not followed (the credentials would go with it): "
-        f"check {provider}.api_url"
-    )
-
-
-def seconds_until_reset(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After or X-Rate-Limit-Reset header.
-
-    Retry-After is seconds or an HTTP date; Teamwork documents X-Rate-Limit-Reset as the
-    "remaining window, UTC epoch seconds", which reads either way, so a value large enough
-    to be an epoch is taken as one and anything smaller as a number of seconds.
-    """
-    if not value:
-        return None
-    now = time.time() if now is None else now
-    try:
-        number = float(value)
-    except ValueError:
-        try:
-            moment = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        wait = moment.timestamp() - now
-        return wait if wait > 0 else None  # a date in the past says nothing: back off
-    if not math.isfinite(number) or number < 0:
-        return None  # NaN, infinity or a negative wait: back off instead
-    if number > 1_000_000_000:
-        wait = number - now
-        return wait if wait > 0 else None
-    return number
 
 
 _DEADLINES: weakref.WeakKeyDictionary[requests.Response, Deadline] = weakref.WeakKeyDictionary()
@@ -277,7 +225,7 @@ class HttpStream(RESTStream[t.Any]):
         _DEADLINES[response] = deadline
         if not self.stream_answers:
             try:
-                _ = response.content
+                self.read_body(response)
             except BODY_ERRORS as exc:
                 if deadline.expired:
                     raise requests.exceptions.ReadTimeout(self._late()) from exc
@@ -296,6 +244,10 @@ class HttpStream(RESTStream[t.Any]):
             response.close()
             raise
         return response
+
+    def read_body(self, response: requests.Response) -> bytes:
+        """The whole body of an answer, read now (requests' own way: `content`)."""
+        return response.content
 
     # -- answers and errors ------------------------------------------------------------
 

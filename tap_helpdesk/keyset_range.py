@@ -26,9 +26,9 @@ import typing as t
 from dataclasses import dataclass, field, replace
 from datetime import timezone
 
-from tap_helpdesk.engine import Step, page_fingerprint
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.timestamps import parse_datetime
+from tap_helpdesk.walk import Step, page_fingerprint
 
 if t.TYPE_CHECKING:
     from tap_helpdesk.paging import KeysetWalk

@@ -38,9 +38,8 @@ from __future__ import annotations
 
 import math
 import typing as t
-from datetime import datetime, timezone, tzinfo
+from datetime import timezone, tzinfo
 
-from tap_helpdesk.engine import Step, Walk
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.keyset_range import (
     MAX_PAGES_PAST_CEILING,
@@ -50,50 +49,14 @@ from tap_helpdesk.keyset_range import (
     Row,
     later,
 )
+from tap_helpdesk.keyset_sizing import RangeSizer, key_seconds, key_text
 from tap_helpdesk.timestamps import parse_datetime
+from tap_helpdesk.walk import Step, Walk
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Hashable
 
     import requests
-
-
-#: Rows a bounded sub-range is cut to hold, in pages: below 1 so that most take one request
-#: (RANGE_FILL_FIRST while only single pages were seen: one page misjudges its neighbours).
-RANGE_FILL = 0.9
-RANGE_FILL_FIRST = 0.8
-#: A sub-range is never cut wider than this many times the last one.
-RANGE_GROWTH = 2.0
-#: A whole sub-range holding less than this share of a page: the data may end there, so
-#: the rest is one open-ended range (split anew where it meets a full page again).
-RANGE_DRY = 0.1
-
-
-def _seconds(text: str) -> float:
-    """Key text as seconds since the epoch (naive text read as UTC: only spans matter)."""
-    return parse_datetime(text, timezone.utc).timestamp()
-
-
-def _key_text(seconds: float, like: str, zone: tzinfo | None = None) -> str:
-    """Whole-second key text at `seconds`, written in the form of `like` (the ceiling).
-
-    Naive text in `zone` is never a local time that does not exist (the hour skipped when
-    DST begins): a server that reads its filter values in the zone takes `02:05:18` on
-    such a day for 03:05:18, one that compares text for 02:05:18, and the two would cut
-    the range at different rows. The first existing time after the gap means the same to
-    both.
-    """
-    moment = datetime.fromtimestamp(int(seconds), timezone.utc)
-    if zone is not None and not like.endswith("Z") and like[-6:-5] not in "+-":
-        naive = moment.replace(tzinfo=None)
-        existing = naive.replace(tzinfo=zone).astimezone(timezone.utc).astimezone(zone)
-        moment = existing.replace(tzinfo=timezone.utc)  # the text of an existing local time
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S" if "T" in like else "%Y-%m-%d %H:%M:%S")
-    if like.endswith("Z"):
-        return text + "Z"
-    if like[-6:-5] in "+-" and like[-3:-2] == ":":
-        return moment.isoformat()
-    return text
 
 
 class KeysetWalk(Walk[KeysetToken]):
@@ -166,13 +129,8 @@ class KeysetWalk(Walk[KeysetToken]):
         self.width = 1
         #: where the part not yet cut into sub-ranges begins (None: nothing left to cut)
         self._uncut: float | None = None
-        self._range_seconds = 0.0
-        #: rows per second of key, from the latest page or whole range; whether from a
-        #: whole range yet (an average over more follows a ramp or a weekly cycle late)
-        self._density: float | None = None
-        self._whole_ranges = False
-        #: the latest whole sub-range held next to no rows (RANGE_DRY): the data may end
-        self._ran_dry = False
+        #: how wide sub-ranges are cut, from the rows per second of key seen so far
+        self.sizer = RangeSizer()
         self._taken: dict[Hashable, tuple[list[int], Step]] = {}
         self._owner: dict[Hashable, KeysetRange] = {}
         self._emitted_key: str | None = None
@@ -377,14 +335,14 @@ class KeysetWalk(Walk[KeysetToken]):
         if self.ceiling is None or not later(self.ceiling, following.cursor):
             return
         try:
-            cursor, ceiling = _seconds(following.cursor), _seconds(self.ceiling)
+            cursor, ceiling = key_seconds(following.cursor), key_seconds(self.ceiling)
         except (TypeError, ValueError):
             return
-        self._range_seconds = self._cut_seconds()
-        upper = cursor + self._range_seconds
-        if upper >= ceiling or self._expected(ceiling - cursor) <= self._page_rows:
+        self.sizer.cut_width(self._page_rows)
+        upper = cursor + self.sizer.width
+        if upper >= ceiling or self.sizer.expected(ceiling - cursor) <= self._page_rows:
             return
-        first.upper = _key_text(upper, self.ceiling, self.zone)
+        first.upper = key_text(upper, self.ceiling, self.zone)
         first.next = first.bound(following)
         self._uncut = math.floor(upper)
 
@@ -392,20 +350,6 @@ class KeysetWalk(Walk[KeysetToken]):
     def _page_rows(self) -> int:
         """Rows a full page holds (what the server was seen to serve)."""
         return self.served or self.page_size
-
-    def _expected(self, seconds: float) -> float:
-        """Rows expected in `seconds` of key at the latest density (inf when unknown)."""
-        density = self._density
-        return seconds * density if density is not None else math.inf
-
-    def _cut_seconds(self) -> float:
-        """How wide the next sub-range is: RANGE_FILL of a page at the latest density."""
-        fill = RANGE_FILL if self._whole_ranges else RANGE_FILL_FIRST
-        density = self._density
-        width = fill * self._page_rows / density if density else float("inf")
-        if self._range_seconds:
-            width = min(width, self._range_seconds * RANGE_GROWTH)
-        return max(width, 1.0)
 
     def _cut(self, uncut: float, ceiling: str) -> KeysetRange:
         """The next sub-range from `uncut` (the walk's `_uncut`); the last is open-ended.
@@ -415,19 +359,21 @@ class KeysetWalk(Walk[KeysetToken]):
         sub-ranges cut up to the ceiling; where rows come again it is split anew, see
         `take`). Bounded by the ceiling when nothing is read past it (`ceiling_is_end`).
         """
-        lower = _key_text(uncut, ceiling, self.zone)
-        self._range_seconds = self._cut_seconds()
-        end = uncut + self._range_seconds
-        rest = _seconds(ceiling) - uncut
-        if end >= _seconds(ceiling) or self._ran_dry or self._expected(rest) <= self._page_rows:
+        lower = key_text(uncut, ceiling, self.zone)
+        self.sizer.cut_width(self._page_rows)
+        end = uncut + self.sizer.width
+        rest = key_seconds(ceiling) - uncut
+        if (
+            end >= key_seconds(ceiling)
+            or self.sizer.ran_dry
+            or self.sizer.expected(rest) <= self._page_rows
+        ):
             upper = ceiling if self.ceiling_is_end else None
             part = KeysetRange(self, lower, upper, len(self.ranges) + 1)
             self._uncut = None
         else:
             end = math.floor(end)
-            part = KeysetRange(
-                self, lower, _key_text(end, ceiling, self.zone), len(self.ranges) + 1
-            )
+            part = KeysetRange(self, lower, key_text(end, ceiling, self.zone), len(self.ranges) + 1)
             self._uncut = end
         self.ranges.append(part)
         return part
@@ -443,22 +389,17 @@ class KeysetWalk(Walk[KeysetToken]):
         if self.width == 1:
             return
         try:
-            if len(rows) >= (self.served or self.page_size) and last_key is not None:
+            if len(rows) >= self._page_rows and last_key is not None:
                 self.page = part.page
                 first_key = next(
                     str(r.get(self.key)) for r in rows if r.get(self.key) not in (None, "")
                 )
-                count, span = len(rows), _seconds(last_key) - _seconds(first_key)
-                self._ran_dry = False
+                self.sizer.saw_page(len(rows), key_seconds(last_key) - key_seconds(first_key))
             elif part.upper is not None and part.lower is not None and part.next is None:
-                count, span = part.rows, _seconds(part.upper) - _seconds(part.lower)
-                self._whole_ranges = True
-                self._ran_dry = count < RANGE_DRY * self._page_rows
-            else:
-                return
+                span = key_seconds(part.upper) - key_seconds(part.lower)
+                self.sizer.saw_range(part.rows, span, self._page_rows)
         except (TypeError, ValueError, StopIteration):
             return
-        self._density = count / max(span, 1.0)
 
 
 __all__ = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_helpdesk.engine import Row, Step, Walk
+from tap_helpdesk.walk import Row, Step, Walk
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Hashable

@@ -9,8 +9,10 @@ import typing as t
 
 import pytest
 
-from tap_helpdesk.engine import Engine, Step, Walk, WalkGuard
+from tap_helpdesk.engine import Engine
 from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.guard import WalkGuard
+from tap_helpdesk.walk import Step, Walk
 
 
 class Answer:

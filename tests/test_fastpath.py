@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import json
 import subprocess
 import sys
+import threading
 import typing as t
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
 
 from tap_helpdesk import fastpath
 from tap_helpdesk.fastpath import StdoutWriter
+from tests.hostile.server import HostileServer, Reply
 
 MOMENT = datetime(2024, 5, 12, 2, 0, 0, 123456, tzinfo=timezone.utc)
 RECORDS: list[dict[str, t.Any]] = [
@@ -70,3 +76,86 @@ def test_the_cli_collects_garbage_less_often_and_leaves_start_up_out_of_the_scan
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.split() == ["700", str(fastpath.GC_YOUNGEST_THRESHOLD), "True"]
+
+
+# -- the body read in one call ---------------------------------------------------------
+
+BODY = json.dumps({"tickets": [{"id": n, "subject": "é" * 40} for n in range(600)]}).encode()
+CHUNKED = (
+    b"".join(
+        f"{len(part):x}\r\n".encode() + part + b"\r\n"
+        for part in (BODY[:7000], BODY[7000:20000], BODY[20000:])
+    )
+    + b"0\r\n\r\n"
+)
+ANSWERS = {
+    "length": Reply(body=BODY),
+    "no length, ends at close": Reply(body=BODY, content_length=False),
+    "chunked": Reply(body=CHUNKED, headers={"Transfer-Encoding": "chunked"}, content_length=False),
+    "gzip": Reply(body=gzip.compress(BODY), headers={"Content-Encoding": "gzip"}),
+    "empty": Reply(body=b""),
+    "no content": Reply(status=204),
+    "cut short": Reply(body=BODY, cut_at=9000),
+    "chunked, cut before its last chunk": Reply(body=BODY, chunked_cut=True),
+    "not gzip although it says so": Reply(body=BODY, headers={"Content-Encoding": "gzip"}),
+}
+
+
+def _outcome(read: t.Callable[[requests.Response], bytes], url: str) -> tuple[str, object]:
+    response = requests.get(url, stream=True, timeout=10)
+    try:
+        body = read(response)
+    except requests.exceptions.RequestException as exc:
+        return "raised", type(exc)
+    assert response.content == body  # what every later reader of the answer sees
+    return "read", body
+
+
+@pytest.mark.parametrize("name", list(ANSWERS))
+def test_a_body_read_in_one_call_is_what_requests_reads(name: str) -> None:
+    reply = ANSWERS[name]
+    with HostileServer(lambda seen: reply) as server:
+        fast = _outcome(fastpath.read_whole, server.url + "/tickets")
+        sdk = _outcome(lambda response: response.content, server.url + "/tickets")
+    assert fast == sdk
+    if reply.cut_at is None and not reply.chunked_cut and name != "not gzip although it says so":
+        assert fast == ("read", BODY if name != "empty" and reply.status == 200 else b"")
+
+
+def test_a_body_read_in_one_call_gives_its_connection_back_to_the_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def chunked_reading(*args: t.Any, **kwargs: t.Any) -> t.NoReturn:
+        raise AssertionError("read through iter_content, not in one call")
+
+    monkeypatch.setattr(requests.Response, "iter_content", chunked_reading)
+
+    class KeepAlive(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+
+        def log_message(self, *args: t.Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        session = requests.Session()
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        pools = set()
+        for _ in range(5):
+            response = session.get(url, stream=True, timeout=10)
+            pools.add(response.raw._pool)
+            assert fastpath.read_whole(response) == BODY
+            assert response.raw._connection is None  # released, as after `content`
+        (pool,) = pools
+        assert pool.num_connections == 1  # one connection, reused by every request
+        assert pool.num_requests == 5
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -12,7 +12,6 @@ import pytest
 import requests
 import urllib3
 
-from tap_helpdesk.engine import Step
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.filum import (
     COLUMNS,
@@ -26,6 +25,7 @@ from tap_helpdesk.providers.filum import (
 )
 from tap_helpdesk.providers.filum.decoding import EmptyExport
 from tap_helpdesk.tap import TapHelpdesk
+from tap_helpdesk.walk import Step
 
 HEADERS = [*COLUMNS, "Kênh liên hệ", "Status "]
 ROW = [

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tap_helpdesk.engine import Step
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.proprofs import (
     EVERYTHING,
@@ -31,6 +30,7 @@ from tap_helpdesk.providers.proprofs import ahead as ahead_module
 from tap_helpdesk.providers.proprofs import walk as walk_module
 from tap_helpdesk.providers.proprofs.emitted import MERGE_EVERY, SeenIds
 from tap_helpdesk.providers.proprofs.stream import EMPTY_RESULT
+from tap_helpdesk.walk import Step
 from tap_helpdesk.windows import add_months
 
 T0 = datetime(2024, 1, 1)

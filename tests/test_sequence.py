@@ -8,8 +8,9 @@ import threading
 import time
 import typing as t
 
-from tap_helpdesk.engine import Engine, Step, Walk
+from tap_helpdesk.engine import Engine
 from tap_helpdesk.sequence import WalksInTurn
+from tap_helpdesk.walk import Step, Walk
 
 
 class Answer:

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from singer_sdk.singerlib import StateMessage
 
+from tap_helpdesk.answers import seconds_until_reset
 from tap_helpdesk.errors import SettingsError, Stopped, UnreadableValue
-from tap_helpdesk.http import seconds_until_reset
 from tap_helpdesk.limits import RequestBudget
 from tap_helpdesk.redaction import MASK, redact, redacted_traceback, register_secret
 from tap_helpdesk.schemas import load_schema

@@ -19,9 +19,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from sandbox import socialboards as fake
-from tap_helpdesk.engine import Step, WalkGuard
 from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.guard import WalkGuard
 from tap_helpdesk.providers.socialboards import PROVIDER, CreationSlices, Slice
+from tap_helpdesk.walk import Step
 from tests.conftest import tap_config
 from tests.tap_runner import TapRun, run_tap, run_tap_until
 from tests.test_socialboards_paging import END, START, LiveList

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tap_helpdesk.engine import WalkGuard
 from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.guard import WalkGuard
 from tap_helpdesk.providers.socialboards import (
     MAX_ATTEMPTS,
     AccessTokens,

@@ -29,7 +29,6 @@ from singer_sdk import typing as th
 from tap_helpdesk import settings
 from tap_helpdesk.check import Probe
 from tap_helpdesk.client import HelpdeskStream, PageFedStream
-from tap_helpdesk.engine import Step
 from tap_helpdesk.errors import ProviderError, UnreadableValue
 from tap_helpdesk.paging import KeysetToken, KeysetWalk, later
 from tap_helpdesk.providers import Provider
@@ -37,6 +36,7 @@ from tap_helpdesk.schemas import stream_schema
 from tap_helpdesk.sequence import WalksInTurn
 from tap_helpdesk.timestamps import parse_datetime, to_utc, utc_iso
 from tap_helpdesk.values import record_error
+from tap_helpdesk.walk import Step
 
 if sys.version_info >= (3, 12):
     from typing import override

@@ -15,10 +15,10 @@ from singer_sdk import typing as th
 
 from tap_helpdesk import settings
 from tap_helpdesk.client import HelpdeskStream
-from tap_helpdesk.engine import Step, Walk, page_fingerprint
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers import Provider
 from tap_helpdesk.timestamps import utc_iso
+from tap_helpdesk.walk import Step, Walk, page_fingerprint
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Hashable

@@ -22,7 +22,6 @@ import typing as t
 from collections import Counter
 from datetime import date, datetime, time, timedelta, timezone
 
-from tap_helpdesk.engine import Step, Walk
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.filum.answers import (
     DAY_FIELDS,
@@ -39,6 +38,7 @@ from tap_helpdesk.providers.filum.answers import (
 from tap_helpdesk.providers.filum.decoding import CHUNK_BYTES, HeldBody
 from tap_helpdesk.providers.filum.plan import ExportPlan
 from tap_helpdesk.providers.filum.records import LABEL
+from tap_helpdesk.walk import Step, Walk
 from tap_helpdesk.windows import (
     Window,
     halves,

@@ -12,10 +12,10 @@ import math
 import typing as t
 from dataclasses import dataclass, field
 
-from tap_helpdesk.engine import Walk
 from tap_helpdesk.providers.proprofs.pages import Page, PageToken, allowed_pages
 from tap_helpdesk.providers.proprofs.records import link_query
 from tap_helpdesk.providers.proprofs.slices import PAGE_SIZE, Slice, split_time_into
+from tap_helpdesk.walk import Walk
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
+from tap_helpdesk.answers import describe_redirect
 from tap_helpdesk.client import HelpdeskStream, PageFedStream
 from tap_helpdesk.errors import ProviderError
-from tap_helpdesk.http import describe_redirect
 from tap_helpdesk.providers.proprofs.pages import Page, PageToken
 from tap_helpdesk.providers.proprofs.records import (
     as_bool,

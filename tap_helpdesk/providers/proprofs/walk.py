@@ -5,7 +5,6 @@ from __future__ import annotations
 import typing as t
 from datetime import datetime
 
-from tap_helpdesk.engine import MAX_WAIT_SECONDS, Step, page_fingerprint
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.proprofs.ahead import ReadAhead
 from tap_helpdesk.providers.proprofs.emitted import EVERYTHING, Emitted, Row
@@ -20,6 +19,7 @@ from tap_helpdesk.providers.proprofs.slices import (
     split_ids,
     split_time,
 )
+from tap_helpdesk.walk import MAX_WAIT_SECONDS, Step, page_fingerprint
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Sequence

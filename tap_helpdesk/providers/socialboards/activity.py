@@ -25,10 +25,10 @@ import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from tap_helpdesk.engine import Step, Walk
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.socialboards.bounds import ACTIVITY, LABEL, TAKE, rows_unread
 from tap_helpdesk.timestamps import parse_datetime, to_utc
+from tap_helpdesk.walk import Step, Walk
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Hashable

@@ -14,7 +14,6 @@ import typing as t
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from tap_helpdesk.engine import Walk
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.socialboards.bounds import (
     FIRST_WIDTH,
@@ -24,6 +23,7 @@ from tap_helpdesk.providers.socialboards.bounds import (
     Row,
     Slice,
 )
+from tap_helpdesk.walk import Walk
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Hashable

@@ -9,7 +9,6 @@ from __future__ import annotations
 import typing as t
 from dataclasses import replace
 
-from tap_helpdesk.engine import Step
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.socialboards.bounds import (
     ACTIVITY,
@@ -29,6 +28,7 @@ from tap_helpdesk.providers.socialboards.bounds import (
 )
 from tap_helpdesk.providers.socialboards.plan import Answer, Gap, SlicePlan, SliceRead
 from tap_helpdesk.timestamps import to_utc
+from tap_helpdesk.walk import Step
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Hashable, Mapping
