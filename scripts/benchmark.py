@@ -484,7 +484,7 @@ def _fewest_proprofs(api: ProProfsAPI) -> int:
 class Run:
     """One measured process."""
 
-    kind: str  # "tap" or "plain"
+    kind: str  # "tap", "plain" or "baseline"
     wall: float
     cpu: float
     peak_rss_mb: float
@@ -500,6 +500,7 @@ def measured(
     stderr_path: Path,
     env: dict[str, str] | None = None,
     stdout_path: Path | None = None,
+    cwd: Path = ROOT,
 ) -> tuple[float, float, float, int]:
     """Run a command with stdout to /dev/null (or a file).
 
@@ -510,7 +511,7 @@ def measured(
         out = stack.enter_context(stdout_path.open("wb")) if stdout_path else subprocess.DEVNULL
         started = time.perf_counter()
         # argv: this interpreter running the tap or this script, built by the caller
-        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=ROOT, env=env)  # noqa: S603
+        process = subprocess.Popen(command, stdout=out, stderr=err, cwd=cwd, env=env)  # noqa: S603
         deadline = started + RUN_TIMEOUT
         peak = None
         while True:
@@ -570,14 +571,23 @@ class StreamSetup:
     stream: str
     config: Path
     catalog: Path
+    #: the source tree whose tap runs (`-m tap_helpdesk` from there): this one or --baseline
+    root: Path = ROOT
 
 
 def prepare_tap(
-    stream: str, provider: str, url: str, workdir: Path, width: int | None = None
+    stream: str,
+    provider: str,
+    url: str,
+    workdir: Path,
+    width: int | None = None,
+    *,
+    root: Path = ROOT,
 ) -> StreamSetup:
     """A config for the sandbox at `url` and a catalog selecting only `stream`.
 
-    `width`: max_concurrent_requests (None: the provider's default).
+    `width`: max_concurrent_requests (None: the provider's default). `root`: the source
+    tree whose tap discovers the catalog and runs.
     """
     from sandbox import tap_settings  # noqa: PLC0415
 
@@ -585,13 +595,14 @@ def prepare_tap(
     if width is not None:
         block["max_concurrent_requests"] = width
     config = {"start_date": START_DATE, "end_date": END_DATE, provider: block}
-    config_path = workdir / f"{stream}.config.json"
+    tag = "" if root == ROOT else ".baseline"
+    config_path = workdir / f"{stream}{tag}.config.json"
     config_path.write_text(json.dumps(config, indent=2))
     discovered = subprocess.run(  # noqa: S603 (argv: this interpreter, the tap, fixed arguments)
         [sys.executable, "-m", "tap_helpdesk", "--config", str(config_path), "--discover"],
         capture_output=True,
         check=True,
-        cwd=ROOT,
+        cwd=root,
     )
     catalog = json.loads(discovered.stdout)
     names = [entry["tap_stream_id"] for entry in catalog["streams"]]
@@ -601,9 +612,9 @@ def prepare_tap(
         for item in entry.get("metadata", []):
             if item.get("breadcrumb") == []:
                 item.setdefault("metadata", {})["selected"] = entry["tap_stream_id"] == stream
-    catalog_path = workdir / f"{stream}.catalog.json"
+    catalog_path = workdir / f"{stream}{tag}.catalog.json"
     catalog_path.write_text(json.dumps(catalog))
-    return StreamSetup(stream, config_path, catalog_path)
+    return StreamSetup(stream, config_path, catalog_path, root)
 
 
 def run_tap(
@@ -623,7 +634,7 @@ def run_tap(
     ]
     server.call("begin")
     stderr_path = workdir / f"{setup.stream}.tap.stderr"
-    wall, cpu, rss, status = measured(command, stderr_path)
+    wall, cpu, rss, status = measured(command, stderr_path, cwd=setup.root)
     seen = server.call("end")
     text = stderr_path.read_text(errors="replace")
     if status != 0:
@@ -749,18 +760,22 @@ class StreamResult:
     expected: int | None = None
     tap_runs: list[Run] = field(default_factory=list)
     plain_runs: list[Run] = field(default_factory=list)
+    #: runs of the --baseline tree's tap, in the same rounds
+    baseline_runs: list[Run] = field(default_factory=list)
     fewest: int | None = None
     fewest_rule: str = ""
     warnings: list[str] = field(default_factory=list)
 
     def median(self, kind: str, attribute: str) -> float:
-        """The median of a run `attribute` over the runs of `kind` ("tap" or "plain")."""
-        runs = self.tap_runs if kind == "tap" else self.plain_runs
+        """The median of a run `attribute` over the runs of `kind` (tap, plain, baseline)."""
+        kinds = {"tap": self.tap_runs, "plain": self.plain_runs, "baseline": self.baseline_runs}
+        runs = kinds[kind]
         return statistics.median(getattr(run, attribute) for run in runs) if runs else math.nan
 
-    def ratio(self, attribute: str = "wall") -> float:
-        """Median over rounds of tap / plain wall time (or CPU time)."""
-        pairs = zip(self.tap_runs, self.plain_runs, strict=False)
+    def ratio(self, attribute: str = "wall", against: str = "plain") -> float:
+        """Median over rounds of tap / plain (or baseline) wall time (or CPU time)."""
+        other = self.baseline_runs if against == "baseline" else self.plain_runs
+        pairs = zip(self.tap_runs, other, strict=False)
         ratios = [
             getattr(tap, attribute) / getattr(plain, attribute)
             for tap, plain in pairs
@@ -788,8 +803,20 @@ class StreamResult:
             "fewest": self.fewest,
             "fewest_rule": self.fewest_rule,
             "tap_records": self.tap_runs[-1].records if self.tap_runs else None,
+            "baseline_ratio": self.ratio(against="baseline") if self.baseline_runs else None,
+            "baseline_cpu_ratio": (
+                self.ratio("cpu", against="baseline") if self.baseline_runs else None
+            ),
+            "baseline_plain_ratio": (
+                statistics.median(
+                    b.wall / p.wall
+                    for b, p in zip(self.baseline_runs, self.plain_runs, strict=False)
+                )
+                if self.baseline_runs
+                else None
+            ),
             "warnings": self.warnings,
-            "runs": [asdict(run) for run in self.tap_runs + self.plain_runs],
+            "runs": [asdict(run) for run in self.tap_runs + self.plain_runs + self.baseline_runs],
         }
 
 
@@ -863,13 +890,25 @@ def bench_stream(
     )
     result.fewest_rule = str(facts.get("fewest_rule", ""))
     setup = prepare_tap(stream, provider, server.url, workdir, cpu_width(args))
+    baseline = (
+        prepare_tap(stream, provider, server.url, workdir, cpu_width(args), root=args.baseline)
+        if args.baseline
+        else None
+    )
     log: list[dict[str, t.Any]] = []
     for round_ in range(args.rounds):
-        order = ("tap", "plain") if round_ % 2 == 0 else ("plain", "tap")
+        order: tuple[str, ...] = ("tap", "plain") if round_ % 2 == 0 else ("plain", "tap")
         if not log:  # the plain loop replays what a tap run asked for
             order = ("tap", "plain")
+        if baseline is not None:  # its place moves round by round too
+            order = (*order[: round_ % 3], "baseline", *order[round_ % 3 :])
         for kind in order:
-            if kind == "tap":
+            if kind == "baseline" and baseline is not None:
+                run, _log = tap_run_cached(baseline, server, workdir, result)
+                run.kind = "baseline"
+                check_records(result, run)
+                result.baseline_runs.append(run)
+            elif kind == "tap":
                 run, new_log = tap_run_cached(setup, server, workdir, result)
                 if log and len(new_log) != len(log):
                     result.warnings.append(
@@ -962,6 +1001,14 @@ def print_table(results: list[dict[str, t.Any]]) -> None:
             f"{_fmt(r['tap_peak_rss_mb'], '.0f'):>15} "
             f"{_fmt(r['requests'], 'd'):>8} {_fmt(r['fewest'], 'd'):>7}"
         )
+    if any(r.get("baseline_ratio") is not None for r in results):
+        print(f"\n{'stream':<25}{'tap / baseline':>15} {'CPU':>6} {'baseline / plain':>17}")
+        for r in results:
+            print(
+                f"{r['stream']:<25}{_fmt(r.get('baseline_ratio'), '.2f'):>15} "
+                f"{_fmt(r.get('baseline_cpu_ratio'), '.2f'):>6} "
+                f"{_fmt(r.get('baseline_plain_ratio'), '.2f'):>17}"
+            )
     for r in results:
         for warning in r["warnings"]:
             print(f"  {r['stream']}: {warning}")
@@ -1267,6 +1314,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="CPU mode: the source tree of an earlier commit (`git worktree add DIR REV`); "
+        "its tap runs in the same rounds, against the same answers, and the table adds "
+        "tap / baseline",
+    )
     parser.add_argument(
         "--cache-dir",
         type=Path,
