@@ -872,7 +872,8 @@ def check_records(result: StreamResult, run: Run) -> None:
     expected = result.n if result.expected is None else result.expected
     if run.records is not None and run.records != expected:
         message = (
-            f"the tap emitted {run.records} records, the sandbox holds {expected} modified "
+            f"the {'baseline ' if run.kind == 'baseline' else ''}tap emitted {run.records} "
+            f"records, the sandbox holds {expected} modified "
             f"by the benchmark's end_date ({result.n} in all)"
         )
         if message not in result.warnings:
