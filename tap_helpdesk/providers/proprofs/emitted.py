@@ -22,12 +22,12 @@ MERGE_EVERY = 16384
 
 
 class SeenIds:
-    """The ticket IDs one read of a slice met, in about 10 bytes an ID.
+    """The ticket IDs one read of a slice met, in about 10 bytes an ID past the latest.
 
     A 3-month window holds up to a quarter of a year's tickets; in a set each ID costs
     about 70 bytes (50,000 tickets: 3.5 MB). Numeric IDs are kept in a sorted array of
-    8-byte integers instead, the latest few thousand in a set until they are merged in;
-    any other ID in a set of its own.
+    8-byte integers instead, the latest (up to MERGE_EVERY) in a set until they are merged
+    in; any other ID in a set of its own.
     """
 
     def __init__(self) -> None:
