@@ -16,9 +16,13 @@ import pytest
 import requests
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
+from singer_sdk.streams import RESTStream
 
 from tap_helpdesk import fastpath
 from tap_helpdesk.fastpath import StdoutWriter
+from tap_helpdesk.providers import PROVIDER_KEYS
+from tap_helpdesk.tap import TapHelpdesk
+from tests.conftest import tap_config
 from tests.hostile.server import HostileServer, Reply
 
 MOMENT = datetime(2024, 5, 12, 2, 0, 0, 123456, tzinfo=timezone.utc)
@@ -159,3 +163,143 @@ def test_a_body_read_in_one_call_gives_its_connection_back_to_the_pool(
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- requests cut from a template --------------------------------------------------------
+
+
+def _sent(prepared: requests.PreparedRequest) -> tuple[t.Any, ...]:
+    """Everything of a prepared request that reaches the server or the session's send."""
+    return (
+        prepared.method,
+        prepared.url,
+        list(prepared.headers.items()),
+        prepared.body,
+        {event: list(hooks) for event, hooks in prepared.hooks.items()},
+        prepared._cookies.get_dict() if prepared._cookies is not None else None,
+        prepared._body_position,
+    )
+
+
+class StampingAuth(requests.auth.AuthBase):
+    """An authenticator that reads the prepared request, as SDK authenticators may."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer t-{len(request.url or '')}"
+        return request
+
+
+URL = "http://127.0.0.1:9/api/v1/tickets"
+ARGUMENTS: dict[str, dict[str, t.Any]] = {
+    "GET, parameters": {
+        "method": "GET",
+        "url": URL,
+        "params": {"page": 2, "per_page": 100, "gone": None, "q": "a b&c/é"},
+        "headers": {"Accept": "application/json"},
+    },
+    "GET, parameters already encoded": {
+        "method": "get",
+        "url": URL + "?fixed=1",
+        "params": "updatedAfter=2024-01-01T00%3A00%3A00Z&page=3",
+        "headers": {},
+    },
+    "POST, JSON": {
+        "method": "POST",
+        "url": URL,
+        "params": {"api_key": "k"},
+        "headers": {"Content-Type": "application/json", "X-Client": b"bytes"},
+        "json": {"from": "2024-01-01", "to": None, "ids": [1, 2]},
+    },
+    "POST, form": {
+        "method": "POST",
+        "url": URL,
+        "headers": {"User-Agent": "mine"},
+        "data": {"grant_type": "refresh_token", "refresh_token": "r"},
+    },
+    "POST, no body": {"method": "POST", "url": URL, "headers": {}},
+    "POST, empty JSON": {"method": "POST", "url": URL, "headers": {}, "json": {}},
+}
+
+
+@pytest.mark.parametrize("name", list(ARGUMENTS))
+@pytest.mark.parametrize("session_headers", [False, True])
+def test_a_request_cut_from_a_template_is_what_the_session_prepares(
+    name: str, session_headers: bool
+) -> None:
+    session = requests.Session()
+    session.trust_env = False
+    session.auth = StampingAuth()
+    if session_headers:
+        session.headers["X-Session"] = "s"
+        session.headers["Accept"] = "text/plain"
+    templates = fastpath.RequestTemplates()
+    for round_ in range(3):  # the first builds the template, the others copy it
+        arguments = json.loads(json.dumps(ARGUMENTS[name], default=bytes.decode))
+        arguments["headers"] = dict(ARGUMENTS[name]["headers"])
+        if isinstance(arguments.get("params"), dict):
+            arguments["params"]["page"] = round_
+        expected = session.prepare_request(requests.Request(**arguments))
+        got = templates.prepare(session, arguments)
+        assert got is not None
+        assert _sent(got) == _sent(expected)
+
+
+@pytest.mark.parametrize(
+    "setup",
+    ["a cookie on the session", "session parameters", "netrc lookup", "a response hook"],
+)
+def test_the_sessions_own_path_is_taken_where_a_template_cannot_stand_in(setup: str) -> None:
+    session = requests.Session()
+    session.trust_env = setup == "netrc lookup"
+    if setup == "a cookie on the session":
+        session.cookies.set("sid", "1", domain="127.0.0.1")
+    if setup == "session parameters":
+        session.params = {"fixed": "1"}
+    if setup == "a response hook":
+        session.hooks["response"].append(lambda response, **kwargs: response)
+    arguments = {"method": "GET", "url": URL, "params": {"page": 1}, "headers": {}}
+    assert fastpath.RequestTemplates().prepare(session, arguments) is None
+    assert (
+        fastpath.RequestTemplates().prepare(requests.Session(), {**arguments, "files": {}}) is None
+    )
+
+
+def test_every_request_of_a_sync_is_what_the_sdk_would_have_prepared(
+    make_sandbox: t.Callable[..., t.Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every provider, every stream: each request the tap builds from a template is compared
+    # with the one the SDK's own build_prepared_request makes of the same arguments.
+    sandbox = make_sandbox(sizes=dict.fromkeys(PROVIDER_KEYS, 60))
+    compared: dict[str, int] = {}
+    fast_build = fastpath.FastRecordStream.build_prepared_request
+    cut = fastpath.RequestTemplates.prepare
+    templated: list[requests.PreparedRequest] = []
+
+    def counted(templates: t.Any, *args: t.Any) -> requests.PreparedRequest | None:
+        prepared = cut(templates, *args)
+        if prepared is not None:
+            templated.append(prepared)
+        return prepared
+
+    def both(stream: t.Any, *args: t.Any, **kwargs: t.Any) -> requests.PreparedRequest:
+        sdk_kwargs = {**kwargs, "headers": dict(kwargs["headers"])}
+        got = fast_build(stream, *args, **kwargs)
+        assert templated, "the SDK's path, not a template"
+        assert got is templated[-1], "the SDK's path, not a template"
+        expected = RESTStream.build_prepared_request(stream, *args, **sdk_kwargs)
+        assert _sent(got) == _sent(expected), stream.name
+        compared[stream.name] = compared.get(stream.name, 0) + 1
+        return got
+
+    monkeypatch.setattr(fastpath.RequestTemplates, "prepare", counted)
+    monkeypatch.setattr(fastpath.FastRecordStream, "build_prepared_request", both)
+    out = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(out))
+    tap = TapHelpdesk(config=tap_config(sandbox, *PROVIDER_KEYS))
+    tap.sync_all()
+    sys.stdout.flush()
+    records = [json.loads(line) for line in out.getvalue().splitlines() if b'"RECORD"' in line]
+    assert len(records) > 60 * len(PROVIDER_KEYS)
+    http_streams = {name for name, stream in tap.streams.items() if isinstance(stream, RESTStream)}
+    assert set(compared) == http_streams  # every stream that sends went through both
+    assert sum(compared.values()) > 2 * len(http_streams)
