@@ -13,10 +13,11 @@ from __future__ import annotations
 import collections
 import time
 import typing as t
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from tap_helpdesk.guard import WalkGuard
 from tap_helpdesk.walk import MAX_WAIT_SECONDS, Row, Step, Token, Walk
+from tap_helpdesk.workers import DaemonWorkers
 
 if t.TYPE_CHECKING:
     import logging
@@ -117,7 +118,7 @@ class Engine(t.Generic[Token]):
         #: whether answers that arrive ahead of their turn are shown to the walk
         self._peeking = self.width > 1 and type(walk).peek is not Walk.peek
         self._peeked: set[t.Hashable] = set()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: DaemonWorkers | None = None
         #: identity -> (token, prepared request, answer) in flight, in the walk's order
         self._flight: dict[t.Hashable, tuple[Token, requests.PreparedRequest, Future[t.Any]]] = {}
         self.answers = 0
@@ -280,7 +281,7 @@ class Engine(t.Generic[Token]):
                 done.set_exception(exc)
             return token, prepared, done
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.width, thread_name_prefix="tap-helpdesk")
+            self._pool = DaemonWorkers(self.width, "tap-helpdesk")
         return token, prepared, self._pool.submit(self._send, prepared, wait)
 
     def _send(self, prepared: requests.PreparedRequest, wait: float) -> requests.Response:
@@ -299,7 +300,7 @@ class Engine(t.Generic[Token]):
         for key in list(self._flight):
             self._drop(key)
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown()
 
 
 def _duration(seconds: float) -> str:

@@ -114,9 +114,26 @@ class StdoutWriter(MsgSpecWriter):
     def flush(self) -> None:
         """Hand everything written so far to stdout."""
         if self._pending:
-            self._out.write(self._pending)
+            write_all(self._out, self._pending)
             self._out.flush()
             self._pending.clear()
+
+
+def write_all(out: t.BinaryIO, data: bytes | bytearray) -> None:
+    """Write all of `data`, however many calls it takes.
+
+    A signal that interrupts a write blocked on a full pipe (a target reading slower than
+    the tap writes) makes CPython's BufferedWriter.write return after the part that was
+    written, without an error: the rest of the chunk, a cut record and the records after
+    it, would be lost while the next STATE vouches for them.
+    """
+    with memoryview(data) as view:
+        done = 0
+        while done < len(view):
+            written = out.write(view[done:])
+            if not written:
+                raise OSError("stdout took no bytes")
+            done += written
 
 
 def settle_environment(session: requests.Session, url: str) -> requests.Session:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import typing as t
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class TapRun:
     records: dict[str, list[dict[str, t.Any]]] = field(default_factory=dict)
     states: list[dict[str, t.Any]] = field(default_factory=list)
     schemas: dict[str, dict[str, t.Any]] = field(default_factory=dict)
+    #: run_tap_until: seconds from the stop signal to the process's exit
+    exit_seconds: float | None = None
 
     @property
     def final_state(self) -> dict[str, t.Any] | None:
@@ -247,19 +250,25 @@ def run_tap_until(
     stop_after_states: int = 0,
     stop_after_records: tuple[str, int] | None = None,
     state: dict[str, t.Any] | None = None,
+    stop_signal: int = signal.SIGKILL,
+    before_stop: t.Callable[[], None] | None = None,
 ) -> TapRun:
-    """Run the tap and SIGKILL it mid-sync.
+    """Run the tap and SIGKILL it (or send it `stop_signal`) mid-sync.
 
-    It is killed after `stop_after_states` STATE messages, or, with `stop_after_records`
-    = (stream, n), at the first STATE message after n records of that stream.
+    It is stopped after `stop_after_states` STATE messages, or, with `stop_after_records`
+    = (stream, n), at the first STATE message after n records of that stream;
+    `before_stop` runs just before the signal. The run's `exit_seconds` is the time from
+    the signal to the process's exit; what it printed after the signal is read too.
     """
     command = [*TAP, "--config", str(write_json(config))]
     if state is not None:
         command += ["--state", str(write_json(state))]
     lines: list[str] = []
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    ) as process:
+    stopped_at: float | None = None
+    with (
+        tempfile.TemporaryFile("w+") as errors,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True) as process,
+    ):
         assert process.stdout is not None
         seen = 0
         records = 0
@@ -276,11 +285,19 @@ def run_tap_until(
                     records >= stop_after_records[1]
                 )
                 if enough_records or (stop_after_states and seen >= stop_after_states):
-                    process.send_signal(signal.SIGKILL)
+                    if before_stop is not None:
+                        before_stop()
+                    stopped_at = time.monotonic()
+                    process.send_signal(stop_signal)
                     break
+        if stop_signal != signal.SIGKILL:
+            lines += process.stdout.readlines()  # what it wrote on its way out
         process.wait(timeout=60)
+        exit_seconds = time.monotonic() - stopped_at if stopped_at is not None else None
         returncode = process.returncode
-    run = TapRun(returncode, "".join(lines), "")
+        errors.seek(0)
+        stderr = errors.read()
+    run = TapRun(returncode, "".join(lines), stderr, exit_seconds=exit_seconds)
     parse_messages(run.stdout, run)
     return run
 

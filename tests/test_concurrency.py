@@ -7,6 +7,7 @@ before them are read."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import typing as t
@@ -264,3 +265,36 @@ def test_teamwork_default_budget_with_four_in_flight_never_triggers_429(
     assert 108 <= stats["peak_per_minute"]["teamwork_desk"] <= 120
     assert stats["peak_in_flight"] >= 2
     assert len(run.ids("teamwork_desk_tickets")) == 13050
+
+
+@pytest.mark.parametrize("provider", list(CASES))
+def test_a_stop_signal_with_stalled_requests_in_flight_ends_the_run_at_once(
+    make_sandbox: t.Any, provider: str
+) -> None:
+    # Answers stall just before SIGTERM: the requests in flight would take a minute each,
+    # with retries. The run must end now (not after request_timeout), with its one line
+    # and the last STATE, and a rerun from that STATE must lose nothing.
+    stream, id_field, size, extra = CASES[provider]
+    sandbox = make_sandbox(provider, sizes={provider: size}, latency=0.02)
+    config = tap_config(sandbox, provider, start_date="2023-01-01T00:00:00Z", request_timeout=30)
+    config[provider].update(max_concurrent_requests=4, **extra)
+
+    def stall() -> None:
+        sandbox.knobs.latency = 60.0
+        time.sleep(0.5)  # the next requests go out and wait
+
+    stopped = run_tap_until(
+        config, stop_after_states=2, stop_signal=signal.SIGTERM, before_stop=stall
+    )
+    assert stopped.exit_seconds is not None
+    assert stopped.exit_seconds < 10, f"{stopped.exit_seconds:.1f} s from SIGTERM to exit"
+    assert stopped.returncode == 128 + signal.SIGTERM
+    assert stopped.error_lines() == [
+        "tap-helpdesk: error: stopped by SIGTERM; the last STATE written is where a rerun resumes"
+    ]
+    assert stopped.final_state is not None
+    sandbox.knobs.latency = 0.0
+    resumed = run_tap(config, state=stopped.final_state)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    got = stopped.ids(stream, id_field) | resumed.ids(stream, id_field)
+    assert sorted(map(str, got)) == sorted(map(str, sandbox.truth()[stream]["ids"]))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import signal
 import subprocess
 import sys
 import threading
+import time
 import typing as t
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -303,3 +305,35 @@ def test_every_request_of_a_sync_is_what_the_sdk_would_have_prepared(
     http_streams = {name for name, stream in tap.streams.items() if isinstance(stream, RESTStream)}
     assert set(compared) == http_streams  # every stream that sends went through both
     assert sum(compared.values()) > 2 * len(http_streams)
+
+
+def test_a_signal_during_a_write_blocked_on_a_full_pipe_loses_no_byte() -> None:
+    # A target reading slower than the tap writes: the pipe is full, the write blocks, a
+    # signal lands (its handler returns, as the tap's does while it writes). CPython's
+    # BufferedWriter.write then returns after the part written; the writer must go on.
+    script = (
+        "import signal, sys\n"
+        "from tap_helpdesk.fastpath import StdoutWriter\n"
+        "signal.signal(signal.SIGTERM, lambda *a: sys.stderr.write('signal\\n'))\n"
+        "writer = StdoutWriter()\n"
+        "for n in range(4000):\n"
+        "    writer.write_record('tickets', {'id': n, 'text': 'x' * 90}, None)\n"
+        "sys.stderr.write('writing\\n'); sys.stderr.flush()\n"
+        "writer.flush()\n"
+        "sys.stderr.write('written\\n')\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stderr is not None
+        assert process.stdout is not None
+        assert process.stderr.readline() == b"writing\n"
+        time.sleep(0.3)  # the pipe fills up and the write blocks
+        process.send_signal(signal.SIGTERM)
+        out = process.stdout.read()
+        errors = process.stderr.read()
+        assert process.wait(timeout=30) == 0
+    assert errors == b"signal\nwritten\n"
+    lines = out.split(b"\n")
+    assert lines[-1] == b""
+    assert [json.loads(line)["record"]["id"] for line in lines[:-1]] == list(range(4000))
