@@ -14,6 +14,10 @@ class SettingsError(HelpdeskError):
     """A setting is missing or malformed; the message names the setting and the fix."""
 
 
+class TargetGone(HelpdeskError):
+    """Whatever reads the tap's output (the target) closed it: nothing more can be delivered."""
+
+
 class ProviderError(HelpdeskError):
     """A provider answered with something we cannot use; the message starts with its name."""
 

@@ -47,7 +47,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import SingerMessageType
 
-from tap_helpdesk.errors import UnreadableValue
+from tap_helpdesk.errors import TargetGone, UnreadableValue
 from tap_helpdesk.http import HttpStream
 from tap_helpdesk.values import RecordCaster, record_error
 
@@ -114,9 +114,20 @@ class StdoutWriter(MsgSpecWriter):
     def flush(self) -> None:
         """Hand everything written so far to stdout."""
         if self._pending:
-            write_all(self._out, self._pending)
-            self._out.flush()
+            try:
+                write_all(self._out, self._pending)
+                self._out.flush()
+            except BrokenPipeError:
+                self._pending.clear()
+                raise TargetGone(TARGET_GONE) from None
             self._pending.clear()
+
+
+#: the line for a target that stopped reading (click would otherwise exit 1 without a word)
+TARGET_GONE = (
+    "the target stopped reading the tap's output (broken pipe): see the target's own error; "
+    "a rerun resumes from the last STATE the target saved"
+)
 
 
 def write_all(out: t.BinaryIO, data: bytes | bytearray) -> None:

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
+from tap_helpdesk import fastpath
 from tap_helpdesk.providers import PROVIDERS
 from tests.conftest import START_DATE, assert_no_secret, tap_config
-from tests.tap_runner import run_tap
+from tests.tap_runner import TAP, run_tap, write_json
 
 DESIGN_STREAMS = {
     "filum_tickets": ["ticket_id"],
@@ -166,3 +167,27 @@ def test_debug_logging_prints_no_secret(make_sandbox):
     assert "DEBUG" in run.stderr, "the run really logged at debug level"
     assert len(run.records["enneo_tickets"]) == 20
     assert_no_secret(run.stdout, run.stderr, json.dumps(run.states))
+
+
+def test_a_target_that_stops_reading_ends_the_run_with_one_line(make_sandbox) -> None:
+    # The target died (its stdin closed): click alone would exit 1 without a word, and
+    # Python would print "Exception ignored" when it flushes stdout at exit.
+    sandbox = make_sandbox("enneo", sizes={"enneo": 3000})
+    config_path = write_json(tap_config(sandbox, "enneo"))
+    with subprocess.Popen(
+        [*TAP, "--config", str(config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        for _ in range(5):
+            assert process.stdout.readline()
+        process.stdout.close()  # the target is gone
+        stderr = process.stderr.read()
+        returncode = process.wait(timeout=120)
+    assert returncode == 1
+    problems = [line for line in stderr.splitlines() if "| INFO" not in line]
+    assert problems == [f"tap-helpdesk: error: {fastpath.TARGET_GONE}"]
+    assert_no_secret(stderr)
