@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 import time
 import typing as t
@@ -235,3 +237,33 @@ def test_the_guard_tells_apart_requests_whose_python_hashes_agree() -> None:
     guard.withdraw((0, -1))  # dropped unanswered: it may be sent again, once
     guard.before((0, -1))
     assert guard.requests == 4
+
+
+def test_a_process_that_fails_with_requests_stalled_in_flight_exits_at_once() -> None:
+    # The head's answer is bad while three others hang for a minute: the run fails, and
+    # the process must exit without waiting for answers nobody will read (workers.py).
+    script = (
+        "import time\n"
+        "from tap_helpdesk.engine import Engine\n"
+        "from tap_helpdesk.errors import ProviderError\n"
+        "from tests.test_engine import FakeStream, Windows\n"
+        "class Stalling(FakeStream):\n"
+        "    def send(self, prepared, context):\n"
+        "        if prepared == 0:\n"
+        "            raise ProviderError('Fake', 'bad answer')\n"
+        "        time.sleep(60)\n"
+        "        return super().send(prepared, context)\n"
+        "stream = Stalling(4)\n"
+        "try:\n"
+        "    list(Engine(stream, Windows(8), stream.send, None).run())\n"
+        "except ProviderError as exc:\n"
+        "    print(exc)\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    took = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Fake:", "bad", "answer"]
+    assert took < 10, f"{took:.1f} s to exit"
