@@ -64,16 +64,20 @@ class DaemonWorkers:
             work = self._work.get()
             if work is None:
                 return
-            future, call, args = work
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                result = call(*args)
-            except BaseException as exc:  # handed to whoever reads the Future
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-            del work, future, call, args  # hold no answer while waiting for the next call
+            _run(*work)
+            del work  # hold no answer while waiting for the next call
+
+
+def _run(future: Future[t.Any], call: t.Callable[..., t.Any], args: tuple[t.Any, ...]) -> None:
+    """One call: its result or exception goes to the Future, and no reference stays here."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        result = call(*args)
+    except BaseException as exc:  # handed to whoever reads the Future
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
 
 
 __all__ = ["DaemonWorkers"]
