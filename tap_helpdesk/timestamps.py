@@ -20,19 +20,19 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pendulum
-
 from tap_helpdesk.errors import SettingsError, UnreadableValue
 
 _FIXED_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 # Python 3.10's fromisoformat rejects `Z` and more than 6 fractional digits (.NET sends 7).
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 _ZERO = timedelta(0)
+_HOUR = timedelta(hours=1)
 _EPOCH_DIGITS = re.compile(r"-?\d{9,}(?:\.\d+)?")
 #: epoch values at least this large are milliseconds (as seconds: the year 5138)
 _MILLISECONDS = 100_000_000_000
 _ZERO_DATE = "0000-00-00"
 _TIMESTAMP = "an ISO 8601 timestamp or epoch seconds"
+_IN_RANGE = "a time within the years 1 to 9999 in UTC"
 
 #: zero dates read as None, by field ("" where the caller did not name one)
 zero_dates: Counter[str] = Counter()
@@ -93,6 +93,8 @@ def _parse_slow(text: str) -> datetime:
         return datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", text.replace("Z", "+00:00")))
     except ValueError:
         pass
+    import pendulum  # noqa: PLC0415  # 30-45 ms to import; needed only for the odd forms
+
     try:
         parsed = pendulum.parse(text, tz=None, strict=False)
     except ValueError:
@@ -168,8 +170,10 @@ class NaiveToUtc:
         offset = start.utcoffset()
         if offset is None or offset != end.utcoffset() or offset % timedelta(hours=1):
             return None
-        # fold=0 (the first of a repeated hour), as the general path reads it
-        return start.astimezone(timezone.utc).isoformat()[:13]
+        try:  # fold=0 (the first of a repeated hour), as the general path reads it
+            return start.astimezone(timezone.utc).isoformat()[:13]
+        except OverflowError:  # past the years 1-9999 in UTC: the general path says so
+            return None
 
 
 def to_utc(value: object, zone: tzinfo = timezone.utc, field: str = "") -> str | None:
@@ -182,6 +186,9 @@ def to_utc(value: object, zone: tzinfo = timezone.utc, field: str = "") -> str |
         return None
     try:
         if type(value) is str:
+            text = _aware_to_utc(value)
+            if text is not None:
+                return text
             parsed = parse_datetime(value, zone)
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             parsed = from_epoch(value)
@@ -192,9 +199,78 @@ def to_utc(value: object, zone: tzinfo = timezone.utc, field: str = "") -> str |
         return None
     except UnreadableValue as exc:
         raise exc.in_field(field) if field else exc from None
-    if parsed.utcoffset() == _ZERO:
-        return parsed.replace(tzinfo=timezone.utc).isoformat()
-    return parsed.astimezone(timezone.utc).isoformat()
+    try:
+        if parsed.utcoffset() == _ZERO:
+            return parsed.replace(tzinfo=timezone.utc).isoformat()
+        return parsed.astimezone(timezone.utc).isoformat()
+    except OverflowError:  # 0001-01-01T01:00+03:00 is a year before the first
+        raise UnreadableValue(value, _IN_RANGE, field) from None
+    except ValueError:  # an offset of a day or more (+24:00), which pendulum reads
+        raise UnreadableValue(value, _TIMESTAMP, field) from None
+
+
+class _UtcHours(dict[str, str]):
+    """The UTC date and hour (`2024-05-12T02`) of a local hour and offset, computed once.
+
+    Keyed by the text's `YYYY-MM-DDTHH` and its `+HH:MM`; cleared when it holds a year of
+    hours, so memory stays flat however many tickets a run reads.
+    """
+
+    limit = 9000
+
+    def __missing__(self, key: str) -> str:
+        local = datetime.fromisoformat(f"{key[:13]}:00:00{key[13:]}")
+        if len(self) >= self.limit:
+            self.clear()
+        hour = self[key] = local.astimezone(timezone.utc).isoformat()[:13]
+        return hour
+
+
+_utc_hours = _UtcHours()
+
+
+def _aware_to_utc(value: str) -> str | None:
+    """to_utc's fast path: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:00)`, as text.
+
+    Socialboards and Teamwork Desk send every timestamp in this form, and `replace`,
+    `astimezone` and `isoformat` on the parsed datetime cost three quarters of the 3 us
+    the general path takes per value. fromisoformat still checks the text; then, as the
+    offset is whole hours, only the date and hour change and the rest is copied
+    (isoformat's six fraction digits, cut like fromisoformat cuts, none when they are
+    all zero). None for any other form: the general path reads it.
+    """
+    if (
+        len(value) < 20
+        or value[4] != "-"
+        or value[7] != "-"
+        or value[10] != "T"
+        or value[13] != ":"
+        or value[16] != ":"
+    ):
+        return None
+    if value[-1] == "Z":
+        zone = ""
+        fraction = value[20:-1]
+    elif value[-6] in "+-" and value[-3:] == ":00":
+        zone = value[-6:]
+        fraction = value[20:-6]
+    else:
+        return None
+    if value[19] == "." and fraction:
+        fraction = (fraction + "00000")[:6]
+        rest = f"{value[13:19]}.{fraction}+00:00" if fraction != "000000" else ""
+        rest = rest or f"{value[13:19]}+00:00"
+    elif len(value) == 19 + len(zone) + (not zone):
+        rest = f"{value[13:19]}+00:00"
+    else:
+        return None
+    try:
+        datetime.fromisoformat(value)  # the text is a valid time (not 2024-02-30)
+        if not zone or zone[1:3] == "00":
+            return f"{value[:13]}{rest}"
+        return f"{_utc_hours[value[:13] + zone]}{rest}"
+    except (ValueError, OverflowError):
+        return None
 
 
 def utc_iso(moment: datetime) -> str:

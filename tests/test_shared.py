@@ -228,6 +228,78 @@ def test_cached_hour_conversion_matches_the_general_path(zone_name):
         assert record == expected
 
 
+def _aware_samples(count: int) -> list[str]:
+    """Offset-aware ISO texts of every kind: offsets, fractions, edges of the calendar."""
+    rng = random.Random(11)
+    values = [
+        "2024-12-23T15:13:37.1295980+03:00",  # Socialboards (.NET: 7 digits)
+        "2024-12-31T23:59:59.0000000+00:00",
+        "2024-04-24T16:17:38Z",  # Teamwork Desk
+        "2024-04-24T16:17:38.594Z",
+        "2024-01-01T00:30:00-05:00",
+        "2024-01-01T10:11:12.123+05:30",  # half-hour zones: the general path
+        "2024-02-29T10:11:12.5+01:00",
+        "2024-01-01T10:11:12.+03:00",
+        "2024-01-01T10:11:12+0300",
+        "2024-01-01T10:11:12-00:00",
+        "2024-W01-1T10:11:12+01:00",  # an ISO week date: looks alike, is not
+        "2024-01-01T10:11:12.1234567890Z",
+    ]
+    offsets = ["Z", "+00:00", "-00:00", "+03:00", "-05:00", "+05:30", "+0100", "+14:00", "-12:00"]
+    fractions = ["", ".0", ".1234567", ".0000000", ".000001", ".123", ".9999999", ",5"]
+    for _ in range(count):
+        moment = datetime(1, 1, 2) + timedelta(seconds=rng.randrange(0, 315_537_000_000))
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+        values.append(f"{text:0>19}{rng.choice(fractions)}{rng.choice(offsets)}")
+    return values
+
+
+def test_aware_timestamp_fast_path_matches_the_general_path(monkeypatch):
+    from tap_helpdesk import timestamps
+
+    values = _aware_samples(20_000)
+    fast = [to_utc(value) for value in values]
+    assert timestamps._aware_to_utc("2024-12-23T15:13:37.1295980+03:00") is not None
+    assert timestamps._aware_to_utc("2024-04-24T16:17:38Z") is not None
+    monkeypatch.setattr(timestamps, "_aware_to_utc", lambda _value: None)
+    general = [to_utc(value) for value in values]
+    assert fast == general
+
+
+def test_the_cached_utc_hours_stay_bounded(monkeypatch):
+    from tap_helpdesk import timestamps
+
+    hours = timestamps._UtcHours()
+    hours.limit = 50
+    monkeypatch.setattr(timestamps, "_utc_hours", hours)
+    values = [v for v in _aware_samples(2_000) if v.endswith(("+03:00", "-05:00"))]
+    assert len(values) > 200
+    for value in values:
+        to_utc(value)
+        assert len(hours) <= 50
+    assert hours, "the fast path used the cache"
+
+
+@pytest.mark.parametrize(
+    ("value", "zone"),
+    [
+        ("0001-01-01T01:00:00+03:00", "UTC"),  # UTC falls before the year 1
+        ("9999-12-31T23:00:00-03:00", "UTC"),  # and after 9999
+        ("0001-01-01 00:00:00", "UTC+7"),
+        ("9999-12-31 23:00:00", "America/Chicago"),
+        ("2024-01-01T10:11:12+24:00", "UTC"),  # an offset of a whole day
+    ],
+)
+def test_a_timestamp_beyond_utc_range_is_one_clear_error(value, zone):
+    convert = NaiveToUtc(parse_zone(zone))
+    with pytest.raises(UnreadableValue) as caught:
+        convert.convert_fields({"closedAt": value}, ("closedAt",))
+    assert caught.value.field == "closedAt"
+    assert value in str(caught.value)
+    with pytest.raises(UnreadableValue):
+        to_utc(value, parse_zone(zone), "closedAt")
+
+
 # -- values: timestamps ------------------------------------------------------------------
 
 
