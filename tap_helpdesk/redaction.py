@@ -18,6 +18,10 @@ _MIN_SECRET_LENGTH = 4
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _installed = False
+#: the record factory installed here (None until a secret is registered)
+_factory: t.Callable[..., logging.LogRecord] | None = None
+#: the factory it wraps
+_wrapped: t.Callable[..., logging.LogRecord] | None = None
 
 
 def register_secret(value: object) -> None:
@@ -43,8 +47,19 @@ def redacted_traceback(exc: BaseException) -> str:
     return redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
+def plain_record_factory() -> bool:
+    """Whether log records are made as logging makes them, masked here at most.
+
+    A caller that writes a line itself (metric_line.py) then only has to mask it.
+    """
+    factory = logging.getLogRecordFactory()
+    if factory is logging.LogRecord:
+        return True
+    return factory is _factory and _wrapped is logging.LogRecord
+
+
 def _install_record_factory() -> None:
-    global _installed  # noqa: PLW0603
+    global _installed, _factory, _wrapped  # noqa: PLW0603
     with _lock:
         if _installed:
             return
@@ -65,4 +80,5 @@ def _install_record_factory() -> None:
             record.exc_text = redacted_traceback(record.exc_info[1]).rstrip("\n")
         return record
 
+    _factory, _wrapped = redacting_factory, previous
     logging.setLogRecordFactory(redacting_factory)

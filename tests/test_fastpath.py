@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gzip
 import io
 import json
+import logging
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 import typing as t
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.logging import ConsoleFormatter
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import RESTStream
 
 from tap_helpdesk import fastpath
 from tap_helpdesk.fastpath import StdoutWriter
+from tap_helpdesk.metric_line import MetricLine, plain_console_handler
 from tap_helpdesk.providers import PROVIDER_KEYS
 from tap_helpdesk.tap import TapHelpdesk
 from tests.conftest import tap_config
@@ -337,3 +343,186 @@ def test_a_signal_during_a_write_blocked_on_a_full_pipe_loses_no_byte() -> None:
     lines = out.split(b"\n")
     assert lines[-1] == b""
     assert [json.loads(line)["record"]["id"] for line in lines[:-1]] == list(range(4000))
+
+
+# -- the METRIC line of each request (metric_line.py) ------------------------------------
+
+_STAMP = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}$")
+
+
+def _proprofs_stream() -> t.Any:
+    config = {
+        "start_date": "2024-01-01T00:00:00Z",
+        "proprofs": {"account_email": "a@example.com", "token": "tok-123456", "api_url": URL},
+    }
+    return TapHelpdesk(config=config).streams["proprofs_tickets"]
+
+
+URL = "http://127.0.0.1:9"
+
+
+def _answer(code: int, seconds: float) -> requests.Response:
+    response = requests.Response()
+    response.status_code = code
+    response.elapsed = timedelta(seconds=seconds)
+    return response
+
+
+@contextlib.contextmanager
+def sdk_console() -> t.Iterator[io.BytesIO]:
+    """Logging as the SDK sets it up for a CLI run, writing to a buffer.
+
+    Entered in the test's body: pytest adds its capture handlers to the root logger after
+    the fixtures are set up; they are set aside while the block runs.
+    """
+    out = io.BytesIO()
+    handler = logging.StreamHandler(io.TextIOWrapper(out, encoding="utf-8", write_through=True))
+    handler.setFormatter(ConsoleFormatter())
+    root = logging.getLogger()
+    handlers, level = root.handlers, root.level
+    root.handlers, root.level = [handler], logging.INFO
+    try:
+        yield out
+    finally:
+        root.handlers, root.level = handlers, level
+
+
+def _lines_both_ways(
+    stream: t.Any, console: io.BytesIO, endpoint: str, response: requests.Response, **kw: t.Any
+) -> tuple[list[bytes], list[bytes]]:
+    args = {"endpoint": endpoint, "response": response, "context": None, "extra_tags": None}
+    args.update(kw)
+    start = console.tell()
+    stream._write_request_duration_log(**args)
+    fast = console.getvalue()[start:].splitlines()
+    start = console.tell()
+    RESTStream._write_request_duration_log(stream, **args)
+    sdk = console.getvalue()[start:].splitlines()
+    return fast, sdk
+
+
+@pytest.mark.parametrize(
+    ("name", "endpoint", "code", "seconds"),
+    [
+        ("proprofs_tickets", "/app/api/v1/list/ticket/", 200, 0.001234),
+        ("tickets", "/tickets/list", 404, 12.5),
+        ("tickets", "/x", 503, 0.0),
+        ("tickets", "/x", 400, 0.5),  # "failed" from 400 on
+        ("tickets", "/x", 399, 0.5),
+        ("tickets", "/x", 302, 1e-05),
+        ('odd "name" é', "/p\\a\tth/漢字", 200, 123456.789),
+        ("tickets", "/secret/tok-123456/list", 200, 0.25),  # a secret in a path is masked
+    ],
+)
+def test_a_metric_line_is_the_sdks_bytes(
+    monkeypatch: pytest.MonkeyPatch, name: str, endpoint: str, code: int, seconds: float
+) -> None:
+    stream = _proprofs_stream()
+    monkeypatch.setattr(stream, "name", name)
+    monkeypatch.delattr(stream, "_metric_line", raising=False)
+    taken = []
+    write = MetricLine.write
+
+    def counted(line: MetricLine, *args: t.Any) -> bool:
+        taken.append(write(line, *args))
+        return taken[-1]
+
+    monkeypatch.setattr(MetricLine, "write", counted)
+    before = datetime.now()  # the line's time is local, as logging's
+    with sdk_console() as console:
+        fast, sdk = _lines_both_ways(stream, console, endpoint, _answer(code, seconds))
+        written_out = console.getvalue()
+    assert taken == [True], "the line was written by the fast path"
+    assert len(fast) == len(sdk) == 1
+    assert fast[0][23:] == sdk[0][23:]  # everything but the time
+    assert b"METRIC: " in fast[0]
+    assert b"tok-123456" not in written_out
+    assert _STAMP.match(fast[0][:23])
+    written = datetime.strptime(fast[0][:19].decode(), "%Y-%m-%d %H:%M:%S")
+    assert before.replace(microsecond=0) <= written <= datetime.now()
+
+
+def _extra_handler() -> None:
+    logging.getLogger().addHandler(logging.StreamHandler(io.StringIO()))
+
+
+def _metrics_filter() -> None:
+    logging.getLogger("singer_sdk.metrics").addFilter(lambda record: True)
+
+
+def _metrics_handler() -> None:
+    logging.getLogger("singer_sdk.metrics").addHandler(logging.NullHandler())
+
+
+def _other_format() -> None:
+    logging.getLogger().handlers[0].setFormatter(logging.Formatter("%(message)s"))
+
+
+def _record_factory() -> None:
+    previous = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(functools.partial(previous))
+
+
+def _renamed_level() -> None:
+    logging.addLevelName(logging.INFO, "INFORMATION")
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        _extra_handler,
+        _metrics_filter,
+        _metrics_handler,
+        _other_format,
+        _record_factory,
+        _renamed_level,
+    ],
+)
+def test_the_sdks_metric_path_is_taken_where_logging_is_set_up_otherwise(
+    monkeypatch: pytest.MonkeyPatch, setup: t.Callable[[], None]
+) -> None:
+    stream = _proprofs_stream()
+    metrics_logger = logging.getLogger("singer_sdk.metrics")
+    monkeypatch.setattr(metrics_logger, "filters", [])
+    monkeypatch.setattr(metrics_logger, "handlers", [])
+    monkeypatch.setattr(logging, "_levelToName", dict(logging._levelToName))
+    factory = logging.getLogRecordFactory()
+    with sdk_console() as console:
+        assert plain_console_handler(metrics_logger) is not None
+        try:
+            setup()
+            assert plain_console_handler(metrics_logger) is None
+            assert stream._metric_line.write("/x", _answer(200, 0.5)) is False
+            fast, sdk = _lines_both_ways(stream, console, "/x", _answer(200, 0.5))
+        finally:
+            logging.setLogRecordFactory(factory)
+    if setup is _other_format:
+        assert fast == sdk
+    else:
+        assert [line[23:] for line in fast] == [line[23:] for line in sdk]
+        assert len(fast) == 1
+
+
+def test_no_metric_line_where_the_sdk_writes_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = _proprofs_stream()
+    metrics_logger = logging.getLogger("singer_sdk.metrics")
+    with sdk_console() as console:
+        assert len(_lines_both_ways(stream, console, "/x", _answer(200, 0.5))[0]) == 1
+        monkeypatch.setattr(metrics_logger, "level", logging.WARNING)
+        metrics_logger.manager._clear_cache()
+        assert _lines_both_ways(stream, console, "/x", _answer(200, 0.5)) == ([], [])
+        monkeypatch.setattr(metrics_logger, "level", logging.INFO)
+        metrics_logger.manager._clear_cache()
+        monkeypatch.setattr(stream, "_LOG_REQUEST_METRICS", False)
+        assert _lines_both_ways(stream, console, "/x", _answer(200, 0.5)) == ([], [])
+
+
+def test_a_metric_line_with_a_context_is_the_sdks_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = _proprofs_stream()
+    monkeypatch.setattr(MetricLine, "write", lambda *_a: pytest.fail("the fast path"))
+    with sdk_console() as console:
+        fast, sdk = _lines_both_ways(
+            stream, console, "/x", _answer(200, 0.5), context={"tickets_page": 3}
+        )
+    assert [line[23:] for line in fast] == [line[23:] for line in sdk]
+    assert b'"context":{"tickets_page":3}' in fast[0]

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from singer_sdk.singerlib import StateMessage
 
+from tap_helpdesk import timestamps
 from tap_helpdesk.answers import seconds_until_reset
 from tap_helpdesk.errors import SettingsError, Stopped, UnreadableValue
 from tap_helpdesk.limits import RequestBudget
@@ -255,8 +256,6 @@ def _aware_samples(count: int) -> list[str]:
 
 
 def test_aware_timestamp_fast_path_matches_the_general_path(monkeypatch):
-    from tap_helpdesk import timestamps
-
     values = _aware_samples(20_000)
     fast = [to_utc(value) for value in values]
     assert timestamps._aware_to_utc("2024-12-23T15:13:37.1295980+03:00") is not None
@@ -267,8 +266,6 @@ def test_aware_timestamp_fast_path_matches_the_general_path(monkeypatch):
 
 
 def test_the_cached_utc_hours_stay_bounded(monkeypatch):
-    from tap_helpdesk import timestamps
-
     hours = timestamps._UtcHours()
     hours.limit = 50
     monkeypatch.setattr(timestamps, "_utc_hours", hours)
