@@ -24,7 +24,7 @@ from tap_helpdesk.answers import response_snippet, seconds_until_reset
 from tap_helpdesk.check import Probe
 from tap_helpdesk.engine import Engine
 from tap_helpdesk.errors import ProviderError, UnreadableValue
-from tap_helpdesk.fastpath import FastRecordStream, cast_to_schema
+from tap_helpdesk.fastpath import FastRecords, FastRecordStream
 from tap_helpdesk.http import BODY_ERRORS, RETRIABLE_STATUSES, USER_AGENT
 from tap_helpdesk.timestamps import NaiveToUtc, parse_datetime, parse_zone, to_utc
 from tap_helpdesk.values import record_error
@@ -278,7 +278,7 @@ class HelpdeskStream(FastRecordStream):
         return self.normalise_timestamps(row)
 
 
-class PageFedStream(Stream):
+class PageFedStream(FastRecords):
     """A child stream whose records arrive inside its parent's pages (no requests of its own).
 
     The parent hands over one child context per page it reads; the SDK would write a SCHEMA
@@ -307,11 +307,11 @@ class PageFedStream(Stream):
             raise TypeError(f"{type(self).__name__} names no parent_stream_type")
         return next(s for s in self._tap.streams.values() if isinstance(s, parent_type))
 
+    @cached_property
     @override
-    def _write_record_message(self, record: dict[str, t.Any]) -> None:
+    def record_label(self) -> str:
         parent = self.parent
-        cast_to_schema(self, record, getattr(parent, "provider_label", type(parent).__name__))
-        super()._write_record_message(record)
+        return str(getattr(parent, "provider_label", type(parent).__name__))
 
     @override
     def _write_schema_message(self) -> None:

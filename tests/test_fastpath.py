@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import gzip
 import io
@@ -21,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.helpers._typing import conform_record_data_types
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.logging import ConsoleFormatter
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import RESTStream
@@ -311,6 +314,39 @@ def test_every_request_of_a_sync_is_what_the_sdk_would_have_prepared(
     http_streams = {name for name, stream in tap.streams.items() if isinstance(stream, RESTStream)}
     assert set(compared) == http_streams  # every stream that sends went through both
     assert sum(compared.values()) > 2 * len(http_streams)
+
+
+def test_the_sdks_type_conformance_would_change_no_record_of_a_sync(
+    make_sandbox: t.Callable[..., t.Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fast record path skips the SDK's conformance (TYPE_CONFORMANCE_LEVEL NONE), for
+    # the streams that send and for the page-fed ones (messages, sideloads): every record
+    # of a sync of each provider is what the SDK's recursive conformance would make of it,
+    # type for type (compared as JSON, so that 1 and True differ).
+    sandbox = make_sandbox(sizes=dict.fromkeys(PROVIDER_KEYS, 60))
+    checked: dict[str, int] = {}
+    fast_write = fastpath.FastRecords._write_record_message
+
+    def both(stream: t.Any, record: dict[str, t.Any]) -> None:
+        fast_write(stream, record)  # cast in place, then written
+        conformed = conform_record_data_types(
+            stream.name,
+            copy.deepcopy(record),
+            stream.effective_schema,
+            TypeConformanceLevel.RECURSIVE,
+            stream.logger,
+        )
+        assert json.dumps(conformed, sort_keys=True) == json.dumps(record, sort_keys=True)
+        checked[stream.name] = checked.get(stream.name, 0) + 1
+
+    monkeypatch.setattr(fastpath.FastRecords, "_write_record_message", both)
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO()))
+    tap = TapHelpdesk(config=tap_config(sandbox, *PROVIDER_KEYS))
+    tap.sync_all()
+    page_fed = {"proprofs_ticket_messages", "teamwork_desk_messages", "teamwork_desk_users"}
+    assert page_fed <= set(checked)
+    assert {name for name, s in tap.streams.items() if s.selected} == set(checked)
+    assert sum(checked.values()) > 60 * len(PROVIDER_KEYS)
 
 
 def test_a_signal_during_a_write_blocked_on_a_full_pipe_loses_no_byte() -> None:
