@@ -15,11 +15,12 @@ tested to write exactly what the SDK's own path writes (tests/test_fastpath.py):
 - `read_whole`: an answer's body read in one call instead of `Response.content`'s 10 KiB
   chunks, each a trip through urllib3's streaming reader (2.9 -> 1.6 ms a request for an
   Enneo page of 1000 tickets, 1.18 MB; little on small pages).
-- `RequestTemplates`: a request built from a prepared copy of the stream's method and
-  headers, instead of `Session.prepare_request` (cookie jars merged, headers merged and
-  validated, a `Request` object, for every page): about 184 -> 77 us a request, 4-5% of a
-  ProProfs run of pages of 25 (0.95-0.96x in the same-run A/B). Only where no cookie,
-  session parameter, netrc lookup or hook is in play; otherwise the SDK's own path.
+- `RequestTemplates` (request_templates.py): a request built from a prepared copy of the
+  stream's method and headers, instead of `Session.prepare_request` (cookie jars merged,
+  headers merged and validated, a `Request` object, for every page): about 184 -> 77 us a
+  request, 4-5% of a ProProfs run of pages of 25 (0.95-0.96x in the same-run A/B). Only
+  where no cookie, session parameter, netrc lookup or hook is in play; otherwise the
+  SDK's own path.
 - `MetricLine` (metric_line.py): the SDK's METRIC line of each request written in one
   call where logging is set up the SDK's plain way, instead of through a LogRecord, the
   record factory and the formatter (about 200 us of CPU a request, run cold between two
@@ -43,10 +44,6 @@ from functools import cached_property
 import msgspec
 import requests
 import urllib3.exceptions
-from requests import sessions
-from requests.cookies import RequestsCookieJar
-from requests.hooks import default_hooks
-from requests.structures import CaseInsensitiveDict
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
@@ -56,6 +53,7 @@ from singer_sdk.streams import Stream
 from tap_helpdesk.errors import TargetGone, UnreadableValue
 from tap_helpdesk.http import HttpStream
 from tap_helpdesk.metric_line import MetricLine
+from tap_helpdesk.request_templates import RequestTemplates
 from tap_helpdesk.values import RecordCaster, record_error
 
 if sys.version_info >= (3, 12):
@@ -215,82 +213,6 @@ def collect_garbage_less_often() -> None:
     gc.freeze()
     _youngest, middle, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNGEST_THRESHOLD, middle, oldest)
-
-
-#: the `requests.Request` arguments a template stands in for
-_TEMPLATE_ARGUMENTS = frozenset({"method", "url", "params", "headers", "data", "json"})
-_MAX_TEMPLATES = 64
-# requests' own merges, as Session.prepare_request calls them (untyped in requests)
-_merge_setting = t.cast("t.Callable[..., t.Any]", sessions.merge_setting)
-_merge_hooks = t.cast("t.Callable[..., dict[str, list[t.Any]]]", sessions.merge_hooks)
-
-
-class RequestTemplates:
-    """Prepared requests cut from a template: what `Session.prepare_request` builds.
-
-    `prepare_request` merges two cookie jars, merges and validates the headers and builds a
-    `Request` for every request, although a stream's method and headers are the same from
-    page to page. Here they are prepared once per distinct method and headers; each request
-    is a copy with its own URL, body and authentication, prepared by `PreparedRequest`'s
-    own steps in `PreparedRequest.prepare`'s order. tests/test_fastpath.py compares the two
-    for every request a sync of each provider makes.
-    """
-
-    def __init__(self) -> None:
-        """No template yet."""
-        self._templates: dict[tuple[t.Any, ...], requests.PreparedRequest] = {}
-
-    def prepare(
-        self, session: requests.Session, arguments: dict[str, t.Any]
-    ) -> requests.PreparedRequest | None:
-        """`session.prepare_request(requests.Request(**arguments))`, or None.
-
-        None where a template cannot stand in: cookies or parameters on the session, a netrc
-        lookup, hooks, or arguments other than method, url, params, headers, data and json.
-        """
-        if (
-            not _TEMPLATE_ARGUMENTS.issuperset(arguments)
-            or session.cookies
-            or session.params
-            or session.trust_env
-            or any(session.hooks.values())
-        ):
-            return None
-        headers = arguments.get("headers")
-        headers = {} if headers is None else headers  # as requests.Request does
-        try:
-            method, url = str(arguments["method"]).upper(), arguments["url"]
-            key = (method, tuple(headers.items()), tuple(session.headers.items()))
-            template = self._templates.get(key)
-        except (KeyError, TypeError, AttributeError):  # no method, or headers unhashable
-            return None
-        if template is None:
-            template = self._template(session, method, url, headers)
-            if len(self._templates) >= _MAX_TEMPLATES:
-                self._templates.clear()
-            self._templates[key] = template
-        params = arguments.get("params")
-        data = arguments.get("data")
-        prepared = template.copy()
-        prepared.hooks = default_hooks()
-        prepared.prepare_url(url, _merge_setting({} if params is None else params, session.params))
-        prepared.prepare_body([] if data is None else data, [], arguments.get("json"))
-        prepared.prepare_auth(session.auth, url)
-        prepared.prepare_hooks(_merge_hooks(default_hooks(), session.hooks))
-        return prepared
-
-    @staticmethod
-    def _template(
-        session: requests.Session, method: str, url: str, headers: t.Mapping[str, t.Any]
-    ) -> requests.PreparedRequest:
-        template = requests.PreparedRequest()
-        template.prepare_method(method)
-        template.prepare_url(url, None)  # each copy gets its own; cookies need one to match
-        template.prepare_headers(
-            _merge_setting(headers, session.headers, dict_class=CaseInsensitiveDict)
-        )
-        template.prepare_cookies(RequestsCookieJar())  # the session has none
-        return template
 
 
 class FastRecords(Stream):
