@@ -26,7 +26,6 @@ _FIXED_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re
 # Python 3.10's fromisoformat rejects `Z` and more than 6 fractional digits (.NET sends 7).
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 _ZERO = timedelta(0)
-_HOUR = timedelta(hours=1)
 _EPOCH_DIGITS = re.compile(r"-?\d{9,}(?:\.\d+)?")
 #: epoch values at least this large are milliseconds (as seconds: the year 5138)
 _MILLISECONDS = 100_000_000_000
@@ -258,12 +257,11 @@ def _aware_to_utc(value: str) -> str | None:
         return None
     if value[19] == "." and fraction:
         fraction = (fraction + "00000")[:6]
-        rest = f"{value[13:19]}.{fraction}+00:00" if fraction != "000000" else ""
-        rest = rest or f"{value[13:19]}+00:00"
     elif len(value) == 19 + len(zone) + (not zone):
-        rest = f"{value[13:19]}+00:00"
+        fraction = "000000"
     else:
         return None
+    rest = f"{value[13:19]}+00:00" if fraction == "000000" else f"{value[13:19]}.{fraction}+00:00"
     try:
         datetime.fromisoformat(value)  # the text is a valid time (not 2024-02-30)
         if not zone or zone[1:3] == "00":
