@@ -77,6 +77,8 @@ class _Watchdog:
         self._heap: list[tuple[float, int, Deadline]] = []
         self._count = itertools.count()
         self._thread: threading.Thread | None = None
+        #: when the watchdog wakes next by itself (inf: only when told)
+        self._waking_at = float("inf")
 
     def add(self, when: float, deadline: Deadline) -> None:
         with self.lock:
@@ -88,7 +90,10 @@ class _Watchdog:
                     target=self._run, name="tap-helpdesk-deadlines", daemon=True
                 )
                 self._thread.start()
-            elif self._heap[0][2] is deadline:
+            elif when < self._waking_at:
+                # Only a deadline earlier than the watchdog's own wake-up needs it now: one
+                # request after another adds later ones, and waking a thread for each cost
+                # more CPU than the rest of the deadline's work.
                 self._wake.notify()
 
     def _run(self) -> None:
@@ -97,11 +102,13 @@ class _Watchdog:
                 while self._heap and self._heap[0][2].done:
                     heapq.heappop(self._heap)
                 if not self._heap:
+                    self._waking_at = float("inf")
                     self._wake.wait()
                     continue
                 when, _n, deadline = self._heap[0]
                 wait = when - time.monotonic()
                 if wait > 0:
+                    self._waking_at = when
                     self._wake.wait(wait)
                     continue
                 heapq.heappop(self._heap)

@@ -19,6 +19,7 @@ from singer_sdk.singerlib import StateMessage
 
 from tap_helpdesk import timestamps
 from tap_helpdesk.answers import seconds_until_reset
+from tap_helpdesk.deadline import Deadline, _Watchdog
 from tap_helpdesk.errors import SettingsError, Stopped, UnreadableValue
 from tap_helpdesk.limits import RequestBudget
 from tap_helpdesk.redaction import MASK, redact, redacted_traceback, register_secret
@@ -642,3 +643,44 @@ def test_a_request_waiting_for_room_lets_answers_in_flight_be_logged():
     finally:
         released.set()
         waiter.join(timeout=10)
+
+
+def _wait_for(condition: t.Callable[[], bool], seconds: float = 5.0) -> bool:
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.005)
+    return condition()
+
+
+def test_a_deadline_earlier_than_the_watchdogs_wake_up_expires_on_time():
+    watchdog = _Watchdog()
+    late, early = Deadline(60), Deadline(0.1)
+    watchdog.add(time.monotonic() + 60, late)
+    assert _wait_for(lambda: watchdog._waking_at < float("inf"))  # it waits for `late`
+    started = time.monotonic()
+    watchdog.add(started + 0.1, early)
+    assert _wait_for(lambda: early.expired), "a deadline before the watchdog's wake-up was missed"
+    assert time.monotonic() - started < 2.0
+    assert not late.expired
+
+
+def test_one_request_after_another_does_not_wake_the_deadline_watchdog_each_time(monkeypatch):
+    # Waking a thread for every request cost more CPU than the rest of a deadline's work
+    # (docs/performance.md); deadlines added in time order need no wake-up.
+    watchdog = _Watchdog()
+    wakes: list[int] = []
+    notify = watchdog._wake.notify
+    monkeypatch.setattr(watchdog._wake, "notify", lambda n=1: (wakes.append(n), notify(n)))
+    first = Deadline(120)
+    watchdog.add(time.monotonic() + 120, first)
+    assert _wait_for(lambda: watchdog._waking_at < float("inf"))
+    first.cancel()
+    for _ in range(200):
+        deadline = Deadline(120)
+        watchdog.add(time.monotonic() + 120, deadline)
+        deadline.cancel()
+    assert wakes == []
+    early = Deadline(0.05)
+    watchdog.add(time.monotonic() + 0.05, early)  # earlier than its wake-up: woken
+    assert _wait_for(lambda: early.expired)
+    assert len(wakes) == 1
