@@ -17,10 +17,10 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cached_property
 from urllib.parse import urlparse
 
-from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.streams import Stream
 
 from tap_helpdesk.answers import response_snippet, seconds_until_reset
+from tap_helpdesk.authenticators import BearerToken, NoCredentials
 from tap_helpdesk.check import Probe
 from tap_helpdesk.engine import Engine
 from tap_helpdesk.errors import ProviderError, UnreadableValue
@@ -72,19 +72,22 @@ class HelpdeskStream(FastRecordStream):
         super().__init__(tap, *args, **kwargs)
         self._helpdesk_tap = tap
         self._bookmark_floor: str | None = None
-        self._bearer: BearerTokenAuthenticator | None = None
+        self._authenticator: BearerToken | NoCredentials | None = None
 
     # -- settings ----------------------------------------------------------------------
 
     @property
     @override
     def authenticator(self) -> Auth:
-        if self.bearer_token_setting is None:
-            return super().authenticator
-        if self._bearer is None:
-            token = str(self.provider_config[self.bearer_token_setting])
-            self._bearer = BearerTokenAuthenticator(token=token)
-        return self._bearer
+        # one for the stream's run, not a new one each time it is asked for (twice a request)
+        if self._authenticator is None:
+            setting = self.bearer_token_setting
+            self._authenticator = (
+                NoCredentials()
+                if setting is None
+                else BearerToken(token=str(self.provider_config[setting]))
+            )
+        return self._authenticator
 
     @property
     def provider_config(self) -> Mapping[str, t.Any]:

@@ -15,10 +15,13 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
+from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.singerlib import StateMessage
 
 from tap_helpdesk import timestamps
 from tap_helpdesk.answers import seconds_until_reset
+from tap_helpdesk.authenticators import BearerToken, NoCredentials
 from tap_helpdesk.deadline import Deadline, _Watchdog
 from tap_helpdesk.errors import SettingsError, Stopped, UnreadableValue
 from tap_helpdesk.limits import RequestBudget
@@ -684,3 +687,29 @@ def test_one_request_after_another_does_not_wake_the_deadline_watchdog_each_time
     watchdog.add(time.monotonic() + 0.05, early)  # earlier than its wake-up: woken
     assert _wait_for(lambda: early.expired)
     assert len(wakes) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/api/tickets",
+        "http://127.0.0.1:9/api/tickets?page=2&per_page=100",
+        "http://127.0.0.1:9/api/tickets?view=&page=2&sort=a&sort=b",
+        "http://127.0.0.1:9/api/tickets?q=a%20b%2Fc",
+    ],
+)
+def test_authenticators_add_their_headers_and_send_the_url_as_built(url: str) -> None:
+    def prepared() -> requests.PreparedRequest:
+        return requests.Request("GET", url, headers={"Accept": "application/json"}).prepare()
+
+    ours, sdks = BearerToken(token="t-1"), BearerTokenAuthenticator(token="t-1")
+    got, expected = ours(prepared()), sdks(prepared())
+    assert dict(got.headers) == dict(expected.headers)
+    assert got.headers["Authorization"] == "Bearer t-1"
+    assert got.url == prepared().url  # the SDK's re-encodes it: blank values dropped
+    assert NoCredentials()(prepared()).url == prepared().url
+    assert dict(NoCredentials()(prepared()).headers) == dict(prepared().headers)
+    # a parameter to add: the SDK's own code adds it
+    ours.auth_params["key"], sdks.auth_params["key"] = "k", "k"
+    assert ours(prepared()).url == sdks(prepared()).url
+    assert "key=k" in str(ours(prepared()).url)

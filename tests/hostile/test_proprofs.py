@@ -319,6 +319,30 @@ def test_a_page_link_to_another_host_is_used_for_its_query_only() -> None:
     assert_no_secret(run, SECRETS)
 
 
+class BlankInLinks(TicketList):
+    """Page links with a blank parameter (`?page=2&view=`), as some servers write them."""
+
+    def answer(self, seen: Seen, base: str) -> Reply:
+        reply = super().answer(seen, base)
+        body = reply.payload().replace(b"?page=", b"?view=&page=")
+        return Reply(reply.status, body, reply.headers)
+
+
+def test_a_page_link_is_sent_as_the_server_wrote_it() -> None:
+    # The SDK's authenticators rebuild the query (parse_qs, urlencode) even with nothing
+    # to add, which drops a blank value: the link's query must reach the server unchanged.
+    data = tickets(60)
+    with serve(BlankInLinks(data)) as server:
+        run = run_bounded(config(server.url))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert ticket_ids(run) == sorted(r["ticket_id"] for r in data)
+    assert [s.query for s in window_requests(server)] == [
+        {},
+        {"view": [""], "page": ["2"]},
+        {"view": [""], "page": ["3"]},
+    ]
+
+
 # -- answers that are no list ----------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlparse
 import requests
 from singer_sdk.authenticators import OAuthAuthenticator
 
+from tap_helpdesk.authenticators import QueryKept
 from tap_helpdesk.client import response_snippet
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.redaction import register_secret
@@ -127,7 +128,7 @@ class AccessTokens:
             )
 
 
-class RefreshTokenAuth(OAuthAuthenticator):
+class RefreshTokenAuth(OAuthAuthenticator, QueryKept):
     """The SDK's OAuth authenticator over AccessTokens (see the module doc)."""
 
     def __init__(self, tokens: AccessTokens, auth_endpoint: str, client_id: str) -> None:
