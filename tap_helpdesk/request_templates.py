@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing as t
+from collections.abc import Mapping
 
 import requests
 from requests import sessions
@@ -13,9 +14,15 @@ from requests.structures import CaseInsensitiveDict
 #: the `requests.Request` arguments a template stands in for
 _TEMPLATE_ARGUMENTS = frozenset({"method", "url", "params", "headers", "data", "json"})
 _MAX_TEMPLATES = 64
+#: methods for which requests' prepare_body of no data changes nothing (no Content-Length)
+_NO_BODY_METHODS = frozenset({"GET", "HEAD"})
 # requests' own merges, as Session.prepare_request calls them (untyped in requests)
 _merge_setting = t.cast("t.Callable[..., t.Any]", sessions.merge_setting)
-_merge_hooks = t.cast("t.Callable[..., dict[str, list[t.Any]]]", sessions.merge_hooks)
+# the encoding prepare_url applies to parameters (private in requests, absent from its stubs)
+_encode_params = t.cast(
+    "t.Callable[[t.Any], str]",
+    getattr(requests.PreparedRequest, "_encode_params"),  # noqa: B009
+)
 
 
 class RequestTemplates:
@@ -27,11 +34,19 @@ class RequestTemplates:
     is a copy with its own URL, body and authentication, prepared by `PreparedRequest`'s
     own steps in `PreparedRequest.prepare`'s order. tests/test_fastpath.py compares the two
     for every request a sync of each provider makes.
+
+    Three steps are done once rather than per request, where their result cannot differ:
+    the URL (parsed, IDNA-checked and requoted once per URL without a query; a request's
+    parameters, urlencoded, are then appended, which is what requoting leaves of them),
+    the empty body of a GET (no step to take), and the hooks (a session without hooks adds
+    none).
     """
 
     def __init__(self) -> None:
         """No template yet."""
         self._templates: dict[tuple[t.Any, ...], requests.PreparedRequest] = {}
+        #: URL without query or fragment -> as requests prepares it
+        self._urls: dict[str, str] = {}
 
     def prepare(
         self, session: requests.Session, arguments: dict[str, t.Any]
@@ -63,14 +78,37 @@ class RequestTemplates:
                 self._templates.clear()
             self._templates[key] = template
         params = arguments.get("params")
-        data = arguments.get("data")
+        params = _merge_setting({} if params is None else params, session.params)
+        data, body = arguments.get("data"), arguments.get("json")
         prepared = template.copy()
-        prepared.hooks = default_hooks()
-        prepared.prepare_url(url, _merge_setting({} if params is None else params, session.params))
-        prepared.prepare_body([] if data is None else data, [], arguments.get("json"))
+        prepared.hooks = default_hooks()  # what prepare_hooks makes of a session without hooks
+        base = self._base_url(url) if isinstance(params, Mapping) else None
+        if base is None:
+            prepared.prepare_url(url, params)
+        else:
+            encoded = _encode_params(params)
+            prepared.url = f"{base}?{encoded}" if encoded else base
+        if data is not None or body is not None or method not in _NO_BODY_METHODS:
+            prepared.prepare_body([] if data is None else data, [], body)
         prepared.prepare_auth(session.auth, url)
-        prepared.prepare_hooks(_merge_hooks(default_hooks(), session.hooks))
         return prepared
+
+    def _base_url(self, url: object) -> str | None:
+        """`url` as requests prepares it without parameters, if parameters can be appended.
+
+        That holds for http(s) text without a query or fragment: requests urlencodes the
+        parameters, and requoting leaves urlencoded text as it is.
+        """
+        if type(url) is not str or "?" in url or "#" in url or not url.lower().startswith("http"):
+            return None
+        base = self._urls.get(url)
+        if base is None:
+            scratch = requests.PreparedRequest()
+            scratch.prepare_url(url, None)
+            if len(self._urls) >= _MAX_TEMPLATES:
+                self._urls.clear()
+            base = self._urls[url] = str(scratch.url)
+        return base
 
     @staticmethod
     def _template(

@@ -227,6 +227,27 @@ ARGUMENTS: dict[str, dict[str, t.Any]] = {
         "headers": {"User-Agent": "mine"},
         "data": {"grant_type": "refresh_token", "refresh_token": "r"},
     },
+    "GET, lists, bytes and reserved characters": {
+        "method": "GET",
+        "url": URL,
+        "params": {"ids": [1, 2, "~x y"], "b": b"\xc3\xa9", "k~": "v/?#&=%7e", "page": 1},
+        "headers": {},
+    },
+    "GET, no parameters": {"method": "GET", "url": URL, "headers": {}},
+    "GET, a path to requote": {
+        "method": "GET",
+        "url": "http://127.0.0.1:9/api/a b/%7e/é",
+        "params": {"page": 1},
+        "headers": {},
+    },
+    "GET, a fragment": {"method": "GET", "url": URL + "#top", "params": {"page": 1}, "headers": {}},
+    "GET, an IDNA host": {
+        "method": "GET",
+        "url": "http://bücher.example/api",
+        "params": {"page": 1},
+        "headers": {},
+    },
+    "HEAD": {"method": "HEAD", "url": URL, "params": {"page": 1}, "headers": {}},
     "POST, no body": {"method": "POST", "url": URL, "headers": {}},
     "POST, empty JSON": {"method": "POST", "url": URL, "headers": {}, "json": {}},
 }
