@@ -10,6 +10,7 @@ from requests import sessions
 from requests.cookies import RequestsCookieJar
 from requests.hooks import default_hooks
 from requests.structures import CaseInsensitiveDict
+from requests.utils import requote_uri
 
 #: the `requests.Request` arguments a template stands in for
 _TEMPLATE_ARGUMENTS = frozenset({"method", "url", "params", "headers", "data", "json"})
@@ -37,7 +38,7 @@ class RequestTemplates:
 
     Three steps are done once rather than per request, where their result cannot differ:
     the URL (parsed, IDNA-checked and requoted once per URL without a query; a request's
-    parameters, urlencoded, are then appended, which is what requoting leaves of them),
+    encoded parameters, requoted, are then appended),
     the empty body of a GET (no step to take), and the hooks (a session without hooks adds
     none).
     """
@@ -82,12 +83,13 @@ class RequestTemplates:
         data, body = arguments.get("data"), arguments.get("json")
         prepared = template.copy()
         prepared.hooks = default_hooks()  # what prepare_hooks makes of a session without hooks
-        base = self._base_url(url) if isinstance(params, Mapping) else None
+        base = self._base_url(url) if isinstance(params, (str, Mapping)) else None
         if base is None:
             prepared.prepare_url(url, params)
         else:
-            encoded = _encode_params(params)
-            prepared.url = f"{base}?{encoded}" if encoded else base
+            # requoting the whole URL is requoting its parts on either side of the `?`
+            encoded = params if isinstance(params, str) else _encode_params(params)
+            prepared.url = f"{base}?{requote_uri(encoded)}" if encoded else base
         if data is not None or body is not None or method not in _NO_BODY_METHODS:
             prepared.prepare_body([] if data is None else data, [], body)
         prepared.prepare_auth(session.auth, url)
@@ -96,8 +98,9 @@ class RequestTemplates:
     def _base_url(self, url: object) -> str | None:
         """`url` as requests prepares it without parameters, if parameters can be appended.
 
-        That holds for http(s) text without a query or fragment: requests urlencodes the
-        parameters, and requoting leaves urlencoded text as it is.
+        That holds for http(s) text without a query or fragment: requests then puts the
+        encoded parameters after a `?` and requotes the whole, which requotes each side of
+        the `?` on its own (a `%XX` never spans it, the prepared side is requoted already).
         """
         if type(url) is not str or "?" in url or "#" in url or not url.lower().startswith("http"):
             return None

@@ -151,12 +151,18 @@ class NaiveToUtc:
         for name in fields:
             value = record.get(name)
             if value.__class__ is str:
-                prefix = (
-                    hours.get(value[:13])
-                    if len(value) == 19 and value[13] == ":" and value[10] in " T"
-                    else None
-                )
-                record[name] = f"{prefix}{value[13:]}+00:00" if prefix else self(value, name)
+                size = len(value)
+                if size == 19 and value[13] == ":" and value[10] in " T":
+                    prefix = hours.get(value[:13])
+                    if prefix:
+                        record[name] = f"{prefix}{value[13:]}+00:00"
+                        continue
+                elif size > 19:  # with an offset: to_utc's own first step, called directly
+                    text = _aware_to_utc(value)
+                    if text is not None:
+                        record[name] = text
+                        continue
+                record[name] = self(value, name)
             elif value is not None:
                 record[name] = self(value, name)  # epoch numbers (or an error naming the field)
 

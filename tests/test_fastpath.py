@@ -234,6 +234,19 @@ ARGUMENTS: dict[str, dict[str, t.Any]] = {
         "headers": {},
     },
     "GET, no parameters": {"method": "GET", "url": URL, "headers": {}},
+    "GET, parameters encoded with characters to requote": {
+        "method": "GET",
+        "url": URL,
+        "params": "q=a b|c&since=2024-01-01T00:00:00Z&x=%7e%41%2F&page=2",
+        "headers": {},
+    },
+    "POST, JSON, parameters encoded to nothing": {
+        "method": "POST",
+        "url": URL,
+        "params": "",
+        "headers": {},
+        "json": {"page": 1},
+    },
     "GET, a path to requote": {
         "method": "GET",
         "url": "http://127.0.0.1:9/api/a b/%7e/é",

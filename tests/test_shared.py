@@ -269,6 +269,28 @@ def test_aware_timestamp_fast_path_matches_the_general_path(monkeypatch):
     assert fast == general
 
 
+def test_records_with_aware_timestamps_convert_as_the_general_path(monkeypatch):
+    # convert_fields reads offset-aware text on the fast path directly (not through to_utc)
+    values = _aware_samples(5_000)
+    convert = NaiveToUtc(ZoneInfo("Europe/Berlin"))
+    fast = []
+    for value in values:
+        record = {"t": value}
+        try:
+            convert.convert_fields(record, ("t",))
+        except UnreadableValue:
+            record["t"] = "unreadable"
+        fast.append(record["t"])
+    monkeypatch.setattr(timestamps, "_aware_to_utc", lambda _value: None)
+    general = []
+    for value in values:
+        try:
+            general.append(to_utc(value, ZoneInfo("Europe/Berlin")))
+        except UnreadableValue:
+            general.append("unreadable")
+    assert fast == general
+
+
 def test_the_cached_utc_hours_stay_bounded(monkeypatch):
     hours = timestamps._UtcHours()
     hours.limit = 50
