@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from functools import cached_property
 from urllib.parse import urlparse
 
+from singer_sdk.metrics import DEFAULT_LOG_INTERVAL, Counter, Timer
 from singer_sdk.streams import Stream
 
 from tap_helpdesk.answers import response_snippet, seconds_until_reset
@@ -26,6 +27,7 @@ from tap_helpdesk.engine import Engine
 from tap_helpdesk.errors import ProviderError, UnreadableValue
 from tap_helpdesk.fastpath import FastRecords, FastRecordStream
 from tap_helpdesk.http import BODY_ERRORS, RETRIABLE_STATUSES, USER_AGENT
+from tap_helpdesk.run_metrics import RunCounter, RunTimer
 from tap_helpdesk.timestamps import NaiveToUtc, parse_datetime, parse_zone, to_utc
 from tap_helpdesk.values import record_error
 
@@ -45,6 +47,7 @@ if t.TYPE_CHECKING:
     from tap_helpdesk.walk import Walk
 
 _SDK_UNHANDLED = "An unhandled error occurred while syncing"
+_SDK_BEGINNING = "Beginning sync of"
 #: A bookmark this far ahead of our clock is taken as one in the future. Below it, a
 #: provider whose clock runs ahead of ours (its times are the bookmark's) is read as usual.
 FUTURE_SLACK = timedelta(days=1)
@@ -150,9 +153,19 @@ class HelpdeskStream(FastRecordStream):
         if walk is None:
             return
         send = self.request_decorator(self._request)
-        with self.get_http_request_counter() as counter:
-            counter.with_context(context)
-            yield from Engine(self, walk, send, context, on_answer=counter.increment).run()
+        ended_by: BaseException | None = None
+        try:
+            with self.get_http_request_counter() as counter:
+                counter.with_context(context)
+                yield from Engine(self, walk, send, context, on_answer=counter.increment).run()
+        except BaseException as exc:
+            ended_by = exc
+            raise
+        finally:
+            failed = ended_by is not None and not isinstance(ended_by, GeneratorExit)
+            for child in self.child_streams:
+                if isinstance(child, PageFedStream):
+                    child.end_of_pages(failed=failed)
 
     def probe(self) -> Probe:
         """One cheap request for the connection check (tap_helpdesk.check).
@@ -295,12 +308,35 @@ class PageFedStream(FastRecords):
         """A stream as the SDK's Stream takes it; its SCHEMA is not written yet."""
         super().__init__(*args, **kwargs)
         self._schema_written = False
+        self._announced = False
+        # one record count and one sync time for the run, not one per page (run_metrics.py)
+        self._run_counter = RunCounter(self.name)
+        self._run_timer = RunTimer(self.name)
 
     @override
     def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
         if level >= logging.ERROR and message.startswith(_SDK_UNHANDLED):
             return  # as HelpdeskStream.log: the one error line says it
+        if message.startswith(_SDK_BEGINNING):  # the SDK's, for every page: said once
+            if self._announced:
+                return
+            self._announced = True
         super().log(message, *args, level=level, **kwargs)
+
+    @override
+    def get_record_counter(
+        self, *, endpoint: str | None = None, log_interval: float = DEFAULT_LOG_INTERVAL
+    ) -> Counter:
+        return self._run_counter
+
+    @override
+    def get_sync_timer(self) -> Timer:
+        return self._run_timer
+
+    def end_of_pages(self, *, failed: bool = False) -> None:
+        """The parent's walk ended: the run's record count and sync time, once each."""
+        self._run_counter.finish()
+        self._run_timer.finish(failed=failed)
 
     @property
     def parent(self) -> Stream:

@@ -45,6 +45,16 @@ class TapRun:
         """Primary keys emitted for a stream."""
         return {record[key] for record in self.records.get(stream, [])}
 
+    def metrics(self, stream: str) -> list[tuple[str, t.Any, str | None]]:
+        """The SDK's METRIC points of a stream: (metric, value, status), in order."""
+        points = []
+        for line in self.stderr.splitlines():
+            if "METRIC: " in line:
+                point = json.loads(line.split("METRIC: ", 1)[1])
+                if point["tags"].get("stream") == stream:
+                    points.append((point["metric"], point["value"], point["tags"].get("status")))
+        return points
+
     def error_lines(self) -> list[str]:
         """stderr lines that report an error: ours, the SDK's ERROR/CRITICAL logs, tracebacks."""
         markers = ("tap-helpdesk: error:", "| ERROR", "| CRITICAL", "Traceback")

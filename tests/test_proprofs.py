@@ -118,6 +118,22 @@ def test_full_sync_is_complete_in_utc_with_messages_and_no_wasted_request(make_s
     assert_no_secret(run.stdout, run.stderr)
 
 
+def test_the_messages_stream_logs_its_start_and_its_metrics_once_a_run(make_sandbox):
+    # The SDK syncs a child stream once per page it is handed (run_metrics.py): its
+    # "Beginning sync" line and its record_count and sync_duration are one each a run.
+    sandbox = make_sandbox("proprofs", sizes={"proprofs": 300})
+    run = run_tap(config(sandbox))
+    assert run.returncode == 0, run.stderr[-3000:]
+    pages = [m for m in run.metrics(TICKETS) if m[0] == "http_request_duration"]
+    assert len(pages) > 10
+    assert run.stderr.count(f"Beginning sync of '{MESSAGES}'") == 1
+    assert run.metrics(MESSAGES) == [
+        ("record_count", len(run.records[MESSAGES]), None),
+        ("sync_duration", pytest.approx(run.metrics(MESSAGES)[1][1]), "succeeded"),
+    ]
+    assert len(run.records[MESSAGES]) == sandbox.truth()[MESSAGES]["count"]
+
+
 def test_sandbox_keeps_the_documented_rules(make_sandbox):
     """The emulator itself: envelopes under HTTP 200, the 3-month rule, 25 per page."""
     sandbox = make_sandbox("proprofs", sizes={"proprofs": 60})

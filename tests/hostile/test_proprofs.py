@@ -343,6 +343,26 @@ def test_a_page_link_is_sent_as_the_server_wrote_it() -> None:
     ]
 
 
+class FailsOnPageThree(TicketList):
+    def answer(self, seen: Seen, base: str) -> Reply:
+        if seen.arg("page") == "3":
+            return json_reply({"status": "error", "description": "Internal failure"}, 400)
+        return super().answer(seen, base)
+
+
+def test_a_run_that_fails_reports_the_messages_it_wrote_and_a_failed_sync() -> None:
+    with serve(FailsOnPageThree(tickets(80))) as server:
+        run = run_bounded(config(server.url))
+    assert_clear_failure(run, "Internal failure")
+    written = len(run.records.get("proprofs_ticket_messages", []))
+    assert written == 50  # the two pages before the failure, one message a ticket
+    assert run.metrics("proprofs_ticket_messages") == [
+        ("record_count", written, None),
+        ("sync_duration", pytest.approx(run.metrics("proprofs_ticket_messages")[1][1]), "failed"),
+    ]
+    assert len(window_requests(server)) == 3
+
+
 # -- answers that are no list ----------------------------------------------------------
 
 
