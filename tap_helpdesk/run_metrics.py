@@ -19,22 +19,34 @@ if t.TYPE_CHECKING:
     from types import TracebackType
 
     from singer_sdk.helpers.types import Context
+    from typing_extensions import Self
 
 
-class RunCounter(metrics.Counter):
-    """A record counter that spans every page: entering and leaving a page logs nothing."""
+class _RunSpan:
+    """What both meters share: started by the first page, and no page's context."""
+
+    started = False
+    finished = False
+
+    def _first_page(self, enter: t.Callable[[], object]) -> None:
+        if not self.started:
+            self.started = True
+            enter()
+
+    def with_context(self, value: Context | None) -> None:
+        """A page's context says nothing about the run: the point carries none."""
+
+
+class RunCounter(_RunSpan, metrics.Counter):
+    """A record counter that spans every page: leaving a page logs nothing."""
 
     def __init__(self, stream: str, log_interval: float = metrics.DEFAULT_LOG_INTERVAL) -> None:
         """Count the records of `stream` (logged every `log_interval` seconds and at the end)."""
         super().__init__(metrics.Metric.RECORD_COUNT, {metrics.Tag.STREAM: stream}, log_interval)
-        self.started = False
-        self.finished = False
 
-    def __enter__(self) -> RunCounter:
+    def __enter__(self) -> Self:
         """The first page starts the interval; later pages continue it."""
-        if not self.started:
-            self.started = True
-            super().__enter__()
+        self._first_page(super().__enter__)
         return self
 
     def __exit__(
@@ -45,9 +57,6 @@ class RunCounter(metrics.Counter):
     ) -> None:
         """A page is done: its records are counted, the point waits for `finish`."""
 
-    def with_context(self, value: Context | None) -> None:
-        """A page's context says nothing about the run: the point carries none."""
-
     def finish(self) -> None:
         """The run's last point, once (none if no page came)."""
         if self.started and not self.finished:
@@ -55,21 +64,17 @@ class RunCounter(metrics.Counter):
             self._pop()
 
 
-class RunTimer(metrics.Timer):
+class RunTimer(_RunSpan, metrics.Timer):
     """A sync timer from the first page to the end of the parent's walk."""
 
     def __init__(self, stream: str) -> None:
         """Time the sync of `stream`."""
         super().__init__(metrics.Metric.SYNC_DURATION, {metrics.Tag.STREAM: stream})
-        self.started = False
         self.failed = False
-        self.finished = False
 
-    def __enter__(self) -> RunTimer:
+    def __enter__(self) -> Self:
         """The first page starts the clock."""
-        if not self.started:
-            self.started = True
-            super().__enter__()
+        self._first_page(super().__enter__)
         return self
 
     def __exit__(
@@ -80,9 +85,6 @@ class RunTimer(metrics.Timer):
     ) -> None:
         """A page is done; a page that failed makes the run's status failed."""
         self.failed = self.failed or exc_type is not None
-
-    def with_context(self, value: Context | None) -> None:
-        """As RunCounter: no page's context."""
 
     def finish(self, *, failed: bool = False) -> None:
         """The run's one sync_duration point (none if no page came)."""
