@@ -38,9 +38,8 @@ class RequestTemplates:
 
     Three steps are done once rather than per request, where their result cannot differ:
     the URL (parsed, IDNA-checked and requoted once per URL without a query; a request's
-    encoded parameters, requoted, are then appended),
-    the empty body of a GET (no step to take), and the hooks (a session without hooks adds
-    none).
+    encoded parameters, requoted, are then appended), the empty body of a GET (no step to
+    take), and the hooks (a session without hooks adds none).
     """
 
     def __init__(self) -> None:
