@@ -61,7 +61,7 @@ class RunCounter(_RunSpan, metrics.Counter):
         """The run's last point, once (none if no page came)."""
         if self.started and not self.finished:
             self.finished = True
-            self._pop()
+            super().exit()  # the SDK counter's own last point
 
 
 class RunTimer(_RunSpan, metrics.Timer):
