@@ -97,6 +97,12 @@ def test_messages_arrive_once_each_consistent_with_their_tickets(make_sandbox):
     # one request per page, only ticket pages, messages included in every one of them
     assert sandbox.stats()["paths"] == {PATH: len(queries)}
     assert all("messages" in includes(q) for q in queries)
+    # messages arrive inside every ticket page, yet their stream is announced and counted
+    # once a run (run_metrics.py), not once a page
+    assert len(queries) > 2
+    assert run.stderr.count(f"Beginning sync of '{MESSAGES}'") == 1
+    counted = [(m, value) for m, value, _status in run.metrics(MESSAGES) if m == "record_count"]
+    assert counted == [("record_count", len(messages))]
     assert_no_secret(run.stdout, run.stderr)
 
 

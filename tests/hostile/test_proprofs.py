@@ -356,10 +356,10 @@ def test_a_run_that_fails_reports_the_messages_it_wrote_and_a_failed_sync() -> N
     assert_clear_failure(run, "Internal failure")
     written = len(run.records.get("proprofs_ticket_messages", []))
     assert written == 50  # the two pages before the failure, one message a ticket
-    assert run.metrics("proprofs_ticket_messages") == [
-        ("record_count", written, None),
-        ("sync_duration", pytest.approx(run.metrics("proprofs_ticket_messages")[1][1]), "failed"),
-    ]
+    (count, records, _), (timer, seconds, status) = run.metrics("proprofs_ticket_messages")
+    assert (count, records) == ("record_count", written)
+    assert (timer, status) == ("sync_duration", "failed")
+    assert seconds >= 0
     assert len(window_requests(server)) == 3
 
 
