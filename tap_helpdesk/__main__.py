@@ -1,5 +1,5 @@
 """`python -m tap_helpdesk` runs the tap's command line."""
 
-from tap_helpdesk.tap import main
+from tap_helpdesk.cli import main
 
 main()

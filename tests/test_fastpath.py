@@ -77,8 +77,14 @@ def test_fast_records_are_the_sdks_bytes(
     assert out.getvalue() == expected
 
 
+def _in_a_process_of_its_own(script: str) -> subprocess.CompletedProcess[str]:
+    """Run `script`: the collector's settings are the whole process's."""
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+
+
 def test_the_cli_collects_garbage_less_often_and_leaves_start_up_out_of_the_scans() -> None:
-    # In a process of its own: the collector's settings are the whole process's.
     script = (
         "import gc, sys\n"
         "from tap_helpdesk import tap\n"
@@ -87,10 +93,38 @@ def test_the_cli_collects_garbage_less_often_and_leaves_start_up_out_of_the_scan
         "tap.main()\n"
         "print(before, gc.get_threshold()[0], gc.get_freeze_count() > 1000)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
+    done = _in_a_process_of_its_own(script)
     assert done.stdout.split() == ["700", str(fastpath.GC_YOUNGEST_THRESHOLD), "True"]
+
+
+def test_the_command_imports_the_tap_with_the_collector_off() -> None:
+    # A collection while tap.py is imported (it is in sys.modules
+    # but has no `main` yet) would scan what the import builds, for nothing.
+    script = (
+        "import gc, sys\n"
+        "during = []\n"
+        "def seen(phase, info):\n"
+        "    module = sys.modules.get('tap_helpdesk.tap')\n"
+        "    if phase == 'start' and module is not None and not hasattr(module, 'main'):\n"
+        "        during.append(info['generation'])\n"
+        "gc.callbacks.append(seen)\n"
+        "sys.argv = ['tap-helpdesk', '--about', '--format=json']\n"
+        "from tap_helpdesk import cli\n"
+        "try:\n"
+        "    cli.main()\n"
+        "except SystemExit as stop:\n"
+        "    code = stop.code\n"
+        "print(len(during), gc.isenabled(), gc.get_threshold()[0], code, file=sys.stderr)\n"
+    )
+    done = _in_a_process_of_its_own(script)
+    assert json.loads(done.stdout)["name"] == "tap-helpdesk"
+    collections, enabled, threshold, code = done.stderr.split()[-4:]
+    assert (collections, enabled, threshold, code) == (
+        "0",
+        "True",
+        str(fastpath.GC_YOUNGEST_THRESHOLD),
+        "0",
+    )
 
 
 # -- the body read in one call ---------------------------------------------------------
