@@ -25,6 +25,9 @@ if t.TYPE_CHECKING:
 
 #: Consecutive answers with rows but none the walk had not met before: the walk is stuck.
 MAX_IDLE_ANSWERS = 5
+#: The last answers whose requests are kept, to name the one a later answer repeats (an
+#: older one is named by its number). A request is described only for an error line.
+NAMED_ANSWERS = 64
 
 
 class WalkGuard(t.Generic[Token]):
@@ -38,7 +41,11 @@ class WalkGuard(t.Generic[Token]):
         # not as the objects (a run of 8000 ProProfs pages kept 3 MB of tokens and
         # fingerprints): two different ones of a run share one by chance, about n^2/2^64.
         self.sent: set[int] = set()
-        self.answers: dict[int, str] = {}
+        #: an answer's fingerprint -> its number in the walk (1 for the first)
+        self.answers: dict[int, int] = {}
+        #: answer number -> its request, for the last NAMED_ANSWERS answers
+        self._named: dict[int, Token] = {}
+        self.answered = 0
         self.idle = 0
         self.requests = 0
 
@@ -69,27 +76,37 @@ class WalkGuard(t.Generic[Token]):
 
     def after(self, token: Token, step: Step) -> None:
         """Check what an answer said."""
-        described = self.walk.describe(token)
+        self.answered += 1
+        number = self.answered
         if step.fingerprint is not None and step.rows:
             fingerprint = _digest(step.fingerprint)
             earlier = self.answers.get(fingerprint)
             if earlier is not None:
                 raise ProviderError(
                     self.label,
-                    f"the answer to {described} holds the same rows as the answer to "
-                    f"{earlier}: the server ignored what changed between them",
+                    f"the answer to {self.walk.describe(token)} holds the same rows as "
+                    f"{self._name(earlier)}: the server ignored what changed between them",
                 )
-            self.answers[fingerprint] = described
+            self.answers[fingerprint] = number
+        self._named[number] = token
+        self._named.pop(number - NAMED_ANSWERS, None)
         if step.rows and not step.new:
             self.idle += 1
             if self.idle >= MAX_IDLE_ANSWERS:
                 raise ProviderError(
                     self.label,
                     f"{self.idle} answers in a row brought only rows already read (the last "
-                    f"to {described}): the walk does not advance",
+                    f"to {self.walk.describe(token)}): the walk does not advance",
                 )
         elif step.new:
             self.idle = 0
+
+    def _name(self, number: int) -> str:
+        """An earlier answer, for an error line: its request, or its number when older."""
+        token = self._named.get(number)
+        if token is not None:
+            return f"the answer to {self.walk.describe(token)}"
+        return f"answer {number} of this walk ({self.answered - number} answers before this one)"
 
 
 def _digest(value: Hashable) -> int:
@@ -102,4 +119,4 @@ def _digest(value: Hashable) -> int:
     return hash(repr(value))
 
 
-__all__ = ["MAX_IDLE_ANSWERS", "WalkGuard"]
+__all__ = ["MAX_IDLE_ANSWERS", "NAMED_ANSWERS", "WalkGuard"]

@@ -13,7 +13,7 @@ import pytest
 
 from tap_helpdesk.engine import Engine
 from tap_helpdesk.errors import ProviderError
-from tap_helpdesk.guard import WalkGuard
+from tap_helpdesk.guard import NAMED_ANSWERS, WalkGuard
 from tap_helpdesk.walk import Step, Walk
 
 
@@ -144,6 +144,54 @@ class SamePage(Walk[int]):
 def test_an_answer_repeating_an_earlier_one_is_an_error() -> None:
     with pytest.raises(ProviderError, match="same rows as the answer to 0"):
         drive(FakeStream(1), SamePage())
+
+
+class RepeatsLongAfter(SamePage):
+    """Distinct answers, then at `repeat_at` the rows of the first answer again."""
+
+    def __init__(self, repeat_at: int) -> None:
+        super().__init__()
+        self.repeat_at = repeat_at
+        self.described: list[int] = []
+
+    def describe(self, token: int) -> str:
+        self.described.append(token)
+        return f"page {token}"
+
+    def read(self, token: int, response: t.Any) -> t.Generator[dict[str, t.Any], None, Step]:
+        self.next += 1
+        yield {"id": token}
+        page = 0 if token == self.repeat_at else token
+        return Step(rows=1, new=1, fingerprint=("page", page))
+
+
+def test_a_repeat_of_a_recent_answer_names_its_request_an_older_one_its_number() -> None:
+    recent = RepeatsLongAfter(NAMED_ANSWERS - 1)
+    with pytest.raises(
+        ProviderError,
+        match=f"page {NAMED_ANSWERS - 1} holds the same rows as the answer to page 0:",
+    ):
+        drive(FakeStream(1), recent)
+    old = RepeatsLongAfter(NAMED_ANSWERS + 10)
+    stream = FakeStream(1)
+    with pytest.raises(
+        ProviderError,
+        match=rf"page {NAMED_ANSWERS + 10} holds the same rows as answer 1 of this walk "
+        rf"\({NAMED_ANSWERS + 10} answers before this one\)",
+    ):
+        drive(stream, old)
+    # requests are described for the error line only, not for every answer
+    assert old.described == [NAMED_ANSWERS + 10]
+
+
+def test_the_guard_keeps_the_requests_of_the_last_answers_only() -> None:
+    walk = SamePage()
+    guard: WalkGuard[int] = WalkGuard("Test", walk)
+    for token in range(NAMED_ANSWERS * 3):
+        guard.before(token)
+        guard.after(token, Step(rows=1, new=1, fingerprint=("page", token)))
+    assert sorted(guard._named) == list(range(NAMED_ANSWERS * 2 + 1, NAMED_ANSWERS * 3 + 1))
+    assert len(guard.answers) == NAMED_ANSWERS * 3
 
 
 class Idle(SamePage):
