@@ -3,9 +3,8 @@
 Importing the SDK and the tap builds about 90,000 objects that live as long as the
 process, and CPython's cyclic collector, at its default thresholds, scans them again and
 again while they are built: 130 collections, about 45 ms of the import's 0.3 s of CPU
-(docs/performance.md).
-The collector is off while they are imported, and `tap.main` then moves them out of every
-later scan (`fastpath.collect_garbage_less_often`).
+(docs/performance.md). The collector is off while they are imported, and `tap.main` then
+moves them out of every later scan (`fastpath.collect_garbage_less_often`).
 """
 
 from __future__ import annotations
