@@ -17,6 +17,7 @@ import difflib
 import math
 import re
 import typing as t
+import weakref
 from datetime import timezone
 
 from singer_sdk.helpers._util import load_json
@@ -166,54 +167,111 @@ def _descend_one(entry: Entry, value: object) -> None:
 
 
 def _class_test(
-    index: int,
-    allowed: frozenset[type],
-    namespace: dict[str, t.Any],
-    value: str = "value",
-    prefix: str = "c",
+    key: str, allowed: frozenset[type], namespace: dict[str, t.Any], first: str, rest: str
 ) -> str:
-    """Source of a test that `value` is of a class outside `allowed`."""
+    """Source of a test that a value is of a class outside `allowed`.
+
+    The value is written `first` where it is first read (an assignment expression, in a
+    nested test) and `rest` after that.
+    """
     classes = sorted((cls for cls in allowed if cls is not type(None)), key=lambda c: c.__name__)
-    name = f"{prefix}{index}"
     if len(classes) == 1:
-        namespace[name] = classes[0]
-        test = f"{value}.__class__ is not {name}"
+        namespace[key] = classes[0]
+        test = "{}.__class__ is not " + key
     else:
-        namespace[name] = frozenset(classes)
-        test = f"{value}.__class__ not in {name}"
-    return f"{value} is not None and {test}" if type(None) in allowed else test
+        namespace[key] = frozenset(classes)
+        test = "{}.__class__ not in " + key
+    if type(None) in allowed:
+        return f"({first} is not None and {test.format(rest)})"
+    return test.format(first)
+
+
+class _Source:
+    """Names for the generated check: a class set, a nested value, an item (numbered)."""
+
+    def __init__(self, namespace: dict[str, t.Any]) -> None:
+        self.namespace = namespace
+        self._count = 0
+
+    def name(self, prefix: str) -> str:
+        self._count += 1
+        return f"{prefix}{self._count}"
+
+    def needs_work(self, entry: Entry, first: str, rest: str) -> str:
+        """An expression, true when a value needs the reference path (`_cast_one`).
+
+        That is a value of a class its entry does not allow, or a container holding one,
+        however deep: the reference path casts it, or names it.
+        """
+        _name, allowed, _cast, descend = entry
+        test = _class_test(self.name("c"), allowed, self.namespace, first, rest)
+        nested = self.nested_work(descend, allowed, rest)
+        return test if nested is None else f"({test} or ({rest} and {nested}))"
+
+    def nested_work(
+        self, descend: Descend | None, allowed: frozenset[type], value: str
+    ) -> str | None:
+        """An expression, true when a (non-empty) container `value` holds a value to cast."""
+        if descend is None:
+            return None
+        kinds = allowed - {type(None)}
+        entries = _OBJECT_ENTRIES.get(descend)
+        if entries is not None and kinds == {dict}:
+            if not entries:
+                return "False"
+            parts = []
+            for entry in entries:
+                nested = self.name("v")
+                parts.append(
+                    self.needs_work(entry, f"({nested} := {value}.get({entry[0]!r}))", nested)
+                )
+            return "(" + " or ".join(parts) + ")"
+        if isinstance(descend, _ArrayCheck) and kinds == {list}:
+            item = self.name("i")
+            return f"any({self.needs_work(descend.item, item, item)} for {item} in {value})"
+        return "True"  # a container of another kind: always the reference path
+
+
+#: The entries of each compiled object check, for the checks of the objects around it.
+_OBJECT_ENTRIES: weakref.WeakKeyDictionary[Descend, tuple[Entry, ...]] = weakref.WeakKeyDictionary()
 
 
 def compile_checks(entries: tuple[Entry, ...]) -> Descend:
     """`apply(entries, record)` as one function, written out field by field.
 
     A record of 40 fields costs a loop, a tuple unpacking and a set lookup per field in
-    `apply`; unrolled, a field is one dict lookup and one class comparison, and only a
-    value to cast or descend into calls out. Same effect as `apply`, which stays the
-    reference (tests/test_shared.py compares the two).
+    `apply`; unrolled, a field is one dict lookup and one class comparison, nested objects
+    and arrays are tested inline, and only a value to cast (or a container holding one)
+    calls out, to the reference path. Same effect as `apply`, which stays the reference
+    (tests/test_shared.py compares the two).
     """
     namespace: dict[str, t.Any] = {"_cast_one": _cast_one, "_descend_one": _descend_one}
+    source = _Source(namespace)
     lines = ["def check(record):", "    get = record.get"]
     for index, entry in enumerate(entries):
-        name, allowed, _cast, descend = entry
+        _name, allowed, _cast, descend = entry
         namespace[f"e{index}"] = entry  # field names stay data (repr), never code
-        lines.append(f"    value = get({name!r})")
-        lines.append(f"    if {_class_test(index, allowed, namespace)}:")
+        lines.append(f"    value = get({entry[0]!r})")
+        lines.append(
+            f"    if {_class_test(source.name('c'), allowed, namespace, 'value', 'value')}:"
+        )
         lines.append(f"        _cast_one(record, e{index}, value)")
-        if isinstance(descend, _ArrayCheck) and descend.item[3] is None:
-            # items of one kind (say e-mail addresses): checked here, a call only to cast
-            item_test = _class_test(index, descend.item[1], namespace, "item", "i")
+        if isinstance(descend, _ArrayCheck) and allowed - {type(None)} == {list}:
+            # a loop (not any()): the item's test inline, a call only for one to cast
             lines.append("    elif value:")
             lines.append("        for item in value:")
-            lines.append(f"            if {item_test}:")
+            lines.append(f"            if {source.needs_work(descend.item, 'item', 'item')}:")
             lines.append(f"                _descend_one(e{index}, value)")
             lines.append("                break")
         elif descend is not None:
-            lines.append("    elif value:")  # an empty object or array holds nothing to check
+            # an empty object or array holds nothing to check
+            lines.append(f"    elif value and {source.nested_work(descend, allowed, 'value')}:")
             lines.append(f"        _descend_one(e{index}, value)")
     lines.append("    return None")
     exec(compile("\n".join(lines), "<record checks>", "exec"), namespace)  # noqa: S102
-    return t.cast("Descend", namespace["check"])
+    check = t.cast("Descend", namespace["check"])
+    _OBJECT_ENTRIES[check] = entries
+    return check
 
 
 class _ArrayCheck:
