@@ -32,6 +32,9 @@ _MILLISECONDS = 100_000_000_000
 _ZERO_DATE = "0000-00-00"
 _TIMESTAMP = "an ISO 8601 timestamp or epoch seconds"
 _IN_RANGE = "a time within the years 1 to 9999 in UTC"
+#: every valid `:MM:SS` of a naive time, for the cached-hour fast path (anything else, such
+#: as `10:99:7x`, takes the general path, which says what is wrong with it)
+_MINUTES_SECONDS = frozenset(f":{m:02}:{s:02}" for m in range(60) for s in range(60))
 
 #: zero dates read as None, by field ("" where the caller did not name one)
 zero_dates: Counter[str] = Counter()
@@ -119,7 +122,8 @@ class NaiveToUtc:
 
     Exports hold hundreds of thousands of such values; when the zone's offset is a whole
     number of hours and constant through the hour, only the date and hour change, so the
-    UTC text of each local hour is computed once and the minutes and seconds are copied.
+    UTC text of each local hour is computed once and the minutes and seconds are copied
+    (once checked to be a valid `:MM:SS`).
     Anything else (other forms, half-hour zones, an hour in which the offset changes) takes
     the general path.
     """
@@ -137,8 +141,8 @@ class NaiveToUtc:
             prefix = self._hours.get(value[:13], "")
             if prefix == "":
                 prefix = self._hours[value[:13]] = self._utc_hour(value[:13])
-            if prefix is not None:
-                return f"{prefix}{value[13:19]}+00:00"
+            if prefix is not None and value[13:] in _MINUTES_SECONDS:
+                return f"{prefix}{value[13:]}+00:00"
         return to_utc(value, self.zone, field)
 
     def convert_fields(self, record: dict[str, t.Any], fields: tuple[str, ...]) -> None:
@@ -154,7 +158,7 @@ class NaiveToUtc:
                 size = len(value)
                 if size == 19 and value[13] == ":" and value[10] in " T":
                     prefix = hours.get(value[:13])
-                    if prefix:
+                    if prefix and value[13:] in _MINUTES_SECONDS:
                         record[name] = f"{prefix}{value[13:]}+00:00"
                         continue
                 elif size > 19:  # with an offset: to_utc's own first step, called directly

@@ -233,6 +233,34 @@ def test_cached_hour_conversion_matches_the_general_path(zone_name):
         assert record == expected
 
 
+@pytest.mark.parametrize(
+    "tail", [":99:7x", ":60:00", ":00:60", ":5:000", ":0a:00", ": 1:00", ":\u0661\u0662:00"]
+)
+def test_odd_minutes_in_a_cached_hour_are_read_as_the_general_path_reads_them(tail):
+    # the cached hour copies the minutes and seconds: only a valid `:MM:SS` may be copied
+    zone = parse_zone("UTC+7")
+    convert = NaiveToUtc(zone)
+    assert convert("2024-05-12 10:00:00") == "2024-05-12T03:00:00+00:00"  # the hour is cached
+    value = f"2024-05-12 10{tail}"
+    try:
+        expected: t.Any = to_utc(value, zone, "t")
+    except UnreadableValue as exc:
+        expected = str(exc)
+    outcomes = []
+    for read in (lambda: convert(value, "t"), lambda: _converted(convert, value)):
+        try:
+            outcomes.append(read())
+        except UnreadableValue as exc:
+            outcomes.append(str(exc))
+    assert outcomes == [expected, expected]
+
+
+def _converted(convert: NaiveToUtc, value: str) -> t.Any:
+    record = {"t": value}
+    convert.convert_fields(record, ("t",))
+    return record["t"]
+
+
 def _aware_samples(count: int) -> list[str]:
     """Offset-aware ISO texts of every kind: offsets, fractions, edges of the calendar."""
     rng = random.Random(11)

@@ -348,3 +348,22 @@ def test_ids_as_text_are_cast_and_an_unreadable_value_is_one_line_naming_the_rec
         failed, "Enneo", "record id=9", "field 'createdAt'", "'last tuesday'", secrets=[ENNEO_TOKEN]
     )
     assert re.search(r"error: Enneo: enneo_(reporting_)?tickets record id=9: ", line), line
+
+
+def test_a_time_with_odd_minutes_in_an_hour_already_read_is_one_line_not_a_copied_value():
+    # the first ticket caches the hour 08 (UTC+1 in March, Enneo's Europe/Berlin default)
+    data = [
+        {"id": 1, "modifiedAt": "2024-03-01 08:00:00", "closedAt": "2024-03-01 08:10:00"},
+        {"id": 2, "modifiedAt": "2024-03-01 08:00:01", "closedAt": "2024-03-01 08:61:00"},
+    ]
+    with _enneo_server(data) as server:
+        run = run_bounded(_enneo_config(server.url))
+    line = assert_clear_failure(
+        run,
+        "Enneo",
+        "record id=2",
+        "field 'closedAt'",
+        "'2024-03-01 08:61:00'",
+        secrets=[ENNEO_TOKEN],
+    )
+    assert "08:61" not in json.dumps(run.records), line
