@@ -125,8 +125,11 @@ class NaiveToUtc:
     UTC text of each local hour is computed once and the minutes and seconds are copied
     (once checked to be a valid `:MM:SS`).
     Anything else (other forms, half-hour zones, an hour in which the offset changes) takes
-    the general path.
+    the general path. The hours are cleared when they hold a year of them, so memory stays
+    flat however many years a backfill reads.
     """
+
+    limit = 9000
 
     def __init__(self, zone: tzinfo) -> None:
         """A converter for timestamps written in `zone` (the provider's time zone)."""
@@ -140,6 +143,8 @@ class NaiveToUtc:
         if type(value) is str and len(value) == 19 and value[10] in " T" and value[13] == ":":
             prefix = self._hours.get(value[:13], "")
             if prefix == "":
+                if len(self._hours) >= self.limit:
+                    self._hours.clear()
                 prefix = self._hours[value[:13]] = self._utc_hour(value[:13])
             if prefix is not None and value[13:] in _MINUTES_SECONDS:
                 return f"{prefix}{value[13:]}+00:00"

@@ -331,6 +331,21 @@ def test_the_cached_utc_hours_stay_bounded(monkeypatch):
     assert hours, "the fast path used the cache"
 
 
+def test_the_cached_local_hours_stay_bounded():
+    zone = parse_zone("America/Chicago")
+    convert = NaiveToUtc(zone)
+    convert.limit = 50
+    moment = datetime(2024, 1, 1)
+    for _ in range(2_000):
+        moment += timedelta(minutes=97)
+        value = moment.strftime("%Y-%m-%d %H:%M:%S")
+        record = {"t": value}
+        convert.convert_fields(record, ("t",))
+        assert record["t"] == to_utc(value, zone)
+        assert len(convert._hours) <= 50
+    assert convert._hours, "the fast path used the cache"
+
+
 @pytest.mark.parametrize(
     ("value", "zone"),
     [
