@@ -368,7 +368,18 @@ def parse_records(stream: HelpdeskStream, response: requests.Response) -> list[d
             f"expected a JSON array from {urlparse(response.url).path}, got: "
             f"{response_snippet(response)}",
         )
+    if not all_objects(body):
+        raise ProviderError(
+            stream.provider_label,
+            f"expected a JSON array of objects from {urlparse(response.url).path}, got: "
+            f"{response_snippet(response)}",
+        )
     return body
+
+
+def all_objects(rows: list[t.Any]) -> bool:
+    """Every row is a JSON object (a record), not a number, a string, a list or null."""
+    return all(isinstance(row, dict) for row in rows)
 
 
 __all__ = [
@@ -377,6 +388,7 @@ __all__ = [
     "USER_AGENT",
     "HelpdeskStream",
     "PageFedStream",
+    "all_objects",
     "parse_records",
     "response_snippet",
     "seconds_until_reset",

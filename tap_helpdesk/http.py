@@ -27,6 +27,7 @@ from singer_sdk.streams.rest import PageContext
 from tap_helpdesk.answers import describe_redirect, response_snippet, seconds_until_reset
 from tap_helpdesk.deadline import Deadline
 from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.surrogates import decode_replacing
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -52,6 +53,13 @@ BODY_ERRORS = (
 )
 MAX_BACKOFF_SECONDS = 60.0
 _json_decoder = msgspec.json.Decoder()
+
+
+def _undecodable(exc: Exception) -> str:
+    """Why a body is not JSON, as the decoder says ("Number out of range", ...)."""
+    if isinstance(exc, RecursionError):
+        return "it nests deeper than the decoder can follow"
+    return str(exc) or type(exc).__name__
 
 
 _DEADLINES: weakref.WeakKeyDictionary[requests.Response, Deadline] = weakref.WeakKeyDictionary()
@@ -256,13 +264,16 @@ class HttpStream(RESTStream[t.Any]):
         """Decode a JSON body, or fail with one line that says what came back instead."""
         try:
             return _json_decoder.decode(response.content)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError) as exc:
+            read, value = decode_replacing(response.content, self.provider_label)
+            if read:
+                return value
             kind = response.headers.get("Content-Type", "no content type")
             raise ProviderError(
                 self.provider_label,
                 f"expected JSON from {urlparse(response.url).path} but got {kind} "
-                f"(HTTP {response.status_code}): {response_snippet(response)}; "
-                f"check {self.provider}.api_url",
+                f"(HTTP {response.status_code}): {response_snippet(response)} "
+                f"({_undecodable(exc)}); check {self.provider}.api_url",
             ) from None
 
     # -- errors ------------------------------------------------------------------------
@@ -271,7 +282,7 @@ class HttpStream(RESTStream[t.Any]):
         """The provider's own words for a failed request."""
         try:
             body = _json_decoder.decode(response.content)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return response_snippet(response)
         if isinstance(body, dict):
             for key in ("detail", "errorText", "description", "message", "error", "errors"):

@@ -22,6 +22,7 @@ from tap_helpdesk.limits import RequestBudget
 from tap_helpdesk.providers import PROVIDERS, Provider
 from tap_helpdesk.redaction import redact, redacted_traceback, register_secret
 from tap_helpdesk.settings import COMMON
+from tap_helpdesk.surrogates import replaced_warning
 from tap_helpdesk.timestamps import parse_datetime, parse_zone, zero_dates_warning
 from tap_helpdesk.values import (
     STATE_RESET,
@@ -265,7 +266,7 @@ class TapHelpdesk(Tap):
         tap.run_sync()
 
     def run_sync(self) -> None:
-        """sync_all, then a warning for zero dates read as null.
+        """sync_all, then a warning for zero dates read as null and lone surrogates replaced.
 
         A stop signal delivers what is written and the last STATE before it ends the run.
         """
@@ -277,9 +278,9 @@ class TapHelpdesk(Tap):
             if isinstance(writer, StoppableWriter):
                 writer.close_stopped()
             raise
-        warning = zero_dates_warning()
-        if warning:
-            self.logger.warning("%s", warning)
+        for warning in (zero_dates_warning(), replaced_warning()):
+            if warning:
+                self.logger.warning("%s", warning)
 
     @override
     def _setup_signal_handlers(self) -> None:

@@ -8,7 +8,8 @@ Teamwork Desk with `Z`), and dates. All of them leave the tap as
 Three more forms are read as well: epoch seconds or milliseconds (numbers, or strings of
 nine or more digits), and MySQL's zero date (`0000-00-00`, `0000-00-00 00:00:00`), which
 means "no date" and becomes None, counted in `zero_dates` so the run can warn about it.
-Anything else raises UnreadableValue (field and value), never a guess.
+Anything else raises UnreadableValue (field and value), never a guess: odd forms are read
+by pendulum's strict ISO 8601 parser only (`01/03/2024` is a day/month guess).
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def _parse_slow(text: str) -> datetime:
     import pendulum  # noqa: PLC0415  # 30-45 ms to import; needed only for the odd forms
 
     try:
-        parsed = pendulum.parse(text, tz=None, strict=False)
+        parsed = pendulum.parse(text, tz=None, strict=True)  # ISO 8601 only: no day/month guess
     except ValueError:
         raise UnreadableValue(text, _TIMESTAMP) from None
     if isinstance(parsed, datetime):

@@ -201,7 +201,11 @@ def test_a_page_peeked_at_is_read_by_its_ids_and_keys_alone(stream, ident, key):
     assert keys == [{ident: r.get(ident), key: r.get(key)} for r in whole]
     with pytest.raises(ProviderError, match="expected a JSON array"):
         export.page_keys(_answer(b'{"error": "nope"}'))
-    assert export.page_keys(_answer(b"[1, 2]"))[0] == [1, 2]  # as page_rows reads it
+    for body in (b"[1, 2]", b"[null]"):  # rows that are no objects: page_rows' one line
+        with pytest.raises(ProviderError, match="expected a JSON array of objects"):
+            export.page_rows(_answer(body))
+        with pytest.raises(ProviderError, match="expected a JSON array of objects"):
+            export.page_keys(_answer(body))
 
 
 def _answer(body: bytes) -> requests.Response:

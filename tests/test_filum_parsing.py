@@ -12,6 +12,7 @@ import pytest
 import requests
 import urllib3
 
+from tap_helpdesk import surrogates
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.filum import (
     COLUMNS,
@@ -307,3 +308,19 @@ def test_recent_tickets_are_forgotten_by_the_date_the_export_filters_on(filter_f
             {"ticket_id": ticket_id, "created_at": "", "updated_at": UPDATED[ticket_id]}
         ), ticket_id
     assert len(recent) == len(kept)
+
+
+def test_json_values_read_lone_surrogates_as_replacement_characters_however_the_text_arrives():
+    # the escape split across reads (3 characters at a time) is still seen
+    class Trickle(io.StringIO):
+        def read(self, size: int | None = -1) -> str:
+            return super().read(3)
+
+    text = '[{"a": 1}, {"Subject": "cut \\ud83d", "\\udc00k": "pair \\ud83d\\ude00 kept"}]'
+    surrogates.replaced.clear()
+    values = list(json_values(Trickle(text), "Filum CX"))
+    assert values == [{"a": 1}, {"Subject": "cut \ufffd", "\ufffdk": "pair \U0001f600 kept"}]
+    assert surrogates.replaced == {"Filum CX": 2}
+    surrogates.replaced.clear()
+    assert list(json_values(Trickle('[{"a": "\\u00e9"}]'))) == [{"a": "é"}]
+    assert not surrogates.replaced

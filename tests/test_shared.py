@@ -14,12 +14,13 @@ import typing as t
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 import requests
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.singerlib import StateMessage
 
-from tap_helpdesk import timestamps
+from tap_helpdesk import surrogates, timestamps
 from tap_helpdesk.answers import seconds_until_reset
 from tap_helpdesk.authenticators import BearerToken, NoCredentials
 from tap_helpdesk.deadline import Deadline, _Watchdog
@@ -399,7 +400,20 @@ def test_epoch_seconds_and_milliseconds_become_utc(value, expected):
     assert record == {"t": expected_local}
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2024-13-45 10:00:00", True, [1], 10**20])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "yesterday",
+        "2024-13-45 10:00:00",
+        True,
+        [1],
+        10**20,
+        # not ISO 8601: read by no guess (01/03 is 1 March in Berlin, 3 January in Chicago)
+        "01/03/2024",
+        "March 1 2024",
+        "2024-03-01 08:00:00 PM",
+    ],
+)
 def test_an_unreadable_timestamp_names_its_field_and_value(value):
     convert = NaiveToUtc(parse_zone("UTC"))
     with pytest.raises(UnreadableValue) as caught:
@@ -842,3 +856,50 @@ def test_authenticators_add_their_headers_and_send_the_url_as_built(url: str) ->
     ours.auth_params["key"], sdks.auth_params["key"] = "k", "k"
     assert ours(prepared()).url == sdks(prepared()).url
     assert "key=k" in str(ours(prepared()).url)
+
+
+# -- values: lone surrogates -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "expected", "count"),
+    [
+        (b'[{"s": "a\\ud800b"}]', [{"s": "a\ufffdb"}], 1),  # a lone high half
+        (
+            b'{"s": "\\uDC00", "\\ud83d": ["\\ud83d\\ude00"]}',
+            {"s": "\ufffd", "\ufffd": ["\U0001f600"]},
+            2,
+        ),
+        (
+            b'["\\ud83d\\ude00 \\ude00\\ud83d"]',
+            ["\U0001f600 \ufffd\ufffd"],
+            2,
+        ),  # halves out of order
+    ],
+)
+def test_json_with_lone_surrogates_is_read_with_replacement_characters(body, expected, count):
+    surrogates.replaced.clear()
+    with pytest.raises(msgspec.DecodeError):
+        msgspec.json.decode(body)  # what the tap's decoder says of it
+    assert surrogates.decode_replacing(body, "Enneo") == (True, expected)
+    assert surrogates.replaced == {"Enneo": count}
+    assert "were written as U+FFFD: Enneo" in (surrogates.replaced_warning() or "")
+    surrogates.replaced.clear()
+    assert surrogates.replaced_warning() is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'["no escape at all", ',  # malformed, without a surrogate: not this reading's
+        b'["\\ud800", NaN]',  # NaN and Infinity are not JSON
+        b'["\\ud800", 1e400]',  # out of range, as msgspec says
+        b'["\\ud800", ' + b"[" * 5000 + b"]" * 5000 + b"]",
+        b'["\\ud800"',  # cut off
+        b'["\\ud800", "\xff"]',  # not UTF-8
+    ],
+)
+def test_json_that_is_wrong_in_another_way_is_left_to_the_callers_error_line(body):
+    surrogates.replaced.clear()
+    assert surrogates.decode_replacing(body, "Enneo") == (False, None)
+    assert not surrogates.replaced

@@ -27,6 +27,7 @@ from tap_helpdesk.errors import ProviderError, UnreadableValue
 from tap_helpdesk.paging import KeysetToken, KeysetWalk
 from tap_helpdesk.providers import Provider
 from tap_helpdesk.schemas import stream_schema
+from tap_helpdesk.surrogates import decode_replacing
 from tap_helpdesk.timestamps import in_zone_naive, to_utc
 
 if sys.version_info >= (3, 12):
@@ -57,8 +58,10 @@ def parse_raw_data(value: object) -> dict[str, t.Any] | None:
     if isinstance(value, str):
         try:
             parsed = _raw_decoder.decode(value)
-        except msgspec.DecodeError:
-            return {"_raw": value}
+        except (msgspec.DecodeError, RecursionError):
+            read, parsed = decode_replacing(value.encode(), LABEL)
+            if not read:
+                return {"_raw": value}
         return parsed if isinstance(parsed, dict) else {"_raw": value}
     return {"_raw": value}
 

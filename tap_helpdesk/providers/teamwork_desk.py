@@ -28,7 +28,7 @@ from singer_sdk import typing as th
 
 from tap_helpdesk import settings
 from tap_helpdesk.check import Probe
-from tap_helpdesk.client import HelpdeskStream, PageFedStream
+from tap_helpdesk.client import HelpdeskStream, PageFedStream, all_objects
 from tap_helpdesk.errors import ProviderError, UnreadableValue
 from tap_helpdesk.paging import KeysetToken, KeysetWalk, later
 from tap_helpdesk.providers import Provider
@@ -281,10 +281,11 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
     def page_rows(self, response: requests.Response) -> tuple[list[dict[str, t.Any]], bool]:
         """The tickets of one page and its has-more marker; its sideloads are queued."""
         body = self.decode_json(response)
-        if not isinstance(body, dict) or not isinstance(body.get("tickets"), list):
+        tickets = body.get("tickets") if isinstance(body, dict) else None
+        if not isinstance(tickets, list) or not all_objects(tickets):
             raise ProviderError(
                 self.provider_label,
-                f"expected an object with a 'tickets' list from {self.path}; "
+                f"expected an object with a 'tickets' list of objects from {self.path}; "
                 f"check {self.provider}.api_url",
             )
         self.sideloads.add(self.checked_included(body))

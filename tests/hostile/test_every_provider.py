@@ -94,3 +94,50 @@ def test_a_hostile_answer_is_one_line_and_never_a_record(key: str, kind: str) ->
     assert_no_secret(run, SECRETS)
     list_requests = [s for s in server.seen if not s.path.endswith("/token")]
     assert 1 <= len(list_requests) <= 4  # the first try and at most its retries
+
+
+def listing(key: str, rows: list[t.Any]) -> t.Any:
+    """Each provider's documented envelope around a list of rows."""
+    if key == "teamwork_desk":
+        return {"tickets": rows, "included": {}, "meta": {"page": {"hasMore": False}}}
+    if key == "proprofs":
+        return {"status": "success", "ticket_data": {"tickets": rows, "total_tickets": len(rows)}}
+    if key == "socialboards":
+        return {"errorCode": -1, "data": rows}
+    return rows  # Enneo: a bare array
+
+
+@pytest.mark.parametrize("row", [7, None, "ticket", [1]], ids=["number", "null", "text", "list"])
+@pytest.mark.parametrize("key", ["enneo", "teamwork_desk", "proprofs", "socialboards"])
+def test_a_list_of_tickets_holding_something_else_is_one_line(key: str, row: t.Any) -> None:
+    def script(seen: Seen) -> Reply:
+        return token(seen) or json_reply(listing(key, [row]))
+
+    with HostileServer(script) as server:
+        run = run_bounded(config(key, server.url))
+    line = assert_clear_failure(run, PROVIDERS[key].label, "expected")
+    assert "Error:" not in line, "a Python error, not a line about the answer"
+    assert not any(run.records.values())
+    assert_no_secret(run, SECRETS)
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'[{"id": 1, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}]", ("nests deeper",)),
+        (b'[{"id": 1, "subject": 1e400}]', ("Number out of range",)),
+    ],
+    ids=["nested-5000-deep", "number-out-of-range"],
+)
+@pytest.mark.parametrize("key", ["enneo", "teamwork_desk"])
+def test_json_the_decoder_cannot_read_is_one_line_saying_why(
+    key: str, body: bytes, words: tuple[str, ...]
+) -> None:
+    def script(seen: Seen) -> Reply:
+        return Reply(200, body, {"Content-Type": "application/json"})
+
+    with HostileServer(script) as server:
+        run = run_bounded(config(key, server.url))
+    line = assert_clear_failure(run, PROVIDERS[key].label, "expected JSON", *words)
+    assert "RecursionError" not in line
+    assert not any(run.records.values())

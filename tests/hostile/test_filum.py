@@ -431,3 +431,30 @@ def test_tsvs_cut_with_several_windows_in_flight_are_asked_for_again() -> None:
     assert len(seen) == 2 * len(answered), "each window asked for twice"
     assert len(answered) >= 3
     assert run.stderr.count("was cut off") == len(answered)
+
+
+@pytest.mark.parametrize("export_format", FORMATS)
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [(1, "2024-03-01 25:00:00"), (2, "2024-03-01 08:61:00"), (2, "01/03/2024 08:00:00")],
+    ids=["hour-25", "minute-61", "day-month"],
+)
+def test_a_time_that_is_no_time_is_one_line_naming_the_ticket_and_field(
+    export_format: str, column: int, value: str
+) -> None:
+    data = [list(row) for row in DATA]
+    data[5][column] = value
+
+    def script(seen: Seen) -> Reply:
+        rows = [r for r in data if r is data[5] or in_range(seen, [r])]
+        if seen.headers.get("accept") == "application/json":
+            return Reply(200, json_bytes(rows), {"Content-Type": JSON_TYPE})
+        return Reply(200, csv_bytes(csv_text(rows)), {"Content-Type": CSV_TYPE})
+
+    run, _requests = run_against(script, export_format)
+    field = "created_at" if column == 1 else "updated_at"
+    line = assert_clear_failure(
+        run, "Filum CX: filum_tickets record ticket_id=505", f"field '{field}'", repr(value)
+    )
+    assert "UnreadableValue" not in line
+    assert value not in json.dumps(run.records), "the ticket with the bad time is no record"

@@ -541,3 +541,17 @@ def test_credentials_travel_in_the_body_and_are_never_printed_even_at_debug() ->
     for seen in whole:
         assert (seen.json() or {}).get("token") == TOKEN, "in the JSON body"
     assert sum(s.arg("page") == "2" for s in server.seen) == 2, "the 500 retried once"
+
+
+@pytest.mark.parametrize("value", ["2024-03-01 08:61:00", "03/01/2024 08:00:00"])
+def test_a_message_time_that_is_no_time_is_one_line_naming_the_ticket(value: str) -> None:
+    data = tickets(40)
+    data[7]["messages"][0]["created"] = value
+    with serve(TicketList(data)) as server:
+        run = run_bounded(config(server.url))
+    line = assert_clear_failure(
+        run, "record ticket_id='231007'", "created'", repr(value), secrets=[TOKEN]
+    )  # the messages stream reads them first: proprofs_ticket_messages, field 'created'
+    assert "ProProfs Help Desk: proprofs_ticket" in line
+    assert "UnreadableValue" not in line
+    assert value not in json.dumps(run.records)

@@ -286,3 +286,23 @@ def test_a_server_ignoring_skip_in_a_later_slice_is_one_line_at_four_in_flight()
     assert ahead[0] < before[-1], "...side by side with the slice before it (peeked)"
     assert len(sent) <= 40
     assert_no_secret(run, SECRETS)
+
+
+def test_a_lone_surrogate_in_a_ticket_is_read_as_a_replacement_character_not_a_stop() -> None:
+    # .NET strings are UTF-16: one cut inside an emoji is sent as a lone "\ud83d" escape
+    data = tickets(60)
+    data[3]["title"] = "cut inside an emoji \ud83d"
+    data[4]["title"] = "whole \U0001f600"
+
+    with server_of(lambda seen: envelope(page(data, seen))) as server:
+        run = run_bounded(config(server.url))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert emitted_ids(run) == [row["id"] for row in data]
+    subjects = {r["id"]: r.get("title") for r in run.records[STREAM]}
+    assert subjects[5003] == "cut inside an emoji \ufffd"
+    assert subjects[5004] == "whole \U0001f600"
+    warnings = [line for line in run.stderr.splitlines() if "U+FFFD" in line]
+    assert len(warnings) == 1, run.stderr[-3000:]
+    assert "lone UTF-16 surrogates" in warnings[0]
+    assert "Socialboards (" in warnings[0]
+    assert_no_secret(run, SECRETS)

@@ -22,6 +22,7 @@ import requests
 from tap_helpdesk.client import response_snippet
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.filum.records import FIELDS, LABEL, RecordBuilder, field_name
+from tap_helpdesk.surrogates import holds_surrogate_escape, replace_lone
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -169,7 +170,7 @@ class ExportDecoder:
             ) from None
         builder: RecordBuilder | None = None
         try:
-            for value in json_values(text):
+            for value in json_values(text, LABEL):
                 for item in _records_of(value, response):
                     builder = builder or RecordBuilder(self.zone, self.columns_for(list(item)))
                     yield builder.json_object(item)
@@ -344,14 +345,16 @@ def _json_codec(head: bytes, charset: str | None) -> tuple[str, int]:
     return "utf-8", 0
 
 
-def json_values(text: t.TextIO) -> Iterator[t.Any]:
+def json_values(text: t.TextIO, label: str = LABEL) -> Iterator[t.Any]:
     """The top-level values of a JSON array or of NDJSON, decoded as the text arrives.
 
     An array must end with its closing bracket: one that stops between two objects was
-    cut off, and is an error rather than a shorter export.
+    cut off, and is an error rather than a shorter export. Once the text shows a
+    surrogate escape, each value's lone surrogates become U+FFFD (tap_helpdesk.surrogates).
     """
     decoder = json.JSONDecoder()
     buffer, position, finished = "", 0, False
+    escapes = False
     array: bool | None = None
     closed = False
     while True:
@@ -368,7 +371,7 @@ def json_values(text: t.TextIO) -> Iterator[t.Any]:
                 if finished:
                     raise
             else:
-                yield value
+                yield replace_lone(value, label) if escapes else value
                 continue
         if finished:
             if array and not closed:
@@ -377,3 +380,4 @@ def json_values(text: t.TextIO) -> Iterator[t.Any]:
         chunk = text.read(CHUNK_BYTES)
         finished = not chunk
         buffer, position = buffer[position:] + chunk, 0
+        escapes = escapes or holds_surrogate_escape(buffer)

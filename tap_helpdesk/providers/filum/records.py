@@ -15,15 +15,18 @@ import unicodedata
 
 import msgspec
 
-from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.errors import ProviderError, UnreadableValue
 from tap_helpdesk.schemas import load_schema
 from tap_helpdesk.timestamps import NaiveToUtc, to_utc
+from tap_helpdesk.values import record_error
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from datetime import tzinfo
 
 LABEL = "Filum CX"
+STREAM = "filum_tickets"
+KEYS = ("ticket_id",)  # the stream's primary key, to name a record in an error line
 #: The documented default columns and the fields they become.
 COLUMNS = {
     "Ticket ID": "ticket_id",
@@ -179,11 +182,14 @@ class RecordBuilder:
                 record[name] = values[index] or None
             for index, name in stamps:
                 record[name] = values[index] or None
-            convert_fields(record, stamp_names)
-            for index, name, header in integers:
+            for index, name, header in integers:  # first: the ticket id names a bad time
                 value = values[index]
                 digits = value.isdigit() and value.isascii()
                 record[name] = int(value) if digits else _integer(header, value)
+            try:
+                convert_fields(record, stamp_names)
+            except UnreadableValue as problem:
+                raise record_error(LABEL, STREAM, record, KEYS, problem) from None
             for index, name, convert in others:
                 record[name] = convert(values[index])
             record[CUSTOM_FIELDS] = {header: values[index] or None for index, header in customs}
@@ -214,7 +220,13 @@ class RecordBuilder:
         custom: dict[str, str | None] = {}
         for (header, name, convert), value in zip(specs, item.values(), strict=True):
             if name is not None:
-                record[name] = convert(value)
+                try:
+                    record[name] = convert(value)
+                except UnreadableValue as problem:
+                    located = problem if problem.field else problem.in_field(name)
+                    pairs = zip(specs, item.values(), strict=True)
+                    ids = {field: read(v) for (_h, field, read), v in pairs if field in KEYS}
+                    raise record_error(LABEL, STREAM, ids, KEYS, located) from None
             elif convert is _nested and isinstance(value, dict):
                 for nested_key, nested in value.items():
                     self.custom(record, custom, str(nested_key), nested)

@@ -292,7 +292,7 @@ class FilumTicketsStream(HelpdeskStream):
     def provider_error_text(self, response: requests.Response) -> str:
         try:
             body = msgspec.json.decode(response.content)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             body = None
         if isinstance(body, dict) and isinstance(body.get("detail"), list):
             return "; ".join(_validation_error(item) for item in body["detail"])

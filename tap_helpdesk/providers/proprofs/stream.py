@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from tap_helpdesk.answers import describe_redirect
-from tap_helpdesk.client import HelpdeskStream, PageFedStream
-from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.client import HelpdeskStream, PageFedStream, all_objects
+from tap_helpdesk.errors import ProviderError, UnreadableValue
 from tap_helpdesk.providers.proprofs.pages import Page, PageToken
 from tap_helpdesk.providers.proprofs.records import (
     as_bool,
@@ -30,6 +30,7 @@ from tap_helpdesk.providers.proprofs.slices import (
 from tap_helpdesk.providers.proprofs.walk import TicketWalk
 from tap_helpdesk.schemas import stream_schema
 from tap_helpdesk.timestamps import utc_iso
+from tap_helpdesk.values import record_error
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -198,7 +199,7 @@ class ProProfsTicketsStream(HelpdeskStream):
         if data is None:
             return Page(0, "", [])
         tickets = data.get("tickets") or []
-        if not isinstance(tickets, list) or not all(isinstance(r, dict) for r in tickets):
+        if not isinstance(tickets, list) or not all_objects(tickets):
             raise ProviderError(
                 LABEL, f"expected ticket_data.tickets to be a list of objects from {self.path}"
             )
@@ -269,17 +270,25 @@ class ProProfsTicketsStream(HelpdeskStream):
                 row[key] = as_object(value)
         messages = get("messages")
         if messages.__class__ is list:
-            convert = self.convert_time
-            for message in messages:
-                if message.__class__ is dict:
-                    created = message.get("created")
-                    message["created"] = convert(created) if created.__class__ is str else None
-                    reply_by = message.get("reply_by")
-                    if reply_by.__class__ is not dict or not reply_by:
-                        message["reply_by"] = as_object(reply_by)
+            try:
+                self.convert_messages(messages)
+            except UnreadableValue as problem:
+                located = problem.in_field("messages.created")
+                raise record_error(LABEL, self.name, row, self.primary_keys, located) from None
         row = self.normalise_timestamps(row)
         self.check_zone(row)
         return row
+
+    def convert_messages(self, messages: list[t.Any]) -> None:
+        """A ticket's messages, their times in UTC and reply_by an object, in place."""
+        convert = self.convert_time
+        for message in messages:
+            if message.__class__ is dict:
+                created = message.get("created")
+                message["created"] = convert(created) if created.__class__ is str else None
+                reply_by = message.get("reply_by")
+                if reply_by.__class__ is not dict or not reply_by:
+                    message["reply_by"] = as_object(reply_by)
 
     def check_zone(self, row: dict[str, t.Any]) -> None:
         """Warn once when a ticket seems modified in the future: the zone setting is off."""
@@ -338,7 +347,11 @@ class ProProfsTicketMessagesStream(PageFedStream):
         rows, parent.messages = parent.messages, []
         for row in rows:
             if isinstance(row.get("created"), str):
-                row["created"] = parent.convert_time(row["created"])
+                try:
+                    row["created"] = parent.convert_time(row["created"])
+                except UnreadableValue as problem:
+                    located = problem.in_field("created")
+                    raise record_error(LABEL, self.name, row, self.primary_keys, located) from None
             row["reply_by"] = as_object(row.get("reply_by"))
             yield row
 

@@ -11,7 +11,13 @@ from urllib.parse import urlparse
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_helpdesk.client import RETRIABLE_STATUSES, USER_AGENT, HelpdeskStream, response_snippet
+from tap_helpdesk.client import (
+    RETRIABLE_STATUSES,
+    USER_AGENT,
+    HelpdeskStream,
+    all_objects,
+    response_snippet,
+)
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.paging import later
 from tap_helpdesk.providers.socialboards.activity import (
@@ -291,7 +297,7 @@ class SocialboardsTicketsStream(HelpdeskStream):
             text = body.get("errorText") or "no errorText"
             raise ProviderError(LABEL, f"{path} answered errorCode {code}: {text}")
         rows = body.get("data")
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        if not isinstance(rows, list) or not all_objects(rows):
             raise ProviderError(
                 LABEL,
                 f"expected a 'data' list of tickets from {path}, got: {response_snippet(response)}",
