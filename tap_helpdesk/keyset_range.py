@@ -26,7 +26,7 @@ import typing as t
 from dataclasses import dataclass, field, replace
 from datetime import timezone
 
-from tap_helpdesk.errors import ProviderError
+from tap_helpdesk.errors import ProviderError, UnreadableValue
 from tap_helpdesk.timestamps import parse_datetime
 from tap_helpdesk.walk import Step, page_fingerprint
 
@@ -145,11 +145,26 @@ class KeysetRange:
         step = Step(
             rows=len(counted),
             new=new,
-            bookmark=walk.to_bookmark(last_key) if last_key is not None else None,
+            bookmark=self._bookmark(rows, last_key) if last_key is not None else None,
             fingerprint=None if token.confirm else page_fingerprint(counted_own, id_field),
             notes=notes,
         )
         return fresh, step
+
+    def _bookmark(self, rows: list[Row], last_key: str) -> t.Any:  # noqa: ANN401  # the walk's
+        """The bookmark of a page's last key, or one line naming the row it cannot be read from."""
+        walk = self.walk
+        try:
+            return walk.to_bookmark(last_key)
+        except UnreadableValue as problem:
+            row = next((r for r in reversed(rows) if r.get(walk.key) == last_key), {})
+            where = f"{walk.stream}: " if walk.stream else ""
+            value = UnreadableValue(problem.value, problem.expected)  # the key is named here
+            raise ProviderError(
+                walk.label,
+                f"{where}a row's {walk.key} is {value}: the walk cannot go on from it "
+                f"({walk.id_field}={row.get(walk.id_field)!r})",
+            ) from None
 
     def _past_lower(self, rows: list[Row]) -> list[Row]:
         key, lower = self.walk.key, t.cast("str", self.lower)

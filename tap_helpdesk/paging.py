@@ -80,6 +80,7 @@ class KeysetWalk(Walk[KeysetToken]):
         ceiling: str | None = None,
         ceiling_is_end: bool = False,
         zone: tzinfo | None = None,
+        stream: str = "",
     ) -> None:
         """Walk `key` upwards from `start` (None: from the first row), `page_size` rows a page.
 
@@ -101,8 +102,10 @@ class KeysetWalk(Walk[KeysetToken]):
                 ends, as the others, at a page shorter than the server serves.
             zone: the zone naive key text is written in (None: text with an offset, or
                 UTC): the bounds of sub-ranges are existing local times in it.
+            stream: the stream walked, for the line on a row whose key is no time.
         """
         self.label = label
+        self.stream = stream
         self.key = key
         self.id_field = id_field
         self.page_size = page_size

@@ -23,7 +23,6 @@ from singer_sdk import typing as th
 from tap_helpdesk import settings
 from tap_helpdesk.check import Probe
 from tap_helpdesk.client import HelpdeskStream, parse_records
-from tap_helpdesk.errors import ProviderError, UnreadableValue
 from tap_helpdesk.paging import KeysetToken, KeysetWalk
 from tap_helpdesk.providers import Provider
 from tap_helpdesk.schemas import stream_schema
@@ -102,6 +101,7 @@ class EnneoExportStream(HelpdeskStream):
             ceiling=in_zone_naive(ceiling, self.zone),
             ceiling_is_end=ceiling < now,
             zone=self.zone,
+            stream=self.name,
         )
 
     @property
@@ -114,16 +114,9 @@ class EnneoExportStream(HelpdeskStream):
     def bookmark_of(self, value: str) -> str | None:
         """The replication key value of a page's last row, in UTC.
 
-        One line naming the stream when it is no time: the walk cannot go on from it.
+        UnreadableValue when it is no time: the walk names the row (keyset_range).
         """
-        try:
-            return to_utc(value, self.zone)
-        except UnreadableValue as problem:
-            raise ProviderError(
-                self.provider_label,
-                f"{self.name}: a row's {self.replication_key} is {problem}: the walk cannot "
-                "go on from it",
-            ) from None
+        return to_utc(value, self.zone)
 
     @override
     def probe(self) -> Probe:

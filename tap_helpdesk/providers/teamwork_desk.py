@@ -189,6 +189,7 @@ class TeamworkDeskTicketsStream(HelpdeskStream):
             parse=self.page_rows,
             to_bookmark=to_bookmark,
             ceiling=_z(datetime.now(timezone.utc).replace(microsecond=0)),
+            stream=self.name,
         )
 
     def archived_start(self, context: Context | None) -> datetime:

@@ -141,3 +141,30 @@ def test_json_the_decoder_cannot_read_is_one_line_saying_why(
     line = assert_clear_failure(run, PROVIDERS[key].label, "expected JSON", *words)
     assert "RecursionError" not in line
     assert not any(run.records.values())
+
+
+@pytest.mark.parametrize(
+    ("key", "field", "first", "odd"),
+    [
+        ("teamwork_desk", "updatedAt", "2024-11-05T10:00:00Z", "2024-11-05T10:61:00Z"),
+        ("enneo", "modifiedAt", "2024-11-05 10:00:00", "2024-11-05 10:61:00"),
+    ],
+)
+def test_a_key_the_walk_pages_on_that_is_no_time_is_one_line_naming_the_row(
+    key: str, field: str, first: str, odd: str
+) -> None:
+    rows = [{"id": 1, field: first}, {"id": 2, field: odd}]
+
+    def script(seen: Seen) -> Reply:
+        if key == "enneo" and "ticket" not in seen.path:
+            return json_reply([])
+        first_page = int(seen.arg("offset") or 0) == 0
+        return json_reply(listing(key, rows if first_page else []))
+
+    with HostileServer(script) as server:
+        run = run_bounded(config(key, server.url))
+    line = assert_clear_failure(run, PROVIDERS[key].label, "(id=2)", repr(odd))
+    assert f"_tickets: a row's {field} is {odd!r}" in line
+    assert "UnreadableValue" not in line
+    assert odd not in json.dumps(run.records)
+    assert_no_secret(run, SECRETS)
