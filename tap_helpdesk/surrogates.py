@@ -17,8 +17,9 @@ import re
 import typing as t
 from collections import Counter
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_SURROGATE_TEXT = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_ESCAPE = r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}"  # a JSON escape naming either half of a pair
+_SURROGATE_ESCAPE = re.compile(_ESCAPE.encode())
+_SURROGATE_TEXT = re.compile(_ESCAPE)
 _LONE = re.compile("[\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 

@@ -26,6 +26,7 @@ from tests.hostile.server import (
     run_bounded,
 )
 from tests.tap_runner import TapRun
+from tests.test_enneo_reporting import catalog_with
 
 PATH = "/app/api/v1/list/ticket/"
 EMAIL = "owner-hostile@proprofs-hostile.example.com"
@@ -543,15 +544,24 @@ def test_credentials_travel_in_the_body_and_are_never_printed_even_at_debug() ->
     assert sum(s.arg("page") == "2" for s in server.seen) == 2, "the 500 retried once"
 
 
+@pytest.mark.parametrize("tickets_only", [False, True], ids=["with-messages", "tickets-only"])
 @pytest.mark.parametrize("value", ["2024-03-01 08:61:00", "03/01/2024 08:00:00"])
-def test_a_message_time_that_is_no_time_is_one_line_naming_the_ticket(value: str) -> None:
+def test_a_message_time_that_is_no_time_is_one_line_naming_the_ticket(
+    value: str, tickets_only: bool
+) -> None:
     data = tickets(40)
     data[7]["messages"][0]["created"] = value
     with serve(TicketList(data)) as server:
-        run = run_bounded(config(server.url))
-    line = assert_clear_failure(
-        run, "record ticket_id='231007'", "created'", repr(value), secrets=[TOKEN]
-    )  # the messages stream reads them first: proprofs_ticket_messages, field 'created'
-    assert "ProProfs Help Desk: proprofs_ticket" in line
+        settings = config(server.url)
+        catalog = catalog_with(settings, [TICKETS]) if tickets_only else None
+        run = run_bounded(settings, catalog=catalog)
+    line = assert_clear_failure(run, "record ticket_id='231007'", repr(value), secrets=[TOKEN])
+    # with its stream selected, the messages stream reads them first
+    where = (
+        "proprofs_tickets record ticket_id='231007': field 'messages.created'"
+        if tickets_only
+        else "proprofs_ticket_messages record ticket_id='231007', position=1: field 'created'"
+    )
+    assert f"ProProfs Help Desk: {where}" in line
     assert "UnreadableValue" not in line
     assert value not in json.dumps(run.records)
