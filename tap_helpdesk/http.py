@@ -265,7 +265,7 @@ class HttpStream(RESTStream[t.Any]):
         try:
             return _json_decoder.decode(response.content)
         except (msgspec.DecodeError, RecursionError) as exc:
-            read, value = decode_replacing(response.content, self.provider_label)
+            read, value = decode_replacing(response.content, self.provider_label, response)
             if read:
                 return value
             kind = response.headers.get("Content-Type", "no content type")

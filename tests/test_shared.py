@@ -883,7 +883,7 @@ def test_json_with_lone_surrogates_is_read_with_replacement_characters(body, exp
         msgspec.json.decode(body)  # what the tap's decoder says of it
     assert surrogates.decode_replacing(body, "Enneo") == (True, expected)
     assert surrogates.replaced == {"Enneo": count}
-    assert "were written as U+FFFD: Enneo" in (surrogates.replaced_warning() or "")
+    assert "were read as U+FFFD: Enneo" in (surrogates.replaced_warning() or "")
     surrogates.replaced.clear()
     assert surrogates.replaced_warning() is None
 

@@ -458,3 +458,38 @@ def test_a_time_that_is_no_time_is_one_line_naming_the_ticket_and_field(
     )
     assert "UnreadableValue" not in line
     assert value not in json.dumps(run.records), "the ticket with the bad time is no record"
+
+
+def test_lone_surrogates_in_json_exports_read_ahead_are_counted_once() -> None:
+    """Later windows arrive first and are read whole ahead of their turn, then read again
+    when their rows go out: the warning counts each answer's lone surrogates once."""
+    subject = HEADERS.index("Subject")
+    rows = [list(row) for row in LONG]
+    for row in rows[::60]:
+        row[subject] = "cut inside an emoji \ud83d"
+    served = {"halves": 0}
+    lock = threading.Lock()
+
+    def script(seen: Seen) -> Reply:
+        later_first(seen)
+        answer = in_range(seen, rows)
+        with lock:
+            served["halves"] += sum("\ud83d" in row[subject] for row in answer)
+        objects = [{h: (v or None) for h, v in zip(HEADERS, row, strict=True)} for row in answer]
+        return Reply(200, json.dumps(objects).encode("utf-16-le"), {"Content-Type": JSON_TYPE})
+
+    settings = long_config("", 4)
+    settings["filum"]["export_format"] = "json"
+    with HostileServer(script) as server:
+        settings["filum"]["api_url"] = server.url
+        run = run_bounded(settings)
+        seen = server.requests_to(PATH)
+    assert_no_secret(run, SECRETS)
+    assert run.returncode == 0, run.stderr[-3000:]
+    ids = [record["ticket_id"] for record in run.records[STREAM]]
+    assert sorted(ids) == sorted(int(row[0]) for row in rows), "every ticket, each once"
+    cut = [r["subject"] for r in run.records[STREAM] if r["subject"]]
+    assert cut == ["cut inside an emoji \ufffd"] * len(rows[::60])
+    assert len(seen) >= 3, "several windows"
+    (warning,) = [line for line in run.stderr.splitlines() if "U+FFFD" in line]
+    assert f"Filum CX ({served['halves']})" in warning, (served, warning)

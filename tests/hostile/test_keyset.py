@@ -380,3 +380,30 @@ def test_teamwork_same_page_for_every_cursor_is_an_error() -> None:
         run = run_bounded(teamwork_config(server.url))
     assert_clear_failure(run, "Teamwork Desk", secrets=[TEAMWORK_KEY])
     assert len(server.seen) <= 6
+
+
+def test_enneo_lone_surrogates_are_counted_once_however_often_their_page_is_parsed() -> None:
+    # At the default width a later sub-range's page is peeked at (keys only) before its
+    # turn; msgspec refuses a lone surrogate, so such a page is read whole then, and again
+    # when its rows go out. The warning counts what the answers held: each answer once.
+    data = rows(6000)
+    for row in data[::250]:
+        row["subject"] = f"cut inside an emoji \ud83d ({row['id']})"
+    served = {"halves": 0}
+
+    def script(seen: Seen) -> Reply:
+        page = enneo_page(data, seen, upper=True)
+        served["halves"] += sum("\ud83d" in row.get("subject", "") for row in page)
+        return json_reply(page)
+
+    with HostileServer(script) as server:
+        run = _run_enneo(server)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for stream in ("enneo_tickets", "enneo_reporting_tickets"):
+        assert sorted(r["id"] for r in run.records[stream]) == [r["id"] for r in data]
+    subjects = [r["subject"] for r in run.records["enneo_tickets"] if r.get("subject")]
+    assert len(subjects) == 24
+    assert all("\ufffd" in s and "\ud83d" not in s for s in subjects)
+    (warning,) = [line for line in run.stderr.splitlines() if "U+FFFD" in line]
+    assert f"{served['halves']} lone UTF-16 surrogates" in warning, (served, warning)
+    assert f"Enneo ({served['halves']})" in warning

@@ -22,7 +22,7 @@ import requests
 from tap_helpdesk.client import response_snippet
 from tap_helpdesk.errors import ProviderError
 from tap_helpdesk.providers.filum.records import FIELDS, LABEL, RecordBuilder, field_name
-from tap_helpdesk.surrogates import holds_surrogate_escape, replace_lone
+from tap_helpdesk.surrogates import counts, holds_surrogate_escape, replace_lone
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -170,7 +170,7 @@ class ExportDecoder:
             ) from None
         builder: RecordBuilder | None = None
         try:
-            for value in json_values(text, LABEL):
+            for value in json_values(text, LABEL, response):
                 for item in _records_of(value, response):
                     builder = builder or RecordBuilder(self.zone, self.columns_for(list(item)))
                     yield builder.json_object(item)
@@ -345,16 +345,17 @@ def _json_codec(head: bytes, charset: str | None) -> tuple[str, int]:
     return "utf-8", 0
 
 
-def json_values(text: t.TextIO, label: str = LABEL) -> Iterator[t.Any]:
+def json_values(text: t.TextIO, label: str = LABEL, answer: object = None) -> Iterator[t.Any]:
     """The top-level values of a JSON array or of NDJSON, decoded as the text arrives.
 
     An array must end with its closing bracket: one that stops between two objects was
     cut off, and is an error rather than a shorter export. Once the text shows a
-    surrogate escape, each value's lone surrogates become U+FFFD (tap_helpdesk.surrogates).
+    surrogate escape, each value's lone surrogates become U+FFFD (tap_helpdesk.surrogates),
+    counted unless `answer` (the response the text is of) was read before.
     """
     decoder = json.JSONDecoder()
     buffer, position, finished = "", 0, False
-    escapes = False
+    escapes = counted = False
     array: bool | None = None
     closed = False
     while True:
@@ -371,7 +372,7 @@ def json_values(text: t.TextIO, label: str = LABEL) -> Iterator[t.Any]:
                 if finished:
                     raise
             else:
-                yield replace_lone(value, label) if escapes else value
+                yield replace_lone(value, label, counted=counted) if escapes else value
                 continue
         if finished:
             if array and not closed:
@@ -380,4 +381,5 @@ def json_values(text: t.TextIO, label: str = LABEL) -> Iterator[t.Any]:
         chunk = text.read(CHUNK_BYTES)
         finished = not chunk
         buffer, position = buffer[position:] + chunk, 0
-        escapes = escapes or holds_surrogate_escape(buffer)
+        if not escapes and holds_surrogate_escape(buffer):
+            escapes, counted = True, counts(answer)
